@@ -1,0 +1,66 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// DefaultQueues is QUEUES' default.
+const DefaultQueues = "critical=6,default=3,low=1"
+
+// Queues are the queues a worker serves, with their priority weights, in
+// the order they were written.
+type Queues struct {
+	names   []string
+	weights map[string]int
+}
+
+// ParseQueues reads QUEUES: "name=weight,...", weights ≥ 1. Empty means
+// DefaultQueues.
+func ParseQueues(s string) (Queues, error) {
+	if strings.TrimSpace(s) == "" {
+		s = DefaultQueues
+	}
+	q := Queues{weights: map[string]int{}}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		name, w, ok := strings.Cut(part, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return Queues{}, fmt.Errorf("QUEUES: %q is not name=weight; write e.g. %s", part, DefaultQueues)
+		}
+		if strings.ContainsAny(name, " \t:{}") {
+			return Queues{}, fmt.Errorf("QUEUES: queue name %q may not contain spaces, ':' or braces", name)
+		}
+		weight, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || weight < 1 {
+			return Queues{}, fmt.Errorf("QUEUES: weight of %q is %q; use a whole number ≥ 1, e.g. %s", name, w, DefaultQueues)
+		}
+		if _, dup := q.weights[name]; dup {
+			return Queues{}, fmt.Errorf("QUEUES: queue %q is listed twice", name)
+		}
+		q.names = append(q.names, name)
+		q.weights[name] = weight
+	}
+	return q, nil
+}
+
+// Names returns the queue names in the order QUEUES lists them.
+func (q Queues) Names() []string { return slices.Clone(q.names) }
+
+// Weights returns asynq's Config.Queues map.
+func (q Queues) Weights() map[string]int {
+	m := make(map[string]int, len(q.weights))
+	for k, v := range q.weights {
+		m[k] = v
+	}
+	return m
+}
+
+// Has reports whether name is one of the queues.
+func (q Queues) Has(name string) bool { _, ok := q.weights[name]; return ok }
+
+// String lists the names, for messages.
+func (q Queues) String() string { return strings.Join(q.names, ", ") }

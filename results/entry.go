@@ -1,0 +1,156 @@
+package results
+
+import (
+	"strconv"
+	"time"
+)
+
+// SchemaVersion is the value of every entry's v field.
+const SchemaVersion = "1"
+
+// DefaultStream is the stream's key unless RESULTS_STREAM says otherwise.
+const DefaultStream = "refresh:results"
+
+// Status is how a task ended.
+type Status string
+
+// The two terminal statuses.
+const (
+	StatusSucceeded Status = "succeeded"
+	StatusFailed    Status = "failed"
+)
+
+// ErrorKind classifies a failed result, as CONTRACT.md defines them.
+type ErrorKind string
+
+// Error kinds. Consumers switch on these: never rename one.
+const (
+	KindNone            ErrorKind = ""
+	KindRateLimited     ErrorKind = "rate_limited"
+	KindServer          ErrorKind = "server"
+	KindTimeout         ErrorKind = "timeout"
+	KindNetwork         ErrorKind = "network"
+	KindAuth            ErrorKind = "auth"
+	KindPaymentRequired ErrorKind = "payment_required"
+	KindNotFound        ErrorKind = "not_found"
+	KindBadRequest      ErrorKind = "bad_request"
+	KindInvalidResponse ErrorKind = "invalid_response"
+	KindInvalidPayload  ErrorKind = "invalid_payload"
+	KindUnknownTaskType ErrorKind = "unknown_task_type"
+)
+
+// Entry is one result: one stream entry. All values are strings in the
+// stream; Entry holds them typed.
+type Entry struct {
+	// ID is the stream entry id; it is not a field of the entry.
+	ID string `json:"-"`
+
+	TaskID     string
+	TaskType   string
+	Queue      string
+	Provider   string
+	Subject    string
+	Status     Status
+	Attempts   int
+	HTTPStatus int
+	ErrorKind  ErrorKind
+	Error      string
+	Result     string // the upstream's 2xx body, verbatim; empty on failure
+	Meta       string // the payload's meta, "{}" when none
+	EnqueuedAt time.Time
+	FinishedAt time.Time
+	Worker     string
+}
+
+// Field names of a stream entry.
+const (
+	FieldV          = "v"
+	FieldTaskID     = "task_id"
+	FieldTaskType   = "task_type"
+	FieldQueue      = "queue"
+	FieldProvider   = "provider"
+	FieldSubject    = "subject"
+	FieldStatus     = "status"
+	FieldAttempts   = "attempts"
+	FieldHTTPStatus = "http_status"
+	FieldErrorKind  = "error_kind"
+	FieldError      = "error"
+	FieldResult     = "result"
+	FieldMeta       = "meta"
+	FieldEnqueuedAt = "enqueued_at"
+	FieldFinishedAt = "finished_at"
+	FieldDurationMS = "duration_ms"
+	FieldWorker     = "worker"
+)
+
+// timeLayout is RFC 3339 with fractions, as the contract asks.
+const timeLayout = time.RFC3339Nano
+
+// DurationMS is finished_at − enqueued_at in whole milliseconds.
+func (e Entry) DurationMS() int64 { return e.FinishedAt.Sub(e.EnqueuedAt).Milliseconds() }
+
+// Succeeded reports whether the task succeeded.
+func (e Entry) Succeeded() bool { return e.Status == StatusSucceeded }
+
+// Fields returns the entry as the stream holds it: every field, as strings,
+// in the contract's order.
+func (e Entry) Fields() []string {
+	meta := e.Meta
+	if meta == "" {
+		meta = "{}"
+	}
+	return []string{
+		FieldV, SchemaVersion,
+		FieldTaskID, e.TaskID,
+		FieldTaskType, e.TaskType,
+		FieldQueue, e.Queue,
+		FieldProvider, e.Provider,
+		FieldSubject, e.Subject,
+		FieldStatus, string(e.Status),
+		FieldAttempts, strconv.Itoa(e.Attempts),
+		FieldHTTPStatus, strconv.Itoa(e.HTTPStatus),
+		FieldErrorKind, string(e.ErrorKind),
+		FieldError, e.Error,
+		FieldResult, e.Result,
+		FieldMeta, meta,
+		FieldEnqueuedAt, e.EnqueuedAt.UTC().Format(timeLayout),
+		FieldFinishedAt, e.FinishedAt.UTC().Format(timeLayout),
+		FieldDurationMS, strconv.FormatInt(e.DurationMS(), 10),
+		FieldWorker, e.Worker,
+	}
+}
+
+// Map is the stream entry as a map of its fields: printed with
+// encoding/json it is one object whose keys and string values are the
+// stream entry's, in sorted key order.
+type Map map[string]string
+
+// FromValues decodes a stream entry as go-redis returns it. Fields it does
+// not know are ignored, so later schema versions can add fields.
+func FromValues(id string, values map[string]any) (Entry, Map) {
+	m := make(Map, len(values))
+	for k, v := range values {
+		if s, ok := v.(string); ok {
+			m[k] = s
+		}
+	}
+	e := Entry{
+		ID:        id,
+		TaskID:    m[FieldTaskID],
+		TaskType:  m[FieldTaskType],
+		Queue:     m[FieldQueue],
+		Provider:  m[FieldProvider],
+		Subject:   m[FieldSubject],
+		Status:    Status(m[FieldStatus]),
+		ErrorKind: ErrorKind(m[FieldErrorKind]),
+		Error:     m[FieldError],
+		Result:    m[FieldResult],
+		Meta:      m[FieldMeta],
+		Worker:    m[FieldWorker],
+	}
+	e.Attempts, _ = strconv.Atoi(m[FieldAttempts])
+	e.HTTPStatus, _ = strconv.Atoi(m[FieldHTTPStatus])
+	e.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, m[FieldEnqueuedAt])
+	e.FinishedAt, _ = time.Parse(time.RFC3339Nano, m[FieldFinishedAt])
+	return e, m
+}
