@@ -1,0 +1,11 @@
+// Package metrics holds refreshq's Prometheus metrics: the counters and
+// gauges the worker updates as it runs tasks and calls upstreams, and a
+// collector that reads queue sizes from asynq's Inspector when scraped.
+//
+// Each Metrics owns its registry rather than using the global one, so a
+// process (or a test) can hold several without name clashes. The names
+// listed in CONTRACT.md are stable: dashboards depend on them.
+//
+// It is not a place for business logic: callers decide what happened and
+// only report it here.
+package metrics

@@ -1,0 +1,229 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Breaker states reported by SetBreakerState. Any other string is accepted
+// too; these are zeroed up front so a dashboard sees all three from the start.
+const (
+	BreakerClosed   = "closed"
+	BreakerOpen     = "open"
+	BreakerHalfOpen = "half_open"
+)
+
+// Wait reasons reported by Wait.
+const (
+	WaitBudget   = "budget"
+	WaitCooldown = "cooldown"
+	WaitBreaker  = "breaker"
+	WaitDailyCap = "daily_cap"
+)
+
+// upstreamBuckets spans a fast API answer (tens of ms) up to the default
+// UPSTREAM_TIMEOUT of 30 s and a bit past it, where the default buckets
+// (which stop at 10 s) would lump every slow call together.
+var upstreamBuckets = []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}
+
+// Metrics records what the worker does. Its methods are safe for
+// concurrent use, and are no-ops on a nil *Metrics so code under test can
+// run without one.
+type Metrics struct {
+	reg     *prometheus.Registry
+	handler http.Handler
+
+	tasks            *prometheus.CounterVec
+	upstreamRequests *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	retries          *prometheus.CounterVec
+	waits            *prometheus.CounterVec
+	waitSeconds      *prometheus.CounterVec
+	published        *prometheus.CounterVec
+	duplicates       prometheus.Counter
+	breaker          *prometheus.GaugeVec
+	dailyUsed        *prometheus.GaugeVec
+
+	mu            sync.Mutex
+	breakerStates map[string]map[string]struct{} // provider -> states seen, to zero the old one
+}
+
+// New returns a Metrics with its own registry, holding refreshq's metrics
+// and the Go runtime and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_tasks_total",
+			Help: "Tasks that reached a terminal state, by type, queue, status (succeeded/failed) and error_kind (empty on success).",
+		}, []string{"type", "queue", "status", "error_kind"}),
+		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_upstream_requests_total",
+			Help: "Requests sent to an upstream API, by provider and code (the HTTP status, or \"error\" when no response came back).",
+		}, []string{"provider", "code"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "refreshq_upstream_request_duration_seconds",
+			Help:    "Time from sending an upstream request to having its response (or error), by provider.",
+			Buckets: upstreamBuckets,
+		}, []string{"provider"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_retries_total",
+			Help: "Upstream requests that will be tried again, by provider and the error_kind that caused it.",
+		}, []string{"provider", "error_kind"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_waits_total",
+			Help: "Times a task waited before calling an upstream, by provider and reason (budget, cooldown, breaker, daily_cap).",
+		}, []string{"provider", "reason"}),
+		waitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_wait_seconds_total",
+			Help: "Time tasks spent in those waits, by provider and reason.",
+		}, []string{"provider", "reason"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_results_published_total",
+			Help: "Entries added to the results stream, by status.",
+		}, []string{"status"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "refreshq_results_duplicates_suppressed_total",
+			Help: "Results not published because the task already had one (e.g. a re-run after a crash).",
+		}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "refreshq_breaker_state",
+			Help: "Circuit breaker state per provider: 1 for the current state, 0 for the others.",
+		}, []string{"provider", "state"}),
+		dailyUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "refreshq_daily_requests",
+			Help: "Upstream requests counted against the provider's daily cap for the current UTC day.",
+		}, []string{"provider"}),
+		breakerStates: map[string]map[string]struct{}{},
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.tasks, m.upstreamRequests, m.upstreamDuration, m.retries,
+		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed,
+	)
+	// Zero the series every dashboard plots, so rate() has a starting point
+	// instead of a series that appears only at the first result.
+	m.published.WithLabelValues("succeeded")
+	m.published.WithLabelValues("failed")
+
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry: reg, // counts failed scrapes in promhttp_metric_handler_errors_total
+		// One failing collector (Redis down for the queue gauges) must not
+		// hide the worker's own counters.
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// Registry returns the registry behind Handler, for callers that add
+// collectors of their own.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// RegisterQueues adds a collector reporting the size and latency of queues
+// (see NewQueueCollector). The caller keeps ownership of insp and closes it
+// after the last scrape.
+func (m *Metrics) RegisterQueues(insp *asynq.Inspector, queues []string) error {
+	return m.reg.Register(NewQueueCollector(insp, queues))
+}
+
+// TaskFinished counts a task that reached a terminal state; errorKind is
+// empty on success.
+func (m *Metrics) TaskFinished(taskType, queue, status, errorKind string) {
+	if m == nil {
+		return
+	}
+	m.tasks.WithLabelValues(taskType, queue, status, errorKind).Inc()
+}
+
+// UpstreamRequest records one upstream request and how long it took. code
+// is the HTTP status, or 0 when no response came back (timeout, network).
+func (m *Metrics) UpstreamRequest(provider string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	c := "error"
+	if code > 0 {
+		c = strconv.Itoa(code)
+	}
+	m.upstreamRequests.WithLabelValues(provider, c).Inc()
+	m.upstreamDuration.WithLabelValues(provider).Observe(d.Seconds())
+}
+
+// Retry counts a failed upstream request that will be tried again.
+func (m *Metrics) Retry(provider, errorKind string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(provider, errorKind).Inc()
+}
+
+// Wait records a wait before an upstream call; reason is one of the Wait*
+// constants.
+func (m *Metrics) Wait(provider, reason string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.waits.WithLabelValues(provider, reason).Inc()
+	m.waitSeconds.WithLabelValues(provider, reason).Add(max(d.Seconds(), 0))
+}
+
+// ResultPublished counts an entry added to the results stream.
+func (m *Metrics) ResultPublished(status string) {
+	if m == nil {
+		return
+	}
+	m.published.WithLabelValues(status).Inc()
+}
+
+// ResultDuplicateSuppressed counts a result not published because the task
+// already had one.
+func (m *Metrics) ResultDuplicateSuppressed() {
+	if m == nil {
+		return
+	}
+	m.duplicates.Inc()
+}
+
+// SetBreakerState marks state as the provider's current breaker state and
+// every other state seen for it as not current.
+func (m *Metrics) SetBreakerState(provider, state string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := m.breakerStates[provider]
+	if seen == nil {
+		seen = map[string]struct{}{BreakerClosed: {}, BreakerOpen: {}, BreakerHalfOpen: {}}
+		m.breakerStates[provider] = seen
+	}
+	seen[state] = struct{}{}
+	for s := range seen {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.breaker.WithLabelValues(provider, s).Set(v)
+	}
+}
+
+// SetDailyUsed reports how many requests count against the provider's
+// daily cap today.
+func (m *Metrics) SetDailyUsed(provider string, n int) {
+	if m == nil {
+		return
+	}
+	m.dailyUsed.WithLabelValues(provider).Set(float64(n))
+}

@@ -1,0 +1,171 @@
+package metrics_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+
+	"github.com/refreshq/refreshq/internal/metrics"
+)
+
+// redisOpt connects to REDIS_URL when set (as CI does) and to an embedded
+// miniredis otherwise.
+func redisOpt(t *testing.T) asynq.RedisConnOpt {
+	t.Helper()
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opt, err := asynq.ParseRedisURI(u)
+		if err != nil {
+			t.Fatalf("REDIS_URL: %v", err)
+		}
+		return opt
+	}
+	return asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
+}
+
+// uniqueQueue names a queue no other test (or test run) uses, and deletes
+// it with its tasks when the test ends: asynq has no key prefix to isolate by.
+func uniqueQueue(t *testing.T, insp *asynq.Inspector) string {
+	t.Helper()
+	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	q := fmt.Sprintf("refreshq-test-%s-%d", name, time.Now().UnixNano())
+	t.Cleanup(func() { _ = insp.DeleteQueue(q, true) })
+	return q
+}
+
+type queueSetup struct {
+	client *asynq.Client
+	insp   *asynq.Inspector
+	m      *metrics.Metrics
+}
+
+func setupQueues(t *testing.T) queueSetup {
+	t.Helper()
+	opt := redisOpt(t)
+	s := queueSetup{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), m: metrics.New()}
+	t.Cleanup(func() {
+		s.client.Close()
+		s.insp.Close()
+	})
+	return s
+}
+
+func (s queueSetup) enqueue(t *testing.T, queue string, n int, opts ...asynq.Option) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		task := asynq.NewTask("bundle_social:profile_refresh", fmt.Appendf(nil, `{"team_id":"t%d","platform":"TIKTOK"}`, i))
+		info, err := s.client.Enqueue(task, append([]asynq.Option{asynq.Queue(queue)}, opts...)...)
+		if err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+		ids = append(ids, info.ID)
+	}
+	return ids
+}
+
+func queueSamples(got map[string][]sample, q string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range got["refreshq_queue_tasks"] {
+		if strings.Contains(s.labels, "queue="+q+",") {
+			out[s.labels[strings.Index(s.labels, "state=")+len("state="):]] = s.value
+		}
+	}
+	return out
+}
+
+func TestQueueCollectorReportsTaskCounts(t *testing.T) {
+	s := setupQueues(t)
+	busy, empty := uniqueQueue(t, s.insp), uniqueQueue(t, s.insp)
+	s.enqueue(t, busy, 3)
+	s.enqueue(t, busy, 2, asynq.ProcessIn(time.Hour))
+	archived := s.enqueue(t, busy, 1)
+	if err := s.insp.ArchiveTask(busy, archived[0]); err != nil {
+		t.Fatalf("archive: %v", err)
+	}
+	if err := s.m.RegisterQueues(s.insp, []string{busy, empty}); err != nil {
+		t.Fatal(err)
+	}
+
+	got := scrape(t, s.m.Handler())
+
+	tests := []struct {
+		queue string
+		want  map[string]float64
+	}{
+		{busy, map[string]float64{"pending": 3, "active": 0, "scheduled": 2, "retry": 0, "archived": 1}},
+		{empty, map[string]float64{"pending": 0, "active": 0, "scheduled": 0, "retry": 0, "archived": 0}},
+	}
+	for _, tt := range tests {
+		if g := queueSamples(got, tt.queue); fmt.Sprint(g) != fmt.Sprint(tt.want) {
+			t.Errorf("refreshq_queue_tasks{queue=%q}:\n got  %v\n want %v", tt.queue, g, tt.want)
+		}
+	}
+	if want := []sample{{"", 1}}; !samplesEqual(got["refreshq_queue_stats_up"], want) {
+		t.Errorf("refreshq_queue_stats_up = %v, want 1", got["refreshq_queue_stats_up"])
+	}
+	for _, s := range got["refreshq_queue_latency_seconds"] {
+		switch s.labels {
+		case "queue=" + busy:
+			if s.value <= 0 || s.value > 60 {
+				t.Errorf("latency of a queue with pending tasks = %v s, want a small positive age", s.value)
+			}
+		case "queue=" + empty:
+			if s.value != 0 {
+				t.Errorf("latency of a queue that does not exist = %v, want 0", s.value)
+			}
+		}
+	}
+	if n := len(got["refreshq_queue_latency_seconds"]); n != 2 {
+		t.Errorf("refreshq_queue_latency_seconds has %d series, want one per queue (2): %v", n, got["refreshq_queue_latency_seconds"])
+	}
+}
+
+func TestQueueCollectorCachesBriefly(t *testing.T) {
+	s := setupQueues(t)
+	q := uniqueQueue(t, s.insp)
+	s.enqueue(t, q, 1)
+	if err := s.m.RegisterQueues(s.insp, []string{q}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queueSamples(scrape(t, s.m.Handler()), q)["pending"]; got != 1 {
+		t.Fatalf("pending = %v, want 1", got)
+	}
+
+	s.enqueue(t, q, 1)
+	if got := queueSamples(scrape(t, s.m.Handler()), q)["pending"]; got != 1 {
+		t.Errorf("pending right after the first scrape = %v, want the cached 1 (no second read of Redis)", got)
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if got := queueSamples(scrape(t, s.m.Handler()), q)["pending"]; got != 2 {
+		t.Errorf("pending after the cache expired = %v, want 2", got)
+	}
+}
+
+func TestQueueCollectorRedisDown(t *testing.T) {
+	mr := miniredis.RunT(t)
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: mr.Addr()})
+	t.Cleanup(func() { insp.Close() })
+	mr.Close()
+
+	m := metrics.New()
+	if err := m.RegisterQueues(insp, []string{"default"}); err != nil {
+		t.Fatal(err)
+	}
+	m.ResultPublished("succeeded")
+
+	got := scrape(t, m.Handler()) // fails the test unless it answers 200
+	if want := []sample{{"", 0}}; !samplesEqual(got["refreshq_queue_stats_up"], want) {
+		t.Errorf("refreshq_queue_stats_up = %v, want 0 with Redis down", got["refreshq_queue_stats_up"])
+	}
+	if len(got["refreshq_queue_tasks"]) != 0 {
+		t.Errorf("queue gauges reported with Redis down: %v", got["refreshq_queue_tasks"])
+	}
+	if want := []sample{{"status=failed", 0}, {"status=succeeded", 1}}; !samplesEqual(got["refreshq_results_published_total"], want) {
+		t.Errorf("the worker's own counters must survive a Redis outage: %v", got["refreshq_results_published_total"])
+	}
+}
