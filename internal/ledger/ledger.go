@@ -1,0 +1,172 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix starts every ledger key.
+const DefaultPrefix = "refreshq:task:"
+
+// Ledger reads and writes task records.
+type Ledger struct {
+	rdb    redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+}
+
+// New returns a Ledger whose records live ttl after their last write: long
+// enough to outlast the task's deadline and the time an operator may take
+// to re-run it.
+func New(rdb redis.UniversalClient, prefix string, ttl time.Duration) *Ledger {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Ledger{rdb: rdb, prefix: prefix, ttl: ttl}
+}
+
+// State is a task's record.
+type State struct {
+	FirstSeen   time.Time // when a worker first ran the task
+	Run         int       // 1, then +1 for each re-run from the archive
+	RunStarted  time.Time // when the current run began (FirstSeen for run 1)
+	Attempts    int       // upstream requests sent, all runs together
+	RateLimited int       // of those, answered 429
+	TriesBase   int       // tries spent in earlier runs
+	LastStatus  int       // HTTP status of the last response, 0 if none
+	LastKind    string    // error kind of the last failed try or wait
+	LastError   string
+}
+
+// Tries is how many requests of the current run counted against
+// MAX_RETRIES: every request but the 429s.
+func (s State) Tries() int { return s.Attempts - s.RateLimited - s.TriesBase }
+
+// Record fields.
+const (
+	fFirstSeen   = "first_seen"
+	fRun         = "run"
+	fRunStarted  = "run_started"
+	fAttempts    = "attempts"
+	fRateLimited = "rate_limited"
+	fTriesBase   = "tries_base"
+	fLastStatus  = "last_status"
+	fLastKind    = "last_kind"
+	fLastError   = "last_error"
+)
+
+var beginScript = redis.NewScript(`
+redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'run', 1)
+redis.call('HSETNX', KEYS[1], 'run_started', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+`)
+
+func (l *Ledger) key(taskID string) string { return l.prefix + taskID }
+
+// Begin creates the record if this is the task's first run and returns it.
+func (l *Ledger) Begin(ctx context.Context, taskID string, now time.Time) (State, error) {
+	vals, err := beginScript.Run(ctx, l.rdb, []string{l.key(taskID)}, now.UnixMilli(), l.ttl.Milliseconds()).StringSlice()
+	if err != nil {
+		return State{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
+	}
+	return parse(vals), nil
+}
+
+func parse(kv []string) State {
+	var s State
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := kv[i+1]
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch kv[i] {
+		case fFirstSeen:
+			s.FirstSeen = time.UnixMilli(n)
+		case fRun:
+			s.Run = int(n)
+		case fRunStarted:
+			s.RunStarted = time.UnixMilli(n)
+		case fAttempts:
+			s.Attempts = int(n)
+		case fRateLimited:
+			s.RateLimited = int(n)
+		case fTriesBase:
+			s.TriesBase = int(n)
+		case fLastStatus:
+			s.LastStatus = int(n)
+		case fLastKind:
+			s.LastKind = v
+		case fLastError:
+			s.LastError = v
+		}
+	}
+	return s
+}
+
+// Attempt counts one upstream request about to be sent and returns the
+// new total. It is counted before sending so that a worker killed
+// mid-request still leaves the request counted: attempts are at least once.
+func (l *Ledger) Attempt(ctx context.Context, taskID string) (int, error) {
+	pipe := l.rdb.TxPipeline()
+	n := pipe.HIncrBy(ctx, l.key(taskID), fAttempts, 1)
+	pipe.PExpire(ctx, l.key(taskID), l.ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("count attempt of task %s: %w", taskID, err)
+	}
+	return int(n.Val()), nil
+}
+
+// Outcome is what one try or wait ended with.
+type Outcome struct {
+	HTTPStatus  int  // 0 to keep the last one (no response this time)
+	RateLimited bool // a 429: does not spend MAX_RETRIES
+	Kind        string
+	Error       string
+}
+
+// Record stores an outcome.
+func (l *Ledger) Record(ctx context.Context, taskID string, o Outcome) error {
+	pipe := l.rdb.TxPipeline()
+	key := l.key(taskID)
+	fields := []any{fLastKind, o.Kind, fLastError, o.Error}
+	if o.HTTPStatus != 0 {
+		fields = append(fields, fLastStatus, o.HTTPStatus)
+	}
+	pipe.HSet(ctx, key, fields...)
+	if o.RateLimited {
+		pipe.HIncrBy(ctx, key, fRateLimited, 1)
+	}
+	pipe.PExpire(ctx, key, l.ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("record outcome of task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// nextRunScript starts run ARGV[1]+1 only if the record is still at run
+// ARGV[1], so two workers handed the same re-run start it once.
+var nextRunScript = redis.NewScript(`
+local run = tonumber(redis.call('HGET', KEYS[1], 'run') or '1')
+if run == tonumber(ARGV[1]) then
+  local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+  local limited = tonumber(redis.call('HGET', KEYS[1], 'rate_limited') or '0')
+  run = run + 1
+  redis.call('HSET', KEYS[1], 'run', run, 'run_started', ARGV[2], 'tries_base', attempts - limited)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// NextRun starts a new run of a task that had ended (an operator re-ran it
+// from the archive): a fresh retry budget and deadline, attempts kept.
+func (l *Ledger) NextRun(ctx context.Context, taskID string, current int, now time.Time) (State, error) {
+	vals, err := nextRunScript.Run(ctx, l.rdb, []string{l.key(taskID)}, current, now.UnixMilli(), l.ttl.Milliseconds()).StringSlice()
+	if err != nil {
+		return State{}, fmt.Errorf("start next run of task %s: %w", taskID, err)
+	}
+	return parse(vals), nil
+}

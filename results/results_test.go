@@ -1,0 +1,120 @@
+package results_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/refreshq/refreshq/internal/redistest"
+	"github.com/refreshq/refreshq/results"
+)
+
+func entry(taskID string, status results.Status) results.Entry {
+	now := time.Now()
+	return results.Entry{
+		TaskID: taskID, TaskType: "hooked:account_refresh", Queue: "default",
+		Provider: "hooked", Subject: "a1", Status: status, Attempts: 1, HTTPStatus: 200,
+		Result: `{"success":true}`, EnqueuedAt: now.Add(-1500 * time.Millisecond), FinishedAt: now, Worker: "h:1",
+	}
+}
+
+func TestPublishIsOncePerRun(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	stream := redistest.Name(t, "results_")
+	t.Cleanup(func() { rdb.Del(ctx, stream, results.IndexKey(stream, "t1")) })
+	p := results.NewPublisher(rdb, stream, time.Minute)
+
+	// Many workers finishing the same run at once add one entry.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	added := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ok, err := p.Publish(ctx, entry("t1", results.StatusFailed), 1)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				added++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if added != 1 {
+		t.Fatalf("8 publishes of run 1 added %d entries, want 1", added)
+	}
+	if n := rdb.XLen(ctx, stream).Val(); n != 1 {
+		t.Fatalf("stream has %d entries, want 1", n)
+	}
+	// An operator's re-run is run 2: one more entry, and Lookup sees it.
+	if _, ok, err := p.Publish(ctx, entry("t1", results.StatusSucceeded), 2); err != nil || !ok {
+		t.Fatalf("publish run 2: added=%v err=%v", ok, err)
+	}
+	if n := rdb.XLen(ctx, stream).Val(); n != 2 {
+		t.Fatalf("stream has %d entries after run 2, want 2", n)
+	}
+	run, status, err := p.Published(ctx, "t1")
+	if err != nil || run != 2 || status != results.StatusSucceeded {
+		t.Fatalf("Published = %d %q %v, want 2 succeeded", run, status, err)
+	}
+	e, m, err := results.NewReader(rdb, stream).Lookup(ctx, "t1")
+	if err != nil || e.Status != results.StatusSucceeded {
+		t.Fatalf("Lookup = %+v, %v", e, err)
+	}
+	want := map[string]string{"v": "1", "task_id": "t1", "status": "succeeded", "attempts": "1", "http_status": "200", "meta": "{}", "duration_ms": "1500", "error_kind": ""}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("field %s = %q, want %q", k, m[k], v)
+		}
+	}
+	if len(m) != 17 {
+		t.Errorf("entry has %d fields, want the contract's 17: %v", len(m), m)
+	}
+}
+
+func TestWaitSeesEarlierAndLaterResults(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	stream := redistest.Name(t, "results_")
+	t.Cleanup(func() {
+		rdb.Del(ctx, stream, results.IndexKey(stream, "early"), results.IndexKey(stream, "late"))
+	})
+	p := results.NewPublisher(rdb, stream, time.Minute)
+	r := results.NewReader(rdb, stream)
+
+	if _, _, err := p.Publish(ctx, entry("early", results.StatusSucceeded), 1); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if e, _, err := r.Wait(wctx, "early"); err != nil || e.TaskID != "early" {
+		t.Fatalf("Wait for a result that landed before = %+v, %v", e, err)
+	}
+
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		p.Publish(ctx, entry("other", results.StatusSucceeded), 1)
+		p.Publish(ctx, entry("late", results.StatusFailed), 1)
+	}()
+	t.Cleanup(func() { rdb.Del(ctx, results.IndexKey(stream, "other")) })
+	e, _, err := r.Wait(wctx, "late")
+	if err != nil || e.TaskID != "late" || e.Status != results.StatusFailed {
+		t.Fatalf("Wait for a later result = %+v, %v", e, err)
+	}
+
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if _, _, err := r.Wait(short, "never"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait for a missing result = %v, want deadline exceeded", err)
+	}
+	if _, _, err := r.Lookup(ctx, "never"); !errors.Is(err, results.ErrNoResult) {
+		t.Fatalf("Lookup of a missing result = %v, want ErrNoResult", err)
+	}
+}
