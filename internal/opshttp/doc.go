@@ -1,0 +1,11 @@
+// Package opshttp builds the worker's operator-facing HTTP surface on
+// HTTP_ADDR: the asynq web UI (asynqmon) at /monitoring/, Prometheus
+// metrics at /metrics, liveness at /healthz, readiness at /readyz, and
+// pprof at /debug/pprof/ when switched on.
+//
+// It decides who may see the UI (basic auth with MONITOR_USER and
+// MONITOR_PASSWORD; without them read-only and only on a loopback address)
+// and keeps metrics and health reachable on any address, because probes
+// and scrapers carry no credentials. It does not start a listener or read
+// the environment: the caller owns the http.Server and the configuration.
+package opshttp
