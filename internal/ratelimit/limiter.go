@@ -1,0 +1,339 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultPrefix           = "refreshq:rl:"
+	DefaultMargin           = 50 * time.Millisecond
+	DefaultBreakerThreshold = 5
+	DefaultBreakerOpenFor   = 30 * time.Second
+	DefaultProbeTimeout     = 30 * time.Second
+)
+
+const (
+	// maxBreakerOpen caps the doubling of the breaker's open period.
+	maxBreakerOpen = 5 * time.Minute
+	// firstBackoff and maxBackoff bound the cooldown after a 429 that gave no hint.
+	firstBackoff = time.Second
+	maxBackoff   = 5 * time.Minute
+	// backoffTTL forgets a key's back-off level after an hour without a
+	// 429 even if no success is reported.
+	backoffTTL = time.Hour
+	// breakerTTL forgets a breaker a day after its last change, so a
+	// provider taken out of service leaves nothing behind.
+	breakerTTL = 24 * time.Hour
+)
+
+// Breaker states returned by BreakerState.
+const (
+	BreakerClosed   = "closed"
+	BreakerOpen     = "open"
+	BreakerHalfOpen = "half_open"
+)
+
+// Key names what a budget, a cooldown and a daily cap apply to: one API key
+// of one provider.
+type Key struct {
+	Provider string // e.g. "bundle_social"; also names the breaker
+	KeyID    string // KeyID(apiKey), never the key itself
+}
+
+// KeyID returns a short, stable identifier of an API key that is safe to
+// store in Redis and to log: the first 16 hex digits of its SHA-256.
+func KeyID(apiKey string) string {
+	sum := sha256.Sum256([]byte(apiKey))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+func (k Key) validate() error {
+	// Braces would change the Redis Cluster hash tag the keys rely on.
+	if k.Provider == "" || strings.ContainsAny(k.Provider, "{}") {
+		return fmt.Errorf("ratelimit: provider %q must be non-empty and without braces", k.Provider)
+	}
+	if k.KeyID == "" {
+		return errors.New("ratelimit: empty KeyID: use KeyID(apiKey)")
+	}
+	return nil
+}
+
+// Options tunes a Limiter. Zero fields take the defaults above.
+type Options struct {
+	// Prefix starts every Redis key; tests use unique prefixes.
+	Prefix string
+	// Margin is added to every window because requests admitted in Redis
+	// reach the upstream with jitter: two requests admitted Per apart may
+	// arrive less than Per apart. Negative means none.
+	Margin time.Duration
+	// BreakerThreshold is how many consecutive failures, fleet-wide, open
+	// a provider's breaker.
+	BreakerThreshold int
+	// BreakerOpenFor is the first open period; each failed probe doubles
+	// it, up to 5 minutes (or BreakerOpenFor if longer).
+	BreakerOpenFor time.Duration
+	// ProbeTimeout is how long a probe holds the half-open slot before
+	// another request may probe; set it to the upstream request timeout.
+	ProbeTimeout time.Duration
+	// Now, when set, replaces Redis TIME as the clock of every decision.
+	// Only for tests: processes that share a Prefix must share a clock.
+	Now func() time.Time
+}
+
+// Limiter is fleet-wide admission control backed by Redis. It is safe for
+// concurrent use; all state is in Redis, so any number of Limiters in any
+// number of processes with the same Prefix share it.
+type Limiter struct {
+	rdb    redis.UniversalClient
+	opt    Options
+	member string        // random per Limiter, so log entries never collide
+	seq    atomic.Uint64 // ...together with this counter
+}
+
+// New returns a Limiter on rdb.
+func New(rdb redis.UniversalClient, opt Options) *Limiter {
+	if opt.Prefix == "" {
+		opt.Prefix = DefaultPrefix
+	}
+	switch {
+	case opt.Margin == 0:
+		opt.Margin = DefaultMargin
+	case opt.Margin < 0:
+		opt.Margin = 0
+	}
+	if opt.BreakerThreshold <= 0 {
+		opt.BreakerThreshold = DefaultBreakerThreshold
+	}
+	if opt.BreakerOpenFor <= 0 {
+		opt.BreakerOpenFor = DefaultBreakerOpenFor
+	}
+	if opt.ProbeTimeout <= 0 {
+		opt.ProbeTimeout = DefaultProbeTimeout
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails, per crypto/rand
+	return &Limiter{rdb: rdb, opt: opt, member: hex.EncodeToString(b[:])}
+}
+
+// Reason says which check refused a request.
+type Reason string
+
+// Reasons, in the order Acquire checks them.
+const (
+	ReasonCooldown Reason = "cooldown"
+	ReasonBreaker  Reason = "breaker"
+	ReasonDailyCap Reason = "daily_cap"
+	ReasonBudget   Reason = "budget"
+)
+
+// Decision is Acquire's answer.
+type Decision struct {
+	// Allowed means the request was admitted and counted: send it.
+	Allowed bool
+	// Wait is, when refused, how long until the refusing check could pass:
+	// exact for a budget (when the entry that blocks leaves its window),
+	// the remaining time for a cooldown, an open breaker or a daily cap,
+	// and at most a second while another request probes the breaker.
+	Wait time.Duration
+	// Reason says which check refused; empty when allowed.
+	Reason Reason
+	// Probe means this request is the breaker's single half-open probe:
+	// pass it back to Report.
+	Probe bool
+}
+
+// Acquire admits one request for key if the key's cooldown, the provider's
+// breaker, the daily cap (0 = none) and every window of b allow it, and
+// records it; otherwise it records nothing and says how long to wait and
+// why. It costs one Redis round trip.
+func (l *Limiter) Acquire(ctx context.Context, key Key, b Budget, dailyCap int) (Decision, error) {
+	if err := key.validate(); err != nil {
+		return Decision{}, err
+	}
+	if dailyCap < 0 {
+		dailyCap = 0
+	}
+	keys := make([]string, 0, 3+len(b))
+	keys = append(keys, l.cooldownKey(key), l.breakerKey(key.Provider), l.dailyKey(key))
+	args := make([]any, 0, 4+2*len(b))
+	args = append(args, l.now(), dailyCap, ms(l.opt.ProbeTimeout),
+		l.member+"-"+strconv.FormatUint(l.seq.Add(1), 36))
+	for _, w := range b {
+		if w.N < 1 || w.Per <= 0 {
+			return Decision{}, fmt.Errorf("ratelimit: invalid window %s", w)
+		}
+		keys = append(keys, l.windowKey(key, w.Per))
+		args = append(args, w.N, ms(w.Per+l.opt.Margin))
+	}
+	res, err := acquireScript.Run(ctx, l.rdb, keys, args...).Slice()
+	if err != nil {
+		return Decision{}, fmt.Errorf("ratelimit acquire: %w", err)
+	}
+	if len(res) != 4 {
+		return Decision{}, fmt.Errorf("ratelimit acquire: unexpected reply %v", res)
+	}
+	allowed, _ := res[0].(int64)
+	wait, _ := res[1].(int64)
+	reason, _ := res[2].(string)
+	probe, _ := res[3].(int64)
+	return Decision{
+		Allowed: allowed == 1,
+		Wait:    time.Duration(wait) * time.Millisecond,
+		Reason:  Reason(reason),
+		Probe:   probe == 1,
+	}, nil
+}
+
+// Cooldown pauses key for the whole fleet, after a 429. With wait > 0 (the
+// upstream's Retry-After or reset hint) the pause lasts that long; with
+// wait == 0 it backs off exponentially per key, 1s, 2s, 4s... up to 5m,
+// until Report(ok) after the pause ends resets it. 429s that land during
+// that pause (the rest of the same burst) do not escalate it further. A
+// pause is never shortened. It returns how long the key is now paused.
+func (l *Limiter) Cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
+	if err := key.validate(); err != nil {
+		return 0, err
+	}
+	return l.cooldown(ctx, key, max(wait, 0))
+}
+
+func (l *Limiter) cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
+	// Round a hint up: a pause a fraction of a millisecond short is a 429.
+	waitMS := int64((wait + time.Millisecond - 1) / time.Millisecond)
+	n, err := cooldownScript.Run(ctx, l.rdb,
+		[]string{l.cooldownKey(key), l.backoffKey(key)},
+		l.now(), waitMS, ms(firstBackoff), ms(maxBackoff), ms(backoffTTL)).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit cooldown: %w", err)
+	}
+	return time.Duration(n) * time.Millisecond, nil
+}
+
+// Observe uses the quota fields of a successful response (bundle.social's
+// limit, used, remaining and windowSeconds) to slow down before the
+// upstream answers 429. Nothing tells where in its window the upstream is,
+// so the worst case is assumed, that it resets a full window from now:
+// remaining == 0 pauses the key for windowSeconds; when at most a quarter
+// of the quota remains, requests are spread evenly over the window by a
+// pause of windowSeconds/(remaining+1). Fields that make no sense (limit or
+// windowSeconds <= 0) are ignored.
+func (l *Limiter) Observe(ctx context.Context, key Key, limit, used, remaining, windowSeconds int) error {
+	if err := key.validate(); err != nil {
+		return err
+	}
+	if pause := observePause(limit, used, remaining, windowSeconds); pause > 0 {
+		if _, err := l.cooldown(ctx, key, pause); err != nil {
+			return fmt.Errorf("ratelimit observe: %w", err)
+		}
+	}
+	return nil
+}
+
+func observePause(limit, used, remaining, windowSeconds int) time.Duration {
+	if limit <= 0 || windowSeconds <= 0 {
+		return 0
+	}
+	if used >= limit {
+		remaining = 0
+	}
+	window := time.Duration(windowSeconds) * time.Second
+	switch {
+	case remaining <= 0:
+		return window
+	case remaining*4 <= limit:
+		return window / time.Duration(remaining+1)
+	default:
+		return 0
+	}
+}
+
+// Report records the outcome of an admitted request for the provider's
+// breaker, shared by the fleet. ok is false for 5xx, timeouts and network
+// errors, true for anything that proves the upstream is up (2xx and 4xx,
+// 429 included); probe is Decision.Probe. While closed, BreakerThreshold
+// consecutive failures open the breaker; while open, only the probe moves
+// it: success closes it, failure reopens it for twice the last period (at
+// most 5m). ok also ends the key's exponential 429 back-off once its pause
+// is over, so on a 429 call Cooldown first.
+func (l *Limiter) Report(ctx context.Context, key Key, ok bool, probe bool) error {
+	if err := key.validate(); err != nil {
+		return err
+	}
+	err := reportScript.Run(ctx, l.rdb,
+		[]string{l.breakerKey(key.Provider), l.backoffKey(key)},
+		l.now(), flag(ok), flag(probe), l.opt.BreakerThreshold,
+		ms(l.opt.BreakerOpenFor), ms(max(maxBreakerOpen, l.opt.BreakerOpenFor)), ms(breakerTTL)).Err()
+	if err != nil {
+		return fmt.Errorf("ratelimit report: %w", err)
+	}
+	return nil
+}
+
+// BreakerState returns the provider's breaker state, "closed", "open" or
+// "half_open", for metrics and logs.
+func (l *Limiter) BreakerState(ctx context.Context, provider string) (string, error) {
+	if err := (Key{Provider: provider, KeyID: "-"}).validate(); err != nil {
+		return "", err
+	}
+	state, err := breakerStateScript.Run(ctx, l.rdb, []string{l.breakerKey(provider)}, l.now()).Text()
+	if err != nil {
+		return "", fmt.Errorf("ratelimit breaker state: %w", err)
+	}
+	return state, nil
+}
+
+// DailyUsed returns how many requests Acquire admitted for key on the
+// current UTC day, whether or not a cap is set.
+func (l *Limiter) DailyUsed(ctx context.Context, key Key) (int, error) {
+	if err := key.validate(); err != nil {
+		return 0, err
+	}
+	n, err := dailyUsedScript.Run(ctx, l.rdb, []string{l.dailyKey(key)}, l.now()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit daily used: %w", err)
+	}
+	return n, nil
+}
+
+// Redis keys. The provider is the hash tag so that one script's keys share
+// a Redis Cluster slot.
+func (l *Limiter) base(provider string) string { return l.opt.Prefix + "{" + provider + "}:" }
+func (l *Limiter) breakerKey(provider string) string {
+	return l.base(provider) + "breaker"
+}
+func (l *Limiter) keyBase(k Key) string     { return l.base(k.Provider) + k.KeyID + ":" }
+func (l *Limiter) cooldownKey(k Key) string { return l.keyBase(k) + "cooldown" }
+func (l *Limiter) backoffKey(k Key) string  { return l.keyBase(k) + "backoff" }
+func (l *Limiter) dailyKey(k Key) string    { return l.keyBase(k) + "daily" }
+func (l *Limiter) windowKey(k Key, per time.Duration) string {
+	return l.keyBase(k) + "w:" + strconv.FormatInt(ms(per), 10)
+}
+
+// now is the clock argument of every script: empty means Redis TIME.
+func (l *Limiter) now() string {
+	if l.opt.Now == nil {
+		return ""
+	}
+	return strconv.FormatInt(l.opt.Now().UnixMilli(), 10)
+}
+
+func ms(d time.Duration) int64 { return int64(d / time.Millisecond) }
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
