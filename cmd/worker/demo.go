@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/worker"
+	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// demoDefaults shorten the production defaults so every outcome shows up
+// within a minute; anything set in the environment still wins.
+var demoDefaults = map[string]string{
+	"MAX_RETRIES":        "3",
+	"RETRY_INITIAL":      "500ms",
+	"RETRY_MAX_INTERVAL": "4s",
+	"UPSTREAM_TIMEOUT":   "3s",
+	"TASK_DEADLINE":      "2m",
+	"LOG_LEVEL":          "warn",
+}
+
+// demoKey is the simulator's API key: the demo never calls the real APIs.
+const demoKey = "demo-key"
+
+// runDemo runs the whole system in one process: embedded Redis unless
+// REDIS_URL is set, the upstream simulator always, a sample batch, and the
+// results printed as they land.
+func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	redisURL := getenv("REDIS_URL")
+	if redisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		defer mr.Close()
+		// miniredis expires keys only when its clock is moved: keep it
+		// moving, or locks and cooldowns would never end.
+		go advanceClock(ctx, mr)
+		redisURL = "redis://" + mr.Addr()
+	}
+
+	sim := simulator.New(withKey(simulator.Demo()))
+	defer sim.Close()
+	upstream := httptest.NewServer(sim)
+	defer upstream.Close()
+
+	env := func(name string) string {
+		switch name {
+		case "REDIS_URL":
+			return redisURL
+		case "BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY":
+			return demoKey
+		case "BUNDLE_SOCIAL_BASE_URL", "HOOKED_BASE_URL":
+			return upstream.URL // never the real APIs
+		}
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return demoDefaults[name]
+	}
+	cfg, err := config.LoadWorker(args, env, stderr)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		// The demo should run even when another program has 8080.
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("listen for the demo's UI: %w", err)
+		}
+	}
+	log := worker.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+
+	started := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- worker.Run(ctx, cfg, worker.Options{Logger: log, Listener: ln, Started: func(a string) { started <- a }})
+	}()
+	var httpAddr string
+	select {
+	case httpAddr = <-started:
+	case err := <-done:
+		return err
+	}
+
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	reader := results.NewReader(rdb, cfg.ResultsStream)
+	from, err := lastEntry(ctx, rdb, cfg.ResultsStream)
+	if err != nil {
+		return err
+	}
+	n, err := enqueueSample(redisURL)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, `refreshq demo: a worker against the built-in upstream simulator (never the real APIs).
+
+  enqueued %d sample tasks; results print below as they land.
+  web UI   http://%s/monitoring/    metrics http://%s/metrics
+  enqueue more:  REDIS_URL=%s go run ./cmd/enqueue hooked --account acc-42 --wait 30s
+  Ctrl-C stops.
+
+`, n, httpAddr, httpAddr, redisURL)
+
+	go func() {
+		_ = reader.Follow(ctx, from, func(e results.Entry, _ results.Map) error {
+			fmt.Fprintln(stdout, describe(e))
+			return nil
+		})
+	}()
+	err = <-done
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func withKey(o simulator.Options) simulator.Options {
+	o.APIKey = demoKey
+	return o
+}
+
+func advanceClock(ctx context.Context, mr *miniredis.Miniredis) {
+	const step = 100 * time.Millisecond
+	t := time.NewTicker(step)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			mr.FastForward(step)
+		}
+	}
+}
+
+func lastEntry(ctx context.Context, rdb *redis.Client, stream string) (string, error) {
+	msgs, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("read results stream: %w", err)
+	}
+	if len(msgs) == 0 {
+		return "0-0", nil
+	}
+	return msgs[0].ID, nil
+}
+
+// enqueueSample enqueues one task for each of the simulator's demo rules,
+// plus a payload no refreshq producer would send, as a foreign service
+// might.
+func enqueueSample(redisURL string) (int, error) {
+	opt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		return 0, err
+	}
+	c := asynq.NewClient(opt)
+	defer c.Close()
+	now := time.Now().UTC()
+	var ts []*asynq.Task
+	add := func(t *asynq.Task, err error) {
+		if err == nil {
+			ts = append(ts, t)
+		}
+	}
+	for _, team := range []string{"team-1", "team-2", "busy-team", "flaky-team"} {
+		for _, p := range []string{"TIKTOK", "INSTAGRAM", "YOUTUBE"} {
+			add(tasks.NewBundleSocialProfileRefreshTask(tasks.BundleSocialProfileRefresh{
+				TeamID: team, Platform: p, Common: tasks.Common{EnqueuedAt: now}}))
+		}
+	}
+	for _, acc := range []string{"acc-1", "acc-2", "acc-3", "flaky-acc", "busy-acc", "gone-acc", "broken-acc", "hang-acc", "garbled-acc", "revoked-acc", "nocredit-acc", "slow-acc"} {
+		add(tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{
+			AccountID: acc, Common: tasks.Common{EnqueuedAt: now, Meta: []byte(`{"source":"demo"}`)}}))
+	}
+	ts = append(ts,
+		asynq.NewTask(tasks.TypeHookedAccountRefresh, []byte(`{"account":"typo"}`), asynq.MaxRetry(tasks.DefaultMaxRetry)),
+		asynq.NewTask("hooked:account_delete", []byte(`{"account_id":"a1"}`), asynq.MaxRetry(tasks.DefaultMaxRetry)),
+	)
+	for _, t := range ts {
+		if _, err := c.Enqueue(t); err != nil {
+			return 0, fmt.Errorf("enqueue sample task: %w", err)
+		}
+	}
+	return len(ts), nil
+}
+
+// describe is one result as a line for people.
+func describe(e results.Entry) string {
+	mark := "ok  "
+	if !e.Succeeded() {
+		mark = "FAIL"
+	}
+	subject := e.Subject
+	if subject == "" {
+		subject = "-"
+	}
+	line := fmt.Sprintf("%s %-13s %-22s attempts=%d http=%d %6dms", mark, orDash(e.Provider), subject, e.Attempts, e.HTTPStatus, e.DurationMS())
+	if !e.Succeeded() {
+		msg := e.Error
+		if len(msg) > 110 {
+			msg = msg[:110] + "…"
+		}
+		line += fmt.Sprintf("  %s: %s", e.ErrorKind, strings.ReplaceAll(msg, "\n", " "))
+	}
+	return line
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/worker"
+)
+
+// run loads the configuration and runs the worker (or the demo) until ctx
+// ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if isDemo(args) {
+		return runDemo(ctx, args, getenv, stdout, stderr)
+	}
+	cfg, err := config.LoadWorker(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := worker.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	return worker.Run(ctx, cfg, worker.Options{Logger: log})
+}
+
+func isDemo(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-demo", "--demo", "-demo=true", "--demo=true":
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,13 @@
+// Package handlers runs refresh tasks: it validates the payload again,
+// waits for the fleet's budget, calls the upstream, classifies the outcome
+// into the results stream's error kinds, and either publishes the task's
+// one result or asks asynq to run it again later.
+//
+// A handler ends every task itself. asynq is told to retry only through
+// retry.Later, and the retry budget (MAX_RETRIES, 429s excluded) and the
+// deadline (TASK_DEADLINE) are counted in Redis by ledger, so asynq's own
+// retry cap and curve never decide a task's fate.
+//
+// It is not the HTTP client (see internal/clients) and not the limiter
+// (see internal/ratelimit).
+package handlers

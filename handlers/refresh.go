@@ -1,0 +1,387 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/retry"
+	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// Refresh runs both refresh task types (and ends any other type found on
+// refreshq's queues with an unknown_task_type result).
+type Refresh struct {
+	Ledger    *ledger.Ledger
+	Publisher *results.Publisher
+	Limiter   *ratelimit.Limiter
+	// Inspector tells an operator's re-run of an archived task from a
+	// redelivery of a run that already ended.
+	Inspector *asynq.Inspector
+	Metrics   *metrics.Metrics // nil: no metrics
+	Logger    *slog.Logger
+
+	Upstreams    map[string]Upstream // by provider id
+	Policy       retry.Policy
+	MaxRetries   int
+	TaskDeadline time.Duration
+	// InlineWait: a wait for the budget up to this long is slept inside
+	// the handler; longer ones hand the task back to asynq, so a worker
+	// slot is never held for long.
+	InlineWait time.Duration
+	Worker     string // host:pid, written in each result
+	Now        func() time.Time
+}
+
+// run is one handler invocation's working state.
+type run struct {
+	id, queue string
+	task      *asynq.Task
+	ref       tasks.Refresh
+	state     ledger.State
+	log       *slog.Logger
+	deadline  time.Time
+	enqueued  time.Time
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	id, _ := asynq.GetTaskID(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	r := &run{id: id, queue: queue, task: t}
+	r.log = h.Logger.With("task_id", id, "type", t.Type(), "queue", queue)
+
+	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
+	r.ref = ref
+
+	st, err := h.Ledger.Begin(ctx, id, h.Now())
+	if err != nil {
+		return h.redisTrouble(r, err)
+	}
+	r.state = st
+
+	// At-least-once delivery: the run may already have its result.
+	publishedRun, status, err := h.Publisher.Published(ctx, id)
+	if err != nil {
+		return h.redisTrouble(r, err)
+	}
+	if publishedRun >= st.Run {
+		if !h.rerunFromArchive(ctx, r) {
+			h.Metrics.ResultDuplicateSuppressed()
+			r.log.Info("task already has its result; ending it again without a second one", "run", st.Run, "status", status)
+			if status == results.StatusSucceeded {
+				return nil
+			}
+			return retry.Final(st.Run, "redelivered after its result was published")
+		}
+		if r.state, err = h.Ledger.NextRun(ctx, id, st.Run, h.Now()); err != nil {
+			return h.redisTrouble(r, err)
+		}
+		r.log.Info("operator re-ran the task from the archive: a new run", "run", r.state.Run)
+	}
+	r.log = r.log.With("run", r.state.Run)
+	r.enqueued, r.deadline = h.window(r)
+
+	if parseErr != nil {
+		var unknown *tasks.ErrUnknownType
+		if errors.As(parseErr, &unknown) {
+			return h.fail(ctx, r, outcome{kind: results.KindUnknownTaskType, msg: parseErr.Error() + "; move it to a queue refreshq does not serve, or delete it"})
+		}
+		return h.fail(ctx, r, outcome{kind: results.KindInvalidPayload, msg: "invalid payload: " + parseErr.Error()})
+	}
+	up, ok := h.Upstreams[ref.Provider]
+	if !ok || up.Call == nil {
+		return h.fail(ctx, r, outcome{kind: results.KindAuth, msg: fmt.Sprintf("%s is not configured: set %s on the workers", ref.Provider, keyVar(up, ref.Provider))})
+	}
+	return h.attempt(ctx, r, up)
+}
+
+func keyVar(up Upstream, provider string) string {
+	if up.KeyVar != "" {
+		return up.KeyVar
+	}
+	return provider + " API key"
+}
+
+// window returns when the task counts as enqueued and when it must end.
+// An operator's re-run gets a fresh TASK_DEADLINE from when it started.
+func (h *Refresh) window(r *run) (enqueued, deadline time.Time) {
+	enqueued = r.state.FirstSeen
+	if !r.ref.EnqueuedAt.IsZero() {
+		enqueued = r.ref.EnqueuedAt
+	}
+	start := enqueued
+	if r.state.Run > 1 {
+		start = r.state.RunStarted
+	}
+	deadline = start.Add(h.TaskDeadline)
+	if r.state.Run == 1 && !r.ref.Deadline.IsZero() && r.ref.Deadline.Before(deadline) {
+		deadline = r.ref.Deadline
+	}
+	return enqueued, deadline
+}
+
+// rerunFromArchive reports whether this delivery of a task whose run
+// already has a result is an operator's re-run of the archived task. asynq
+// leaves a re-run task's message as it was, but the error it was archived
+// with is the handler's retry.Final for that run; a redelivery after a
+// crash or a shutdown carries another error.
+func (h *Refresh) rerunFromArchive(ctx context.Context, r *run) bool {
+	if h.Inspector == nil {
+		return false
+	}
+	info, err := h.Inspector.GetTaskInfo(r.queue, r.id)
+	if err != nil {
+		r.log.Warn("cannot read the task's last error; treating it as a redelivery", "err", err)
+		return false
+	}
+	n, ok := retry.FinalRun(info.LastErr)
+	return ok && n == r.state.Run
+}
+
+// attempt waits for the budget, sends one request and decides what next.
+func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
+	probe := false
+	for {
+		if !h.Now().Before(r.deadline) {
+			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
+		}
+		d, err := h.Limiter.Acquire(ctx, up.Key, up.Budget, up.DailyCap)
+		if err != nil {
+			return h.redisTrouble(r, err)
+		}
+		if d.Allowed {
+			probe = d.Probe
+			break
+		}
+		h.Metrics.Wait(up.Provider, string(d.Reason), d.Wait)
+		if h.Now().Add(d.Wait).After(r.deadline) {
+			return h.fail(ctx, r, h.deadlineOutcome(r, d.Reason))
+		}
+		if d.Wait > h.InlineWait {
+			reason := fmt.Sprintf("waiting for %s %s", up.Provider, d.Reason)
+			kind := results.KindRateLimited
+			if d.Reason == ratelimit.ReasonBreaker {
+				kind = results.KindServer
+			}
+			// Kept so that a deadline passing during waits says why.
+			if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{Kind: string(kind), Error: reason}); err != nil {
+				return h.redisTrouble(r, err)
+			}
+			r.log.Debug("waiting for the upstream", "reason", d.Reason, "wait", d.Wait)
+			return &retry.Later{After: d.Wait, Reason: reason}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d.Wait):
+		}
+	}
+
+	attempts, err := h.Ledger.Attempt(ctx, r.id)
+	if err != nil {
+		return h.redisTrouble(r, err)
+	}
+	r.state.Attempts = attempts
+	log := r.log.With("attempt", attempts)
+
+	start := time.Now()
+	reply, callErr := up.Call(ctx, r.ref)
+	took := time.Since(start)
+	if callErr != nil && ctx.Err() != nil {
+		// The worker is stopping (or asynq's task timeout hit): the task
+		// goes back to asynq and this try does not count as a failure.
+		log.Info("request interrupted; the task will run again", "err", ctx.Err())
+		return ctx.Err()
+	}
+	o := classify(up.Provider, reply, callErr)
+	h.Metrics.UpstreamRequest(up.Provider, o.status, took)
+	if err := h.afterResponse(ctx, up, o, reply, probe); err != nil {
+		log.Warn("could not update the fleet's rate limit state", "err", err)
+	}
+
+	if o.kind == results.KindNone {
+		log.Info("refreshed", "http_status", o.status, "took", took)
+		return h.succeed(ctx, r, reply)
+	}
+	if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{HTTPStatus: o.status, RateLimited: o.limited, Kind: string(o.kind), Error: o.msg}); err != nil {
+		return h.redisTrouble(r, err)
+	}
+	if o.limited {
+		r.state.RateLimited++
+	}
+	if o.status != 0 {
+		r.state.LastStatus = o.status
+	}
+	if !o.transient {
+		log.Info("permanent failure", "error_kind", o.kind, "http_status", o.status)
+		return h.fail(ctx, r, o)
+	}
+	return h.later(ctx, r, up, o, log)
+}
+
+// afterResponse tells the limiter what the upstream said.
+func (h *Refresh) afterResponse(ctx context.Context, up Upstream, o outcome, reply Reply, probe bool) error {
+	var errs []error
+	if o.limited {
+		wait := time.Duration(0)
+		if o.hinted {
+			wait = o.retryAfter
+		}
+		if _, err := h.Limiter.Cooldown(ctx, up.Key, wait); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if rl := reply.RateLimit; rl.Known {
+		if err := h.Limiter.Observe(ctx, up.Key, rl.Limit, rl.Used, rl.Remaining, rl.WindowSeconds); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := h.Limiter.Report(ctx, up.Key, o.upstreamUp, probe); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// later decides between another try and giving up, for a transient outcome.
+func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log *slog.Logger) error {
+	var wait time.Duration
+	failure := !o.limited
+	if o.limited {
+		// A 429 spends no retry; the cooldown it set holds every worker
+		// back, and Acquire on the next run waits out whatever is left.
+		wait = max(o.retryAfter, time.Second)
+	} else {
+		tries := r.state.Attempts - r.state.RateLimited - r.state.TriesBase
+		if tries > h.MaxRetries {
+			log.Info("retries exhausted", "error_kind", o.kind, "tries", tries)
+			o.msg = fmt.Sprintf("%s (gave up after %d tries; MAX_RETRIES=%d)", o.msg, tries, h.MaxRetries)
+			return h.fail(ctx, r, o)
+		}
+		wait = h.Policy.Delay(tries)
+		if o.hinted && o.retryAfter > wait {
+			wait = o.retryAfter // never sooner than the upstream asked
+		}
+	}
+	if h.Now().Add(wait).After(r.deadline) {
+		o.msg = fmt.Sprintf("%s (the next try would be after the task's deadline %s)", o.msg, r.deadline.UTC().Format(time.RFC3339))
+		return h.fail(ctx, r, o)
+	}
+	if n, okN := asynq.GetRetryCount(ctx); okN {
+		if m, okM := asynq.GetMaxRetry(ctx); okM && n >= m {
+			// asynq archives a task at its MaxRetry whatever the handler
+			// returns, without a result: end it here, with one.
+			o.msg = fmt.Sprintf("%s (the task was enqueued with asynq MaxRetry %d, now used up; refreshq's producers set %d)", o.msg, m, tasks.DefaultMaxRetry)
+			return h.fail(ctx, r, o)
+		}
+	}
+	h.Metrics.Retry(up.Provider, string(o.kind))
+	log.Info("will try again", "error_kind", o.kind, "http_status", o.status, "in", wait)
+	return &retry.Later{After: wait, Failure: failure, Reason: o.msg}
+}
+
+// deadlineOutcome is the failure of a task whose deadline passed while it
+// waited: rate_limited when the wait was a 429, budget, cooldown or daily
+// cap; the last error's kind when it was retrying; server for a breaker.
+func (h *Refresh) deadlineOutcome(r *run, waiting ratelimit.Reason) outcome {
+	o := outcome{kind: results.KindRateLimited, status: r.state.LastStatus}
+	switch {
+	case waiting == ratelimit.ReasonBreaker:
+		o.kind = results.KindServer
+	case waiting == "" && r.state.LastKind != "":
+		o.kind = results.ErrorKind(r.state.LastKind)
+	case waiting == "":
+		// Never tried nor held back: it sat in the queue past its
+		// deadline, which is a timeout of the task as a whole.
+		o.kind = results.KindTimeout
+	}
+	reason := "the task's deadline passed"
+	if waiting == "" && r.state.Attempts == 0 {
+		reason = "the task's deadline passed before it could run (a queue backlog?)"
+	}
+	if waiting != "" {
+		reason = fmt.Sprintf("the task's deadline %s comes before the %s wait ends", r.deadline.UTC().Format(time.RFC3339), waiting)
+	}
+	o.msg = reason
+	if r.state.LastError != "" {
+		o.msg += "; last error: " + r.state.LastError
+	}
+	return o
+}
+
+func (h *Refresh) succeed(ctx context.Context, r *run, reply Reply) error {
+	e := h.entry(r, results.StatusSucceeded)
+	e.HTTPStatus = reply.Status
+	e.Result = string(reply.Body)
+	if err := h.publish(ctx, r, e); err != nil {
+		return err
+	}
+	return nil
+}
+
+// fail publishes a failed result and ends the task in asynq's archive.
+func (h *Refresh) fail(ctx context.Context, r *run, o outcome) error {
+	e := h.entry(r, results.StatusFailed)
+	if o.status != 0 {
+		e.HTTPStatus = o.status
+	}
+	e.ErrorKind = o.kind
+	e.Error = o.msg
+	if err := h.publish(ctx, r, e); err != nil {
+		return err
+	}
+	return retry.Final(r.state.Run, o.msg)
+}
+
+func (h *Refresh) entry(r *run, status results.Status) results.Entry {
+	meta := "{}"
+	if len(r.ref.Meta) > 0 {
+		meta = string(r.ref.Meta)
+	}
+	return results.Entry{
+		TaskID:     r.id,
+		TaskType:   r.task.Type(),
+		Queue:      r.queue,
+		Provider:   r.ref.Provider,
+		Subject:    r.ref.Subject,
+		Status:     status,
+		Attempts:   r.state.Attempts,
+		HTTPStatus: r.state.LastStatus,
+		Meta:       meta,
+		EnqueuedAt: r.enqueued,
+		FinishedAt: h.Now(),
+		Worker:     h.Worker,
+	}
+}
+
+func (h *Refresh) publish(ctx context.Context, r *run, e results.Entry) error {
+	id, added, err := h.Publisher.Publish(ctx, e, r.state.Run)
+	if err != nil {
+		return h.redisTrouble(r, err)
+	}
+	if !added {
+		h.Metrics.ResultDuplicateSuppressed()
+		r.log.Info("result was already published by another delivery", "entry", id)
+		return nil
+	}
+	h.Metrics.ResultPublished(string(e.Status))
+	h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
+	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "attempts", e.Attempts, "entry", id)
+	return nil
+}
+
+// redisTrouble hands the task back to asynq for a prompt re-run when Redis
+// fails under the handler: nothing is decided, so nothing is lost, and the
+// exactly-once publish makes the re-run safe.
+func (h *Refresh) redisTrouble(r *run, err error) error {
+	r.log.Warn("redis error; the task will run again", "err", err)
+	return &retry.Later{After: time.Second, Reason: "redis: " + err.Error()}
+}

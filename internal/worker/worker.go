@@ -1,0 +1,311 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/handlers"
+	"github.com/refreshq/refreshq/internal/clients"
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/retry"
+	"github.com/refreshq/refreshq/internal/schedule"
+	"github.com/refreshq/refreshq/results"
+)
+
+// asynq timings refreshq tunes, and why.
+const (
+	// forwardInterval is how often asynq moves due retries to pending
+	// (DelayedTaskCheckInterval, 5 s by default): a task freed by its
+	// budget or cooldown runs within about this much after.
+	forwardInterval = 250 * time.Millisecond
+	// pollInterval is how long an idle processor sleeps before looking at
+	// empty queues again (TaskCheckInterval, 1 s by default).
+	pollInterval = 100 * time.Millisecond
+	// inlineWait: waits up to this long are slept in the handler, longer
+	// ones hand the task back to asynq.
+	inlineWait = time.Second
+	// ledgerGrace keeps a task's ledger after its deadline, for an
+	// operator who re-runs it from the archive.
+	ledgerGrace = 7 * 24 * time.Hour
+	// stateEvery is how often breaker and daily-cap state is read for
+	// metrics and logs.
+	stateEvery = 5 * time.Second
+)
+
+// Options are what a caller other than cmd/worker may set.
+type Options struct {
+	Logger *slog.Logger
+	// Listener, when set, is served instead of listening on HTTP_ADDR
+	// (tests pass one on port 0).
+	Listener net.Listener
+	// Started, when set, is called once tasks are being taken, with the
+	// HTTP address actually listened on.
+	Started func(httpAddr string)
+	// HTTPClient is used for upstream requests; nil means a default one.
+	HTTPClient *http.Client
+	// Extra mounts more HTTP handlers (the enqueue API).
+	Extra map[string]http.Handler
+}
+
+// Name is host:pid, written in each result's worker field.
+func Name() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// Run runs a worker until ctx ends, then drains: /readyz turns 503, no new
+// task is taken, in-flight ones get SHUTDOWN_GRACE to finish, the rest go
+// back to their queues. It returns nil after a clean drain.
+func Run(ctx context.Context, cfg config.Worker, opt Options) error {
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return &config.UsageError{Err: fmt.Errorf("REDIS_URL: %v", redactErr(err, cfg.RedisURL))}
+	}
+	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("REDIS_URL: asynq made a Redis client of an unexpected type")
+	}
+	defer rdb.Close()
+
+	m := metrics.New()
+	insp := asynq.NewInspector(redisOpt)
+	defer insp.Close()
+	if err := m.RegisterQueues(insp, cfg.Queues.Names()); err != nil {
+		return fmt.Errorf("register queue metrics: %w", err)
+	}
+	limiter := ratelimit.New(rdb, ratelimit.Options{ProbeTimeout: cfg.UpstreamTimeout + 5*time.Second})
+
+	var draining, started atomic.Bool
+	ready := func(ctx context.Context) error {
+		switch {
+		case draining.Load():
+			return errors.New("draining: shutting down")
+		case !started.Load() && !cfg.MonitorOnly:
+			return errors.New("starting")
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return errors.New("redis is not answering")
+		}
+		return nil
+	}
+
+	ops, err := opshttp.New(opshttp.Options{
+		Addr: cfg.HTTPAddr, RedisOpt: redisOpt,
+		MonitorUser: cfg.MonitorUser, MonitorPassword: cfg.MonitorPassword,
+		Metrics: m.Handler(), Ready: ready, PProf: cfg.PProf,
+		Extra: opt.Extra, Logger: log,
+	})
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	defer ops.Close()
+	ln := opt.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen on HTTP_ADDR %s: %w; choose a free address", cfg.HTTPAddr, err)
+		}
+	}
+	httpSrv := &http.Server{Handler: ops.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpSrv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+	}()
+	httpAddr := ln.Addr().String()
+
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	defer func() { stopBG(); bg.Wait() }()
+
+	if cfg.MonitorOnly {
+		log.Info("monitor only: serving the UI, metrics and health, running no tasks", "http_addr", httpAddr)
+		started.Store(true)
+		if opt.Started != nil {
+			opt.Started(httpAddr)
+		}
+		select {
+		case <-ctx.Done():
+		case err := <-httpDone:
+			return fmt.Errorf("http server: %w", err)
+		}
+		draining.Store(true)
+		return nil
+	}
+
+	upstreams, err := buildUpstreams(cfg, opt.HTTPClient)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
+	for _, u := range upstreams {
+		if u.Call == nil {
+			log.Warn("provider not configured: its tasks will end with an auth result", "provider", u.Provider, "set", u.KeyVar)
+		}
+	}
+	h := &handlers.Refresh{
+		Ledger:       ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace),
+		Publisher:    results.NewPublisher(rdb, cfg.ResultsStream, 0),
+		Limiter:      limiter,
+		Inspector:    insp,
+		Metrics:      m,
+		Logger:       log,
+		Upstreams:    upstreams,
+		Policy:       retry.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMaxInterval},
+		MaxRetries:   cfg.MaxRetries,
+		TaskDeadline: cfg.TaskDeadline,
+		InlineWait:   inlineWait,
+		Worker:       Name(),
+		Now:          time.Now,
+	}
+
+	// Handlers' contexts end a little before asynq gives up on them, so an
+	// interrupted request returns and the task is handed back in order.
+	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
+	defer cancelHandlers()
+	srv := asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues.Weights(),
+		BaseContext:              func() context.Context { return handlerCtx },
+		RetryDelayFunc:           retry.DelayFunc(time.Second),
+		IsFailure:                retry.IsFailure,
+		ShutdownTimeout:          cfg.ShutdownGrace,
+		DelayedTaskCheckInterval: forwardInterval,
+		TaskCheckInterval:        pollInterval,
+		Logger:                   asynqLogger{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				log.Warn("redis health check failed; tasks wait until it answers", "err", err)
+			}
+		},
+	})
+	if err := srv.Start(h); err != nil {
+		return fmt.Errorf("start asynq server: %w", redactErr(err, cfg.RedisURL))
+	}
+	started.Store(true)
+	log.Info("worker started", "worker", h.Worker, "queues", cfg.Queues.String(), "concurrency", cfg.Concurrency,
+		"http_addr", httpAddr, "results_stream", cfg.ResultsStream, "redis", config.RedactURL(cfg.RedisURL))
+	if opt.Started != nil {
+		opt.Started(httpAddr)
+	}
+
+	bg.Add(1)
+	go func() { defer bg.Done(); watchState(bgCtx, limiter, upstreams, m, log) }()
+
+	if cfg.ScheduleFile != "" {
+		client := asynq.NewClientFromRedisClient(rdb)
+		runner, err := schedule.NewRunner(client, cfg.ScheduleFile, schedule.Options{Logger: log.With("component", "schedule"), Queues: cfg.Queues.Names()})
+		if err != nil {
+			srv.Shutdown()
+			return &config.UsageError{Err: fmt.Errorf("SCHEDULE_FILE: %w", err)}
+		}
+		bg.Add(1)
+		go func() { defer bg.Done(); _ = runner.Run(bgCtx) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server stopped: %w", err)
+	}
+
+	draining.Store(true)
+	log.Info("draining: taking no new tasks", "grace", cfg.ShutdownGrace)
+	srv.Stop()
+	timer := time.AfterFunc(max(cfg.ShutdownGrace-500*time.Millisecond, 0), cancelHandlers)
+	defer timer.Stop()
+	srv.Shutdown()
+	log.Info("worker stopped")
+	return runErr
+}
+
+// buildUpstreams makes the provider clients from the configuration. A
+// provider with no API key gets a nil Call: its tasks end with auth.
+func buildUpstreams(cfg config.Worker, hc *http.Client) (map[string]handlers.Upstream, error) {
+	out := map[string]handlers.Upstream{}
+	for _, p := range []config.Provider{cfg.BundleSocial, cfg.Hooked} {
+		u := handlers.Upstream{Provider: p.Name, KeyVar: p.KeyVar, Budget: p.Budget, DailyCap: p.DailyCap,
+			Key: ratelimit.Key{Provider: p.Name, KeyID: ratelimit.KeyID(p.APIKey)}}
+		if p.APIKey != "" {
+			opts := []clients.Option{clients.WithBaseURL(p.BaseURL), clients.WithTimeout(cfg.UpstreamTimeout)}
+			if hc != nil {
+				opts = append(opts, clients.WithHTTPClient(hc))
+			}
+			switch p.Name {
+			case "bundle_social":
+				c, err := clients.NewBundleSocial(p.APIKey, opts...)
+				if err != nil {
+					return nil, fmt.Errorf("BUNDLE_SOCIAL: %w", err)
+				}
+				u.Call = handlers.BundleSocialCall(c)
+			case "hooked":
+				c, err := clients.NewHooked(p.APIKey, opts...)
+				if err != nil {
+					return nil, fmt.Errorf("HOOKED: %w", err)
+				}
+				u.Call = handlers.HookedCall(c)
+			}
+		}
+		out[p.Name] = u
+	}
+	return out, nil
+}
+
+// watchState publishes breaker and daily-cap state to metrics, and logs
+// each breaker change once.
+func watchState(ctx context.Context, l *ratelimit.Limiter, ups map[string]handlers.Upstream, m *metrics.Metrics, log *slog.Logger) {
+	last := map[string]string{}
+	t := time.NewTicker(stateEvery)
+	defer t.Stop()
+	for {
+		for name, u := range ups {
+			if state, err := l.BreakerState(ctx, name); err == nil {
+				m.SetBreakerState(name, state)
+				if prev, ok := last[name]; ok && prev != state {
+					log.Warn("breaker changed state", "provider", name, "from", prev, "to", state)
+				}
+				last[name] = state
+			}
+			if u.DailyCap > 0 {
+				if n, err := l.DailyUsed(ctx, u.Key); err == nil {
+					m.SetDailyUsed(name, n)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// redactErr keeps the Redis password out of an error's text.
+func redactErr(err error, url string) error {
+	return errors.New(replaceSecret(err.Error(), url))
+}
