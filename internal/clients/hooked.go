@@ -1,0 +1,136 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Hooked calls hooked.so's API. It is safe for concurrent use.
+type Hooked struct {
+	c *client
+}
+
+// NewHooked returns a client that authenticates with apiKey. The base URL
+// defaults to DefaultHookedBaseURL.
+func NewHooked(apiKey string, opts ...Option) (*Hooked, error) {
+	c, err := newClient(providerHooked, apiKey, DefaultHookedBaseURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Hooked{c: c}, nil
+}
+
+// AccountRefresh is hooked.so's answer to an account refresh.
+type AccountRefresh struct {
+	StatusCode int
+	Header     http.Header
+	// Body is the response body verbatim, unknown fields included.
+	Body []byte
+
+	Success bool
+	Message string
+	Data    AccountRefreshData
+}
+
+// AccountRefreshData is the response's "data". hooked.so documents the
+// account only by example, so it is kept raw; ID, Username and Platform are
+// read from it for convenience and are empty when absent or not scalars.
+type AccountRefreshData struct {
+	Account  json.RawMessage
+	ID       string
+	Username string
+	Platform string
+}
+
+type accountRefreshWire struct {
+	Success *bool  `json:"success"`
+	Message string `json:"message"`
+	Data    struct {
+		Account json.RawMessage `json:"account"`
+	} `json:"data"`
+}
+
+type accountWire struct {
+	ID       json.RawMessage `json:"id"`
+	Username json.RawMessage `json:"username"`
+	Platform json.RawMessage `json:"platform"`
+}
+
+// RefreshAccount asks hooked.so to refresh the analysed account accountID.
+// The id is escaped into a single path segment whatever it contains.
+func (h *Hooked) RefreshAccount(ctx context.Context, accountID string) (*AccountRefresh, error) {
+	if accountID == "" {
+		return nil, fmt.Errorf("%s: %w: account id is required", h.c.provider, ErrInvalidArgument)
+	}
+	r, err := h.c.post(ctx, "/v1/social/account/"+escapeSegment(accountID)+"/refresh", nil)
+	if err != nil {
+		return nil, err
+	}
+	return h.decode(r)
+}
+
+// escapeSegment path-escapes s into one segment. "." and ".." survive
+// PathEscape but would be resolved as dot segments by proxies, turning a
+// refresh of account ".." into a request for another route.
+func escapeSegment(s string) string {
+	if s == "." || s == ".." {
+		return strings.Repeat("%2E", len(s))
+	}
+	return url.PathEscape(s)
+}
+
+func (h *Hooked) decode(r *response) (*AccountRefresh, error) {
+	invalid := func(reason string) error {
+		return newInvalidResponse(h.c.provider, r.status, r.body, h.c.apiKey, reason)
+	}
+	if len(r.body) > maxSuccessBody {
+		return nil, invalid(fmt.Sprintf("body is over %d bytes", maxSuccessBody))
+	}
+	if !json.Valid(r.body) {
+		return nil, invalid("body is not JSON")
+	}
+	var w accountRefreshWire
+	if err := unmarshalLenient(r.body, &w); err != nil {
+		return nil, invalid("body is not a JSON object")
+	}
+	if w.Success != nil && !*w.Success {
+		return nil, invalid(withMessage("success is false", w.Message))
+	}
+	acct := bytes.TrimSpace(w.Data.Account)
+	if len(acct) == 0 || string(acct) == "null" {
+		return nil, invalid("data.account is missing or null")
+	}
+	out := &AccountRefresh{
+		StatusCode: r.status,
+		Header:     r.header,
+		Body:       r.body,
+		Success:    w.Success != nil && *w.Success,
+		Message:    w.Message,
+		Data:       AccountRefreshData{Account: json.RawMessage(acct)},
+	}
+	var aw accountWire
+	if json.Unmarshal(acct, &aw) == nil {
+		out.Data.ID = scalar(aw.ID)
+		out.Data.Username = scalar(aw.Username)
+		out.Data.Platform = scalar(aw.Platform)
+	}
+	return out, nil
+}
+
+// scalar renders a JSON string or number as text; ids are sometimes numbers.
+func scalar(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
