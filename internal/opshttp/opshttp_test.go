@@ -48,23 +48,28 @@ func uniqueQueue(t *testing.T, opt asynq.RedisConnOpt) string {
 	t.Helper()
 	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
 	q := fmt.Sprintf("refreshq-test-%s-%d", name, time.Now().UnixNano())
+	cleanupQueue(t, opt, q)
+	return q
+}
+
+// cleanupQueue deletes q and its tasks when the test ends.
+func cleanupQueue(t *testing.T, opt asynq.RedisConnOpt, q string) {
 	t.Cleanup(func() {
 		insp := asynq.NewInspector(opt)
 		defer insp.Close()
 		_ = insp.DeleteQueue(q, true)
 	})
-	return q
 }
 
 // enqueue puts n bundle.social refreshes on queue and returns their ids.
-func enqueue(t *testing.T, opt asynq.RedisConnOpt, queue string, n int) []string {
+func enqueue(t *testing.T, opt asynq.RedisConnOpt, queue string, n int, opts ...asynq.Option) []string {
 	t.Helper()
 	c := asynq.NewClient(opt)
 	defer c.Close()
 	var ids []string
 	for i := range n {
 		task := asynq.NewTask("bundle_social:profile_refresh", fmt.Appendf(nil, `{"team_id":"team-%d","platform":"TIKTOK"}`, i))
-		info, err := c.Enqueue(task, asynq.Queue(queue))
+		info, err := c.Enqueue(task, append([]asynq.Option{asynq.Queue(queue)}, opts...)...)
 		if err != nil {
 			t.Fatalf("enqueue: %v", err)
 		}
@@ -436,4 +441,13 @@ func TestIsLoopback(t *testing.T) {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
 		}
 	}
+}
+
+// newHTTPTest serves s on a real 127.0.0.1 port, for clients such as a
+// browser that need one.
+func newHTTPTest(t *testing.T, s *opshttp.Server) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return srv
 }
