@@ -1,0 +1,315 @@
+package deploy
+
+import (
+	"bufio"
+	"os"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/refreshq/refreshq/internal/schedule"
+)
+
+// contractEnv is every environment variable CONTRACT.md names. The compose
+// file may use no other: a variable the worker does not read is a setting
+// an operator believes in that does nothing.
+var contractEnv = []string{
+	"REDIS_URL",
+	"BUNDLE_SOCIAL_API_KEY", "BUNDLE_SOCIAL_BASE_URL",
+	"HOOKED_API_KEY", "HOOKED_BASE_URL",
+	"BUNDLE_SOCIAL_RATE", "HOOKED_RATE",
+	"BUNDLE_SOCIAL_DAILY_CAP", "HOOKED_DAILY_CAP",
+	"MAX_RETRIES", "RETRY_INITIAL", "RETRY_MAX_INTERVAL",
+	"UPSTREAM_TIMEOUT", "TASK_DEADLINE", "SHUTDOWN_GRACE",
+	"RESULTS_STREAM", "WORKER_CONCURRENCY", "QUEUES", "HTTP_ADDR",
+	"MONITOR_USER", "MONITOR_PASSWORD", "ENQUEUE_TOKEN",
+	"SCHEDULE_FILE", "PPROF",
+}
+
+// secretEnv may only come from the host, never be written in the file.
+var secretEnv = []string{"BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY", "MONITOR_PASSWORD", "ENQUEUE_TOKEN"}
+
+type service struct {
+	Build       any                `yaml:"build"`
+	Image       string             `yaml:"image"`
+	Command     []string           `yaml:"command"`
+	Environment map[string]*string `yaml:"environment"`
+	Ports       []any              `yaml:"ports"`
+	Volumes     []string           `yaml:"volumes"`
+	DependsOn   map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
+	Deploy struct {
+		Replicas *int `yaml:"replicas"`
+	} `yaml:"deploy"`
+	Healthcheck     *struct{ Test []string } `yaml:"healthcheck"`
+	StopGracePeriod string                   `yaml:"stop_grace_period"`
+}
+
+type compose struct {
+	Services map[string]service `yaml:"services"`
+}
+
+func loadCompose(t *testing.T) (compose, string) {
+	t.Helper()
+	raw, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c compose
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return c, string(raw)
+}
+
+func (s service) env(name string) (string, bool) {
+	v, ok := s.Environment[name]
+	if !ok || v == nil {
+		return "", ok
+	}
+	return *v, true
+}
+
+func TestComposeServices(t *testing.T) {
+	c, _ := loadCompose(t)
+	for _, name := range []string{"redis", "worker", "monitor"} {
+		if _, ok := c.Services[name]; !ok {
+			t.Fatalf("service %s is missing", name)
+		}
+	}
+	redis, worker, monitor := c.Services["redis"], c.Services["worker"], c.Services["monitor"]
+
+	t.Run("redis persists, never evicts, and says when it is ready", func(t *testing.T) {
+		if !strings.HasPrefix(redis.Image, "redis:7") {
+			t.Errorf("redis image %q, want redis:7-alpine", redis.Image)
+		}
+		cmd := strings.Join(redis.Command, " ")
+		for _, want := range []string{"--appendonly yes", "--maxmemory-policy noeviction"} {
+			if !strings.Contains(cmd, want) {
+				t.Errorf("redis command %q lacks %q", cmd, want)
+			}
+		}
+		if redis.Healthcheck == nil || len(redis.Healthcheck.Test) == 0 {
+			t.Error("redis has no healthcheck: depends_on service_healthy would never pass")
+		}
+	})
+
+	t.Run("worker replicas", func(t *testing.T) {
+		if r := worker.Deploy.Replicas; r == nil || *r != 3 {
+			got := "unset"
+			if r != nil {
+				got = strconv.Itoa(*r)
+			}
+			t.Errorf("worker deploy.replicas = %s, want 3", got)
+		}
+		if len(worker.Ports) > 0 {
+			t.Errorf("worker publishes %v: replicas cannot share a host port", worker.Ports)
+		}
+		if worker.Build != "." {
+			t.Errorf("worker build = %v, want .", worker.Build)
+		}
+		for _, s := range []string{"worker", "monitor"} {
+			if c.Services[s].DependsOn["redis"].Condition != "service_healthy" {
+				t.Errorf("%s does not wait for redis to be healthy", s)
+			}
+			if v, _ := c.Services[s].env("HTTP_ADDR"); v != "0.0.0.0:8080" {
+				t.Errorf("%s HTTP_ADDR = %q, want 0.0.0.0:8080 (reachable from outside the container)", s, v)
+			}
+			if v, _ := c.Services[s].env("REDIS_URL"); v != "redis://redis:6379" {
+				t.Errorf("%s REDIS_URL = %q, want redis://redis:6379", s, v)
+			}
+		}
+	})
+
+	t.Run("one published port, the monitor's, on loopback", func(t *testing.T) {
+		var publishers []string
+		for name, s := range c.Services {
+			if len(s.Ports) > 0 {
+				publishers = append(publishers, name)
+			}
+		}
+		slices.Sort(publishers)
+		if !slices.Equal(publishers, []string{"monitor"}) {
+			t.Fatalf("services publishing ports: %v, want only monitor", publishers)
+		}
+		if len(monitor.Ports) != 1 {
+			t.Fatalf("monitor publishes %v, want one port", monitor.Ports)
+		}
+		if p, _ := monitor.Ports[0].(string); !strings.HasPrefix(p, "127.0.0.1:") || !strings.HasSuffix(p, ":8080") {
+			t.Errorf("monitor port %v, want 127.0.0.1:HOST:8080", monitor.Ports[0])
+		}
+		if !slices.Contains(monitor.Command, "-monitor-only") {
+			t.Errorf("monitor command %v lacks -monitor-only: it would run tasks too", monitor.Command)
+		}
+		if v, _ := monitor.env("MONITOR_PASSWORD"); !strings.HasPrefix(v, "${MONITOR_PASSWORD:?") {
+			t.Errorf("MONITOR_PASSWORD = %q; want ${MONITOR_PASSWORD:?...} so compose refuses to start without one", v)
+		}
+		for _, k := range []string{"BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY"} {
+			if _, ok := monitor.Environment[k]; ok {
+				t.Errorf("the published monitor holds %s; it runs no tasks and needs no upstream keys", k)
+			}
+		}
+	})
+
+	t.Run("stop grace outlasts the shutdown grace", func(t *testing.T) {
+		grace := 25 * time.Second // CONTRACT.md's default
+		if v, ok := worker.env("SHUTDOWN_GRACE"); ok && v != "" {
+			var err error
+			if grace, err = time.ParseDuration(v); err != nil {
+				t.Fatalf("SHUTDOWN_GRACE %q: %v", v, err)
+			}
+		}
+		stop := 10 * time.Second // Docker's default
+		if worker.StopGracePeriod != "" {
+			var err error
+			if stop, err = time.ParseDuration(worker.StopGracePeriod); err != nil {
+				t.Fatalf("stop_grace_period %q: %v", worker.StopGracePeriod, err)
+			}
+		}
+		if stop <= grace {
+			t.Errorf("stop_grace_period %v <= SHUTDOWN_GRACE %v: Docker would SIGKILL tasks still finishing", stop, grace)
+		}
+	})
+
+	t.Run("the mounted schedule is valid", func(t *testing.T) {
+		file, ok := worker.env("SCHEDULE_FILE")
+		if !ok || file == "" {
+			t.Skip("no SCHEDULE_FILE")
+		}
+		for _, v := range worker.Volumes {
+			parts := strings.Split(v, ":")
+			if len(parts) < 2 || !strings.HasPrefix(file, parts[1]+"/") {
+				continue
+			}
+			host := path.Join("..", parts[0], strings.TrimPrefix(file, parts[1]+"/"))
+			if _, err := schedule.Load(host); err != nil {
+				t.Errorf("workers would refuse to start: %v", err)
+			}
+			return
+		}
+		t.Errorf("SCHEDULE_FILE %s is not under any mounted volume %v", file, worker.Volumes)
+	})
+}
+
+var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
+
+func TestComposeEnvNames(t *testing.T) {
+	c, raw := loadCompose(t)
+	for name, s := range c.Services {
+		for k, v := range s.Environment {
+			if !slices.Contains(contractEnv, k) {
+				t.Errorf("service %s sets %s, which CONTRACT.md does not name", name, k)
+			}
+			if slices.Contains(secretEnv, k) && v != nil {
+				ok := regexp.MustCompile(`^\$\{` + k + `(:-|:\?[^}]*)?\}$`).MatchString(*v)
+				if !ok {
+					t.Errorf("service %s: %s = %q; a secret must come from the host as ${%s:-} or ${%s:?...}", name, k, *v, k, k)
+				}
+			}
+		}
+	}
+	// Host variables read anywhere in the file are contract names too.
+	for _, m := range interpolation.FindAllStringSubmatch(raw, -1) {
+		if !slices.Contains(contractEnv, m[1]) {
+			t.Errorf("docker-compose.yml reads ${%s} from the host, which CONTRACT.md does not name", m[1])
+		}
+	}
+}
+
+// instruction is one Dockerfile instruction with continuations joined.
+type instruction struct{ cmd, args string }
+
+func loadDockerfile(t *testing.T) []instruction {
+	t.Helper()
+	f, err := os.Open("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var (
+		out  []instruction
+		cur  strings.Builder
+		scan = bufio.NewScanner(f)
+	)
+	for scan.Scan() {
+		line := strings.TrimSpace(scan.Text())
+		if strings.HasPrefix(line, "#") || (line == "" && cur.Len() == 0) {
+			continue
+		}
+		cont := strings.HasSuffix(line, "\\")
+		cur.WriteString(strings.TrimSuffix(line, "\\") + " ")
+		if cont {
+			continue
+		}
+		cmd, args, _ := strings.Cut(strings.TrimSpace(cur.String()), " ")
+		out = append(out, instruction{strings.ToUpper(cmd), strings.Join(strings.Fields(args), " ")})
+		cur.Reset()
+	}
+	return out
+}
+
+func TestDockerfile(t *testing.T) {
+	ins := loadDockerfile(t)
+	var froms []string
+	var build, env, user, entry string
+	for _, in := range ins {
+		switch in.cmd {
+		case "FROM":
+			froms = append(froms, in.args)
+		case "RUN":
+			if strings.Contains(in.args, "go build") {
+				build = in.args
+			}
+		case "ENV":
+			env += in.args + " "
+		case "USER":
+			user = in.args
+		case "ENTRYPOINT":
+			entry = in.args
+		}
+	}
+	if len(froms) < 2 {
+		t.Fatalf("FROM %v: want a multi-stage build", froms)
+	}
+	if !regexp.MustCompile(`(^| )golang:1\.26( |$)`).MatchString(froms[0]) || !strings.Contains(froms[0], " AS ") {
+		t.Errorf("first stage %q, want golang:1.26 AS build", froms[0])
+	}
+	final := froms[len(froms)-1]
+	if final != "gcr.io/distroless/static-debian12:nonroot" && final != "scratch" {
+		t.Errorf("final stage %q, want distroless static (nonroot)", final)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/worker", "./cmd/enqueue"} {
+		if !strings.Contains(build, want) {
+			t.Errorf("go build step %q lacks %s", build, want)
+		}
+	}
+	if user == "" || user == "root" || strings.HasPrefix(user, "0") {
+		t.Errorf("USER %q: the image must not run as root", user)
+	}
+	if !strings.Contains(entry, "worker") {
+		t.Errorf("ENTRYPOINT %q, want the worker", entry)
+	}
+	if !strings.Contains(env, "HTTP_ADDR=0.0.0.0:8080") {
+		t.Errorf("ENV %q lacks HTTP_ADDR=0.0.0.0:8080: a loopback default is unreachable from outside the container", env)
+	}
+}
+
+func TestDockerignore(t *testing.T) {
+	raw, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	for _, want := range []string{".git", ".env"} {
+		if !slices.Contains(lines, want) {
+			t.Errorf(".dockerignore lacks %s: it would be copied into the build context", want)
+		}
+	}
+}

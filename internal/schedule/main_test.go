@@ -1,0 +1,135 @@
+package schedule
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// env is what a Redis-backed test needs.
+type env struct {
+	redis     asynq.RedisConnOpt
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	queue     string // unique to the test: asynq has no key prefix
+}
+
+// setup connects to REDIS_URL when set (CI runs a real Redis) and to an
+// embedded miniredis otherwise, and deletes the test's queue afterwards.
+func setup(t *testing.T) env {
+	t.Helper()
+	var opt asynq.RedisConnOpt
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		var err error
+		if opt, err = asynq.ParseRedisURI(url); err != nil {
+			t.Fatalf("REDIS_URL: %v", err)
+		}
+	} else {
+		mr := miniredis.RunT(t)
+		opt = asynq.RedisClientOpt{Addr: mr.Addr()}
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	e := env{redis: opt, client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), queue: "schedtest-" + name + "-" + hex.EncodeToString(b)}
+	t.Cleanup(func() {
+		if err := e.inspector.DeleteQueue(e.queue, true); err != nil && !strings.Contains(err.Error(), "not found") {
+			t.Errorf("delete queue %s: %v", e.queue, err)
+		}
+		e.client.Close()
+		e.inspector.Close()
+	})
+	return e
+}
+
+// pendingIDs lists the ids of the tasks waiting in q.
+func (e env) pendingIDs(t *testing.T) []string {
+	t.Helper()
+	infos, err := e.inspector.ListPendingTasks(e.queue, asynq.PageSize(1000))
+	if err != nil && !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("list pending: %v", err)
+	}
+	var ids []string
+	for _, i := range infos {
+		ids = append(ids, i.ID)
+	}
+	return ids
+}
+
+// clock is a settable clock shared by runners in one test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(rfc3339 string) *clock {
+	t, err := time.Parse(time.RFC3339, rfc3339)
+	if err != nil {
+		panic(err)
+	}
+	return &clock{t: t}
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// writeFile writes a schedule file atomically, as operators should.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tempFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "schedule.yaml")
+	writeFile(t, p, content)
+	return p
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// syncBuffer collects log output written from Run's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

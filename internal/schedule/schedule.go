@@ -1,0 +1,558 @@
+package schedule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+	_ "time/tzdata" // tz names must resolve the same in a scratch image as on a laptop
+
+	"github.com/hibiken/asynq"
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// MinEvery is the shortest interval an every: entry may have. Cron cannot
+// fire more often than once a minute either, so both forms share one floor;
+// below it each period costs every worker a Redis call and keeps one more
+// task in Redis, and a refresh of the same account more than once a minute
+// only spends the upstream's budget (bundle.social allows 100 requests a
+// minute per key). An "every: 1s" is far more likely a typo for "1h".
+const MinEvery = time.Minute
+
+// MaxFileBytes bounds a schedule file: the runner re-reads it every few
+// seconds, and a file this large is not a schedule written by hand.
+const MaxFileBytes = 4 << 20
+
+// Schedule is a validated schedule file.
+type Schedule struct {
+	Entries []Entry
+}
+
+// Entry is one periodic refresh. Exactly one of Every and Cron is set.
+type Entry struct {
+	// Name keys the entry's task ids: given in the file, or derived from
+	// provider, subject and spec so that every worker derives the same one.
+	Name     string
+	Provider string // tasks.ProviderBundleSocial or tasks.ProviderHooked
+
+	TeamID    string // bundle_social only
+	Platform  string // bundle_social only
+	AccountID string // hooked only
+
+	// Every is aligned to the Unix epoch: every 24h starts at 00:00 UTC.
+	Every time.Duration
+	// Cron is a 5-field spec or a descriptor such as @daily, read in TZ.
+	Cron string
+	// TZ is the IANA zone Cron is read in; "UTC" when the file gives none.
+	TZ    string
+	Queue string
+	// Meta is the file's meta object as JSON, nil when none; the runner adds
+	// "schedule" and "period" to it.
+	Meta json.RawMessage
+
+	// Line is where the entry starts in the file, for messages.
+	Line int
+
+	loc  *time.Location
+	spec *cron.SpecSchedule // on wall-clock time, see period.go
+}
+
+// Subject is how results name what the entry refreshes: TEAM/PLATFORM or
+// the account id.
+func (e Entry) Subject() string {
+	if e.Provider == tasks.ProviderBundleSocial {
+		return e.TeamID + "/" + e.Platform
+	}
+	return e.AccountID
+}
+
+// Spec is the entry's schedule as one string: "every 1h0m0s" or
+// "cron 0 3 * * 1 Europe/Berlin".
+func (e Entry) Spec() string {
+	if e.Every > 0 {
+		return "every " + e.Every.String()
+	}
+	return "cron " + e.Cron + " " + e.TZ
+}
+
+// TaskID is the id of the entry's task for the period starting at start.
+// Every worker computes the same id, so only the first enqueue succeeds.
+func (e Entry) TaskID(start time.Time) string {
+	return "sched:" + e.Name + ":" + start.UTC().Format(time.RFC3339)
+}
+
+// Task builds the entry's task for one period, enqueued at now. Retention
+// keeps the id taken for a whole period after the task completes (plus a
+// minute for clocks that disagree), so a worker that restarts within the
+// period does not enqueue it again.
+func (e Entry) Task(now, start, end time.Time) (*asynq.Task, error) {
+	meta := map[string]any{}
+	if len(e.Meta) > 0 {
+		if err := json.Unmarshal(e.Meta, &meta); err != nil {
+			return nil, fmt.Errorf("schedule %s: meta: %w", e.Name, err)
+		}
+	}
+	meta["schedule"] = e.Name
+	meta["period"] = start.UTC().Format(time.RFC3339)
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %s: meta: %w", e.Name, err)
+	}
+	common := tasks.Common{Meta: mb, EnqueuedAt: now.UTC()}
+	opts := []asynq.Option{
+		asynq.Queue(e.Queue),
+		asynq.TaskID(e.TaskID(start)),
+		asynq.Retention(end.Sub(start) + retentionSlack),
+	}
+	if e.Provider == tasks.ProviderBundleSocial {
+		return tasks.NewBundleSocialProfileRefreshTask(tasks.BundleSocialProfileRefresh{TeamID: e.TeamID, Platform: e.Platform, Common: common}, opts...)
+	}
+	return tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: e.AccountID, Common: common}, opts...)
+}
+
+// retentionSlack covers workers whose clocks disagree by up to a minute.
+const retentionSlack = time.Minute
+
+// Problem is one thing wrong with a schedule file.
+type Problem struct {
+	Entry int    // 1-based; 0 for the file as a whole
+	Line  int    // 0 when unknown
+	Label string // "hooked acc-1", "bundle_social t1/TIKTOK" or the name
+	Field string // the key at fault, "" for the entry or file as a whole
+	Msg   string // what is wrong and what is allowed
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Entry > 0 {
+		fmt.Fprintf(&b, "entry %d", p.Entry)
+		var paren []string
+		if p.Line > 0 {
+			paren = append(paren, fmt.Sprintf("line %d", p.Line))
+		}
+		if p.Label != "" {
+			paren = append(paren, p.Label)
+		}
+		if len(paren) > 0 {
+			b.WriteString(" (" + strings.Join(paren, ", ") + ")")
+		}
+		b.WriteString(": ")
+	} else if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field + " ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error lists every problem found in a schedule file, so an operator fixes
+// them in one go.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid schedule: " + e.Problems[0].String()
+	}
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = "  " + p.String()
+	}
+	return fmt.Sprintf("invalid schedule, %d problems:\n%s", len(e.Problems), strings.Join(lines, "\n"))
+}
+
+// Load reads and parses the schedule file at path.
+func Load(path string) (Schedule, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return Schedule{}, err
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return Schedule{}, fmt.Errorf("schedule file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("schedule file: %w (set SCHEDULE_FILE to a readable file, or unset it for no schedule)", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("schedule file %s: %w", path, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("schedule file %s: larger than %d bytes", path, MaxFileBytes)
+	}
+	return data, nil
+}
+
+// entryKeys are the keys an entry may have, in the order messages list them.
+var entryKeys = []string{"name", "provider", "team_id", "platform", "account_id", "every", "cron", "tz", "queue", "meta"}
+
+var (
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	queueRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+	unsafe  = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+)
+
+// Parse validates a schedule: a list of entries, or a mapping whose only
+// key is "entries". JSON is YAML, so both are read the same way. Unknown
+// keys are errors, because a misspelt key would otherwise disable a refresh
+// without a word. An empty file is an error too (an editor that truncates
+// before writing must not empty the schedule); write [] for no entries.
+func Parse(data []byte) (Schedule, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Schedule{}, &Error{Problems: []Problem{{Msg: "is not valid YAML or JSON: " + err.Error()}}}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return Schedule{}, &Error{Problems: []Problem{{Msg: "the file is empty; write a list of entries, or [] for none"}}}
+	}
+	top := deref(doc.Content[0])
+	list, p := entryList(top)
+	if p != nil {
+		return Schedule{}, &Error{Problems: []Problem{*p}}
+	}
+	var (
+		s        Schedule
+		problems []Problem
+		byName   = map[string]int{}
+	)
+	for i, n := range list.Content {
+		e, ps := parseEntry(i+1, deref(n))
+		if len(ps) == 0 {
+			if prev, ok := byName[e.Name]; ok {
+				p := Problem{Entry: i + 1, Line: e.Line, Label: label(e)}
+				if e.derived {
+					p.Msg = fmt.Sprintf("has the same provider, subject and schedule as entry %d; remove one", prev)
+				} else {
+					p.Field, p.Msg = "name", fmt.Sprintf("%q is also the name of entry %d; names key the task ids, so they must be unique", e.Name, prev)
+				}
+				ps = append(ps, p)
+			} else {
+				byName[e.Name] = i + 1
+			}
+		}
+		problems = append(problems, ps...)
+		s.Entries = append(s.Entries, e.Entry)
+	}
+	if len(problems) > 0 {
+		return Schedule{}, &Error{Problems: problems}
+	}
+	return s, nil
+}
+
+func entryList(top *yaml.Node) (*yaml.Node, *Problem) {
+	const want = "the top level must be a list of entries, or a mapping with the single key entries"
+	switch top.Kind {
+	case yaml.SequenceNode:
+		return top, nil
+	case yaml.MappingNode:
+		var list *yaml.Node
+		for i := 0; i+1 < len(top.Content); i += 2 {
+			k, v := top.Content[i], deref(top.Content[i+1])
+			if k.Value != "entries" {
+				return nil, &Problem{Line: k.Line, Msg: fmt.Sprintf("unknown top-level key %q; %s", k.Value, want)}
+			}
+			if v.Kind != yaml.SequenceNode {
+				return nil, &Problem{Line: v.Line, Msg: "entries must be a list"}
+			}
+			list = v
+		}
+		if list == nil {
+			return nil, &Problem{Line: top.Line, Msg: want}
+		}
+		return list, nil
+	case yaml.ScalarNode:
+		if top.Tag == "!!null" {
+			return nil, &Problem{Msg: "the file is empty; write a list of entries, or [] for none"}
+		}
+	}
+	return nil, &Problem{Line: top.Line, Msg: want}
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+type parsed struct {
+	Entry
+	derived bool // Name was derived, not given
+}
+
+func label(e parsed) string {
+	switch {
+	case e.Provider == tasks.ProviderBundleSocial && (e.TeamID != "" || e.Platform != ""):
+		return e.Provider + " " + e.TeamID + "/" + e.Platform
+	case e.Provider == tasks.ProviderHooked && e.AccountID != "":
+		return e.Provider + " " + e.AccountID
+	case !e.derived && e.Name != "":
+		return e.Name
+	}
+	return e.Provider
+}
+
+// pairs returns an entry's key/value pairs with YAML merge keys (<<: *x)
+// expanded, so shared settings can live in an anchor; the entry's own keys
+// win over merged ones.
+func pairs(n *yaml.Node) (keys, vals []*yaml.Node) {
+	seen := map[string]bool{}
+	var own, merged [][2]*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "<<" && k.Tag == "!!merge" {
+			srcs := []*yaml.Node{deref(v)}
+			if srcs[0].Kind == yaml.SequenceNode {
+				srcs = srcs[0].Content
+			}
+			for _, src := range srcs {
+				src = deref(src)
+				if src.Kind != yaml.MappingNode {
+					continue
+				}
+				mk, mv := pairs(src)
+				for j := range mk {
+					merged = append(merged, [2]*yaml.Node{mk[j], mv[j]})
+				}
+			}
+			continue
+		}
+		own = append(own, [2]*yaml.Node{k, v})
+	}
+	for _, kv := range own {
+		seen[kv[0].Value] = true
+		keys, vals = append(keys, kv[0]), append(vals, kv[1])
+	}
+	for _, kv := range merged {
+		if !seen[kv[0].Value] {
+			seen[kv[0].Value] = true
+			keys, vals = append(keys, kv[0]), append(vals, kv[1])
+		}
+	}
+	return keys, vals
+}
+
+func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
+	e := parsed{Entry: Entry{Line: n.Line}}
+	var ps []Problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{Entry: idx, Line: e.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if n.Kind != yaml.MappingNode {
+		bad("", "must be a mapping with keys %s", strings.Join(entryKeys, ", "))
+		return e, ps
+	}
+	keys, vals := pairs(n)
+	str := map[string]string{}
+	given := map[string]bool{}
+	var metaNode *yaml.Node
+	for i, k := range keys {
+		key, v := k.Value, deref(vals[i])
+		if given[key] {
+			bad(key, "is given twice")
+			continue
+		}
+		given[key] = true
+		switch {
+		case key == "meta":
+			metaNode = v
+		case isEntryKey(key):
+			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || strings.TrimSpace(v.Value) == "" {
+				bad(key, "must be a non-empty string; remove the key to leave it unset")
+				continue
+			}
+			str[key] = strings.TrimSpace(v.Value)
+		default:
+			bad("", "has unknown key %q; allowed keys: %s", key, strings.Join(entryKeys, ", "))
+		}
+	}
+	e.Name, e.Provider = str["name"], str["provider"]
+	e.TeamID, e.Platform, e.AccountID = str["team_id"], str["platform"], str["account_id"]
+	e.Cron, e.TZ, e.Queue = str["cron"], str["tz"], str["queue"]
+
+	// Subject, by provider.
+	switch e.Provider {
+	case "":
+		if !given["provider"] {
+			bad("provider", "is required; one of %s, %s", tasks.ProviderBundleSocial, tasks.ProviderHooked)
+		}
+	case tasks.ProviderBundleSocial:
+		if given["account_id"] {
+			bad("account_id", "is for hooked entries; bundle_social entries name team_id and platform")
+		}
+	case tasks.ProviderHooked:
+		for _, f := range []string{"team_id", "platform"} {
+			if given[f] {
+				bad(f, "is for bundle_social entries; hooked entries name account_id")
+			}
+		}
+	default:
+		bad("provider", "%q is not a provider; use %s or %s", e.Provider, tasks.ProviderBundleSocial, tasks.ProviderHooked)
+	}
+
+	// When: exactly one of every and cron.
+	switch {
+	case given["every"] && given["cron"]:
+		bad("", "gives both every and cron; give exactly one")
+	case !given["every"] && !given["cron"]:
+		bad("", "needs exactly one of every (a Go duration such as 30m, 6h or 168h) or cron (5 fields or @daily, @weekly, ...)")
+	case given["every"]:
+		if v, ok := str["every"]; ok {
+			if msg := parseEvery(v, &e.Every); msg != "" {
+				bad("every", "%q: %s", v, msg)
+			}
+		}
+		if given["tz"] {
+			bad("tz", "applies to cron entries only; every periods are aligned to the Unix epoch in UTC (use cron, e.g. \"0 3 * * *\", for a local time of day)")
+		}
+	case given["cron"]:
+		e.loc = time.UTC
+		if e.TZ == "" {
+			e.TZ = "UTC"
+		} else if msg := parseTZ(e.TZ, &e.loc); msg != "" {
+			bad("tz", "%q: %s", e.TZ, msg)
+		}
+		if v, ok := str["cron"]; ok {
+			spec, norm, msg := parseCron(v)
+			if msg != "" {
+				bad("cron", "%q: %s", v, msg)
+			} else {
+				e.spec, e.Cron = spec, norm
+			}
+		}
+	}
+
+	if e.Queue == "" {
+		e.Queue = tasks.DefaultQueue
+	} else if !queueRE.MatchString(e.Queue) {
+		bad("queue", "%q: use letters, digits and _ . : - (at most 100), e.g. default, critical, low", e.Queue)
+	}
+
+	if metaNode != nil {
+		e.Meta = parseMeta(metaNode, func(msg string) { bad("meta", "%s", msg) })
+	}
+
+	if e.Name != "" {
+		if !nameRE.MatchString(e.Name) {
+			bad("name", "%q: use letters, digits and _ . - (at most 128, starting with a letter or digit); it becomes part of task ids", e.Name)
+		}
+	}
+
+	// The payload is checked by the tasks package, as the worker will check
+	// it, so a subject the worker would reject fails here instead.
+	if len(ps) == 0 {
+		if e.Name == "" {
+			e.Name, e.derived = deriveName(e.Entry), true
+		}
+		now := time.Now()
+		if _, err := e.Task(now, now, now.Add(time.Hour)); err != nil {
+			var ve *tasks.ValidationError
+			if errors.As(err, &ve) {
+				bad(ve.Field, "%s", ve.Problem)
+			} else {
+				bad("", "%v", err)
+			}
+		}
+	}
+	for i := range ps {
+		ps[i].Label = label(e)
+	}
+	return e, ps
+}
+
+func isEntryKey(k string) bool {
+	for _, x := range entryKeys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func parseEvery(v string, out *time.Duration) string {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return "not a duration; use a Go duration such as 30m, 6h or 168h (there is no day unit)"
+	case d < MinEvery:
+		return fmt.Sprintf("is shorter than the %v floor; schedule refreshes at most once a minute", MinEvery)
+	case d%time.Second != 0:
+		return "must be whole seconds"
+	}
+	*out = d
+	return ""
+}
+
+func parseTZ(v string, out **time.Location) string {
+	if v == "Local" {
+		return "Local depends on the machine; use an IANA name such as Europe/Berlin or UTC"
+	}
+	loc, err := time.LoadLocation(v)
+	if err != nil {
+		return "unknown time zone; use an IANA name such as Europe/Berlin, America/New_York or UTC"
+	}
+	*out = loc
+	return ""
+}
+
+// reservedMeta are the meta keys the runner sets on every task.
+var reservedMeta = []string{"schedule", "period"}
+
+func parseMeta(n *yaml.Node, bad func(string)) json.RawMessage {
+	if n.Kind != yaml.MappingNode {
+		bad("must be an object, e.g. {team: growth}")
+		return nil
+	}
+	var m map[string]any
+	if err := n.Decode(&m); err != nil {
+		bad("must be an object with string keys: " + err.Error())
+		return nil
+	}
+	for _, k := range reservedMeta {
+		if _, ok := m[k]; ok {
+			bad(fmt.Sprintf("must not set %q: the scheduler sets schedule and period", k))
+			return nil
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		bad("cannot be written as JSON: " + err.Error())
+		return nil
+	}
+	return b
+}
+
+// deriveName makes a readable name that every worker derives alike. The
+// hash keeps two entries for one subject on different schedules apart; a
+// change of spec gives a new name, so a reload never mistakes the new
+// schedule's periods for the old one's.
+func deriveName(e Entry) string {
+	sum := sha256.Sum256([]byte(e.Provider + "\x00" + e.Subject() + "\x00" + e.Spec()))
+	subj := strings.Trim(unsafe.ReplaceAllString(e.Subject(), "_"), "_.-")
+	if len(subj) > 48 {
+		subj = subj[:48]
+	}
+	if subj == "" {
+		return e.Provider + "-" + hex.EncodeToString(sum[:4])
+	}
+	return e.Provider + "-" + subj + "-" + hex.EncodeToString(sum[:4])
+}
