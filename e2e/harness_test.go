@@ -1,0 +1,332 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/results"
+)
+
+// bins are the binaries TestMain builds once.
+var bins struct{ worker, enqueue string }
+
+func TestMain(m *testing.M) {
+	if os.Getenv("REDIS_URL") == "" {
+		fmt.Println("SKIPPED: e2e tests need a real Redis in REDIS_URL; .ci/run starts one")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "refreshq-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	bins.worker = filepath.Join(dir, "worker")
+	bins.enqueue = filepath.Join(dir, "enqueue")
+	for bin, pkg := range map[string]string{bins.worker: "../cmd/worker", bins.enqueue: "../cmd/enqueue"} {
+		out, err := exec.Command("go", "build", "-race", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// dbs hands each test a Redis database of its own.
+var dbs = func() chan int {
+	c := make(chan int, 15)
+	for i := 1; i <= 15; i++ {
+		c <- i
+	}
+	return c
+}()
+
+// Stack is one test's world: a Redis database, the simulator, and the
+// environment every process of the test gets.
+type Stack struct {
+	t        testing.TB
+	RedisURL string
+	RDB      *redis.Client
+	Sim      *simulator.Simulator
+	SimURL   string // base URL, with a path prefix as a gateway would have
+	Queue    string
+	Stream   string
+	base     map[string]string
+}
+
+// NewStack takes a database, flushes it, and starts the simulator with
+// opts (its Prefix is set here).
+func NewStack(t testing.TB, opts simulator.Options) *Stack {
+	t.Helper()
+	db := <-dbs
+	u, err := url.Parse(os.Getenv("REDIS_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = fmt.Sprintf("/%d", db)
+	s := &Stack{t: t, RedisURL: u.String(), Queue: "default", Stream: "refresh:results"}
+	ropt, err := redis.ParseURL(s.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RDB = redis.NewClient(ropt)
+	if err := s.RDB.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("flush redis db %d: %v", db, err)
+	}
+	t.Cleanup(func() {
+		s.RDB.FlushDB(context.Background())
+		s.RDB.Close()
+		dbs <- db
+	})
+	opts.Prefix = "/gw"
+	s.Sim = simulator.New(opts)
+	srv := httptest.NewServer(s.Sim)
+	t.Cleanup(func() { s.Sim.Close(); srv.Close() })
+	s.SimURL = srv.URL + "/gw"
+	s.base = map[string]string{
+		"REDIS_URL":              s.RedisURL,
+		"BUNDLE_SOCIAL_API_KEY":  "bundle-secret-key-" + t.Name(),
+		"HOOKED_API_KEY":         "hooked-secret-key-" + t.Name(),
+		"BUNDLE_SOCIAL_BASE_URL": s.SimURL,
+		"HOOKED_BASE_URL":        s.SimURL,
+		"LOG_FORMAT":             "json",
+		"LOG_LEVEL":              "info",
+	}
+	return s
+}
+
+// Env returns the stack's environment with overrides ("" deletes).
+func (s *Stack) Env(over map[string]string) []string {
+	m := map[string]string{"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME")}
+	for k, v := range s.base {
+		m[k] = v
+	}
+	for k, v := range over {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing and a test
+// reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Worker is a running worker process.
+type Worker struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	HTTP   string // host:port of its HTTP server
+	Stderr *syncBuffer
+	done   chan struct{}
+	err    error
+}
+
+// StartWorker runs cmd/worker with the stack's environment plus over, and
+// waits until /readyz answers 200.
+func (s *Stack) StartWorker(over map[string]string, args ...string) *Worker {
+	s.t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
+	env := map[string]string{"HTTP_ADDR": addr}
+	for k, v := range over {
+		env[k] = v
+	}
+	w := &Worker{t: s.t, HTTP: addr, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	w.cmd = exec.Command(bins.worker, args...)
+	w.cmd.Env = s.Env(env)
+	w.cmd.Stdout = w.Stderr
+	w.cmd.Stderr = w.Stderr
+	if err := w.cmd.Start(); err != nil {
+		s.t.Fatalf("start worker: %v", err)
+	}
+	go func() { w.err = w.cmd.Wait(); close(w.done) }()
+	s.t.Cleanup(func() {
+		w.Kill()
+		if s.t.Failed() {
+			s.t.Logf("worker %s log:\n%s", addr, tail(w.Stderr.String(), 60))
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, _ := w.Get("/readyz"); code == 200 {
+			return w
+		}
+		select {
+		case <-w.done:
+			s.t.Fatalf("worker exited before it was ready: %v\n%s", w.err, w.Stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("worker not ready within 30s:\n%s", w.Stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Get fetches a path of the worker's HTTP server.
+func (w *Worker) Get(path string) (int, string) {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + w.HTTP + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// Kill sends SIGKILL and waits: a crash, nothing cleaned up.
+func (w *Worker) Kill() {
+	if w.cmd.Process != nil {
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-w.done
+}
+
+// Stop sends SIGTERM and returns the exit code once the process exits.
+func (w *Worker) Stop(timeout time.Duration) int {
+	w.t.Helper()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(timeout):
+		w.t.Errorf("worker did not exit within %s of SIGTERM", timeout)
+		w.Kill()
+	}
+	return w.cmd.ProcessState.ExitCode()
+}
+
+// Done is closed when the process has exited.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// Enqueue runs cmd/enqueue and returns its stdout, stderr and exit code.
+func (s *Stack) Enqueue(over map[string]string, stdin string, args ...string) (string, string, int) {
+	s.t.Helper()
+	cmd := exec.Command(bins.enqueue, args...)
+	cmd.Env = s.Env(over)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			s.t.Fatalf("run enqueue: %v", err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// MustEnqueue enqueues and returns the task id printed.
+func (s *Stack) MustEnqueue(args ...string) string {
+	s.t.Helper()
+	out, errs, code := s.Enqueue(nil, "", args...)
+	if code != 0 {
+		s.t.Fatalf("enqueue %v: exit %d\n%s", args, code, errs)
+	}
+	return strings.TrimSpace(out)
+}
+
+// Results returns every entry in the results stream, oldest first.
+func (s *Stack) Results() []results.Entry {
+	s.t.Helper()
+	msgs, err := s.RDB.XRange(context.Background(), s.Stream, "-", "+").Result()
+	if err != nil {
+		s.t.Fatalf("read results: %v", err)
+	}
+	out := make([]results.Entry, 0, len(msgs))
+	for _, m := range msgs {
+		e, _ := results.FromValues(m.ID, m.Values)
+		out = append(out, e)
+	}
+	return out
+}
+
+// WaitResults waits until the stream holds at least n entries and returns
+// them all.
+func (s *Stack) WaitResults(n int, timeout time.Duration) []results.Entry {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := s.Results()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%d results after %s, want %d: %+v", len(got), timeout, n, got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ResultFor returns the entries of one task.
+func ResultFor(all []results.Entry, taskID string) []results.Entry {
+	var out []results.Entry
+	for _, e := range all {
+		if e.TaskID == taskID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
