@@ -1,0 +1,205 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/results"
+)
+
+// DefaultConcurrency is how many enqueues EnqueueMany keeps in flight. asynq
+// has no batch command, so throughput comes from concurrent round trips over
+// one connection pool.
+const DefaultConcurrency = 64
+
+// Client enqueues refreshes and reads their results. It is safe for
+// concurrent use; create one per process and Close it when done.
+type Client struct {
+	rdb       redis.UniversalClient
+	ownsRedis bool
+	aq        *asynq.Client
+	reader    *results.Reader
+	stream    string
+	queues    config.Queues
+	conc      int
+	where     string // redacted address, for messages
+}
+
+type settings struct {
+	stream string
+	queues *config.Queues
+	conc   int
+}
+
+// Option configures a Client.
+type Option func(*settings)
+
+// WithResultsStream sets the results stream's key (RESULTS_STREAM); the
+// default is results.DefaultStream.
+func WithResultsStream(name string) Option { return func(s *settings) { s.stream = name } }
+
+// WithQueues sets the queues refreshes may be enqueued on (QUEUES); the
+// default is config.DefaultQueues. A refresh naming another queue is invalid:
+// no worker would serve it.
+func WithQueues(q config.Queues) Option { return func(s *settings) { s.queues = &q } }
+
+// WithConcurrency sets how many enqueues EnqueueMany keeps in flight; the
+// default is DefaultConcurrency.
+func WithConcurrency(n int) Option { return func(s *settings) { s.conc = n } }
+
+// New returns a Client for the Redis at redisURL, in any form asynq accepts
+// (redis://, rediss://, redis-socket://, redis-sentinel://). It does not
+// connect: the first call does (use Ping to check early). Errors never
+// contain the URL's password.
+func New(redisURL string, opts ...Option) (*Client, error) {
+	opt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		// asynq's message may quote the URL, password and all.
+		return nil, fmt.Errorf("redis URL %s is not valid: want redis://[user:password@]host:port[/db], rediss://..., redis-socket://... or redis-sentinel://...", RedactURL(redisURL))
+	}
+	c, err := NewFromRedis(opt, opts...)
+	if err != nil {
+		return nil, err
+	}
+	c.where = "Redis at " + RedactURL(redisURL)
+	return c, nil
+}
+
+// NewFromRedis returns a Client for an asynq connection option. The Client
+// owns the connection pool it makes and closes it on Close.
+func NewFromRedis(opt asynq.RedisConnOpt, opts ...Option) (*Client, error) {
+	s, err := apply(opts)
+	if err != nil {
+		return nil, err
+	}
+	// go-redis' default pool (10 per CPU) would make bulk enqueues queue
+	// for connections on a small machine.
+	pool := max(s.conc+8, 10*runtime.GOMAXPROCS(0))
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		if o.PoolSize == 0 {
+			o.PoolSize = pool
+		}
+		opt = o
+	case *asynq.RedisClientOpt:
+		if o.PoolSize == 0 {
+			cp := *o
+			cp.PoolSize = pool
+			opt = cp
+		}
+	case asynq.RedisFailoverClientOpt:
+		if o.PoolSize == 0 {
+			o.PoolSize = pool
+		}
+		opt = o
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("unsupported Redis connection option %T", opt)
+	}
+	c := newClient(rdb, s)
+	c.ownsRedis = true
+	return c, nil
+}
+
+// NewFromRedisClient returns a Client that shares rdb, for a process that
+// already has a go-redis client. Close does not close rdb.
+func NewFromRedisClient(rdb redis.UniversalClient, opts ...Option) (*Client, error) {
+	s, err := apply(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(rdb, s), nil
+}
+
+func apply(opts []Option) (settings, error) {
+	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency}
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.stream == "" {
+		return s, errors.New("results stream name is empty; leave it unset for " + results.DefaultStream)
+	}
+	if s.conc < 1 {
+		return s, fmt.Errorf("concurrency is %d; want at least 1", s.conc)
+	}
+	if s.queues == nil {
+		q, err := config.ParseQueues("")
+		if err != nil {
+			return s, err
+		}
+		s.queues = &q
+	}
+	return s, nil
+}
+
+func newClient(rdb redis.UniversalClient, s settings) *Client {
+	return &Client{
+		rdb:    rdb,
+		aq:     asynq.NewClientFromRedisClient(rdb),
+		reader: results.NewReader(rdb, s.stream),
+		stream: s.stream,
+		queues: *s.queues,
+		conc:   s.conc,
+		where:  "Redis",
+	}
+}
+
+// Close releases the connection pool (unless it was given to
+// NewFromRedisClient).
+func (c *Client) Close() error {
+	if !c.ownsRedis {
+		return nil
+	}
+	return c.rdb.Close()
+}
+
+// Ping checks that Redis answers.
+func (c *Client) Ping(ctx context.Context) error {
+	if err := c.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cannot reach %s: %w", c.where, err)
+	}
+	return nil
+}
+
+// Queues returns the queues refreshes may be enqueued on.
+func (c *Client) Queues() config.Queues { return c.queues }
+
+// ResultsStream returns the results stream's key.
+func (c *Client) ResultsStream() string { return c.stream }
+
+// RedactURL returns u with the password replaced by xxxxx, for messages:
+// redis://user:secret@host → redis://user:xxxxx@host. It works on strings
+// that are not valid URLs too.
+func RedactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		scheme, rest = "", u
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	userinfo, host := rest[:at], rest[at+1:]
+	user, _, hasPass := strings.Cut(userinfo, ":")
+	if !hasPass {
+		if scheme == "" {
+			return u
+		}
+		// redis://secret@host: a lone userinfo may be a password.
+		user = "xxxxx"
+	} else {
+		user += ":xxxxx"
+	}
+	if scheme != "" {
+		scheme += "://"
+	}
+	return scheme + user + "@" + host
+}

@@ -1,0 +1,305 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/refreshq/refreshq/tasks"
+)
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"redis://127.0.0.1:6379", "redis://127.0.0.1:6379"},
+		{"redis://user:pass@h:6379/2", "redis://user:xxxxx@h:6379/2"},
+		{"redis://:pass@h:6379", "redis://:xxxxx@h:6379"},
+		{"rediss://u:p@ss@h", "rediss://u:xxxxx@h"},
+		{"redis://secret@h", "redis://xxxxx@h"},
+		{"redis-sentinel://:pw@h1:26379,h2:26379?master=m", "redis-sentinel://:xxxxx@h1:26379,h2:26379?master=m"},
+		{"not a url", "not a url"},
+	} {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestNewNeverShowsPassword(t *testing.T) {
+	for _, u := range []string{"redis://u:s3cret@h:1/notadb", "redis://u:s3cret@h:1 /x", "http://u:s3cret@h"} {
+		_, err := New(u)
+		if err == nil {
+			t.Fatalf("New(%q): no error", u)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("New(%q) error shows the password: %v", u, err)
+		}
+	}
+}
+
+func TestRefreshValidate(t *testing.T) {
+	big := json.RawMessage(`{"x":"` + strings.Repeat("a", tasks.MaxMetaBytes) + `"}`)
+	for _, tc := range []struct {
+		name  string
+		r     Refresh
+		field string // "" means valid
+	}{
+		{"bundle", BundleSocial("t1", "TIKTOK"), ""},
+		{"hooked", Hooked("a1"), ""},
+		{"no provider", Refresh{AccountID: "a"}, "provider"},
+		{"unknown provider", Refresh{Provider: "myspace", AccountID: "a"}, "provider"},
+		{"bad platform", BundleSocial("t1", "tiktok"), "platform"},
+		{"no team", BundleSocial("", "TIKTOK"), "team_id"},
+		{"no account", Hooked(""), "account_id"},
+		{"account on bundle", Refresh{Provider: "bundle_social", TeamID: "t", Platform: "TIKTOK", AccountID: "a"}, "account_id"},
+		{"team on hooked", Refresh{Provider: "hooked", AccountID: "a", TeamID: "t"}, "team_id"},
+		{"meta not object", Refresh{Provider: "hooked", AccountID: "a", Meta: json.RawMessage(`[1]`)}, "meta"},
+		{"meta too big", Refresh{Provider: "hooked", AccountID: "a", Meta: big}, "meta"},
+		{"queue syntax", Refresh{Provider: "hooked", AccountID: "a", Queue: "a:b"}, "queue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.r.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var ve *tasks.ValidationError
+			if !errors.As(err, &ve) || ve.Field != tc.field {
+				t.Fatalf("Validate() = %v, want a *tasks.ValidationError on %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestValidateNamesAllowedQueues(t *testing.T) {
+	f := setup(t)
+	err := f.c.Validate(Hooked("a"), Queue("nope"))
+	if err == nil || !strings.Contains(err.Error(), f.queue) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("Validate(queue nope) = %v, want it to name the queue and list %s", err, f.queue)
+	}
+	if err := f.c.Validate(Hooked("a"), In(time.Second), At(time.Now())); err == nil {
+		t.Fatal("In and At together: no error")
+	}
+}
+
+func TestEnqueue(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	before := time.Now().UTC()
+	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	id, err := f.c.Enqueue(ctx, BundleSocial("team1", "TIKTOK"), Queue(f.queue), Meta(json.RawMessage(`{"request_id":"r1"}`)), Deadline(deadline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.insp.GetTaskInfo(f.queue, id)
+	if err != nil {
+		t.Fatalf("task %s not in queue %s: %v", id, f.queue, err)
+	}
+	if info.Type != tasks.TypeBundleSocialProfileRefresh || info.State != asynq.TaskStatePending || info.MaxRetry != tasks.DefaultMaxRetry {
+		t.Errorf("task = type %s, state %v, max retry %d", info.Type, info.State, info.MaxRetry)
+	}
+	r, err := tasks.Parse(info.Type, info.Payload)
+	if err != nil {
+		t.Fatalf("worker would reject the payload %s: %v", info.Payload, err)
+	}
+	if r.Subject != "team1/TIKTOK" || string(r.Meta) != `{"request_id":"r1"}` || !r.Deadline.Equal(deadline) {
+		t.Errorf("payload = %+v", r)
+	}
+	if r.EnqueuedAt.Before(before) || r.EnqueuedAt.After(time.Now()) || r.EnqueuedAt.Location() != time.UTC {
+		t.Errorf("enqueued_at = %v, want now in UTC", r.EnqueuedAt)
+	}
+
+	t.Run("delayed", func(t *testing.T) {
+		id, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), In(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := f.insp.GetTaskInfo(f.queue, id)
+		if err != nil || info.State != asynq.TaskStateScheduled {
+			t.Fatalf("task = %+v, %v; want scheduled", info, err)
+		}
+		r, _ := tasks.Parse(info.Type, info.Payload)
+		if d := r.EnqueuedAt.Sub(time.Now()); d < 59*time.Minute {
+			t.Errorf("enqueued_at is %s from now; want the due time, an hour on, so the deadline starts then", d)
+		}
+	})
+	t.Run("refresh queue wins over option", func(t *testing.T) {
+		r := Hooked(f.subject(t))
+		r.Queue = f.queue2
+		id, err := f.c.Enqueue(ctx, r, Queue(f.queue))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.insp.GetTaskInfo(f.queue2, id); err != nil {
+			t.Fatalf("task not on %s: %v", f.queue2, err)
+		}
+	})
+	t.Run("own task id", func(t *testing.T) {
+		id, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
+		if err != nil || id != "mine-"+f.queue {
+			t.Fatalf("Enqueue = %q, %v", id, err)
+		}
+		_, err = f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			t.Fatalf("second Enqueue with the same id = %v, want ErrTaskIDConflict", err)
+		}
+	})
+	t.Run("invalid writes nothing", func(t *testing.T) {
+		q := f.queue2
+		before := pending(t, f, q)
+		for _, r := range []Refresh{BundleSocial("t", "NOPE"), Hooked(""), {Provider: "x"}} {
+			if _, err := f.c.Enqueue(ctx, r, Queue(q)); err == nil {
+				t.Errorf("Enqueue(%+v): no error", r)
+			}
+		}
+		if _, err := f.c.Enqueue(ctx, Hooked("a"), Queue("not-allowed")); err == nil {
+			t.Error("Enqueue on a queue not allowed: no error")
+		}
+		if got := pending(t, f, q); got != before {
+			t.Errorf("pending on %s went from %d to %d", q, before, got)
+		}
+	})
+}
+
+func pending(t *testing.T, f *fixture, q string) int {
+	t.Helper()
+	info, err := f.insp.GetQueueInfo(q)
+	if err != nil {
+		return 0 // the queue does not exist yet
+	}
+	return info.Pending + info.Scheduled
+}
+
+func TestUnique(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	acct := f.subject(t)
+	first, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), Unique(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another queue, other meta: still the same provider and subject.
+	_, err = f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue2), Unique(time.Hour), Meta(json.RawMessage(`{"x":1}`)))
+	var dup *DuplicateError
+	if !errors.Is(err, ErrDuplicate) || !errors.As(err, &dup) || dup.ExistingTaskID != first || dup.Subject != acct || dup.Provider != "hooked" {
+		t.Fatalf("second Enqueue = %v, want a *DuplicateError naming %s", err, first)
+	}
+	if n := pending(t, f, f.queue2); n != 0 {
+		t.Errorf("%d tasks on %s, want the duplicate skipped", n, f.queue2)
+	}
+	// Other subjects, and the same subject without Unique, are not skipped.
+	if _, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), Unique(time.Hour)); err != nil {
+		t.Errorf("other subject: %v", err)
+	}
+	if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue)); err != nil {
+		t.Errorf("same subject without Unique: %v", err)
+	}
+
+	t.Run("window ends", func(t *testing.T) {
+		acct := f.subject(t)
+		if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if f.mini != nil {
+			f.mini.FastForward(time.Second)
+		} else {
+			time.Sleep(400 * time.Millisecond)
+		}
+		if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
+			t.Fatalf("after the window: %v", err)
+		}
+	})
+	t.Run("failed enqueue frees the key", func(t *testing.T) {
+		id := "taken-" + f.queue
+		if _, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), TaskID(id)); err != nil {
+			t.Fatal(err)
+		}
+		acct := f.subject(t)
+		if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); !errors.Is(err, asynq.ErrTaskIDConflict) {
+			t.Fatalf("Enqueue = %v, want ErrTaskIDConflict", err)
+		}
+		if n, _ := f.rdb.Exists(ctx, UniqueKey("hooked", acct)).Result(); n != 0 {
+			t.Error("uniqueness key kept after a failed enqueue: the next refresh would be skipped for nothing")
+		}
+	})
+	t.Run("release only our own key", func(t *testing.T) {
+		key := UniqueKey("hooked", f.subject(t))
+		f.rdb.Set(ctx, key, "someone-else", time.Hour)
+		if err := releaseScript.Run(ctx, f.rdb, []string{key}, "me").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := f.rdb.Get(ctx, key).Result(); v != "someone-else" {
+			t.Errorf("key = %q; another task's key was released", v)
+		}
+	})
+}
+
+func TestEnqueueMany(t *testing.T) {
+	f := setup(t, WithConcurrency(16))
+	ctx := context.Background()
+	var rs []Refresh
+	for range 500 {
+		rs = append(rs, Hooked(f.subject(t)))
+	}
+	rs = append(rs, rs[0]) // a duplicate under Unique
+	var calls int
+	out, err := f.c.EnqueueMany(ctx, rs, Queue(f.queue), Unique(time.Hour), Progress(func(Outcome) { calls++ }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != len(rs) || len(out) != len(rs) {
+		t.Fatalf("%d progress calls, %d outcomes; want %d", calls, len(out), len(rs))
+	}
+	seen := map[string]bool{}
+	counts := map[State]int{}
+	for i, o := range out {
+		counts[o.State]++
+		if o.Index != i {
+			t.Fatalf("outcome %d has Index %d", i, o.Index)
+		}
+		if o.State == Enqueued {
+			if seen[o.TaskID] || o.TaskID == "" {
+				t.Fatalf("task id %q repeated or empty", o.TaskID)
+			}
+			seen[o.TaskID] = true
+		}
+	}
+	// rs[0] and its copy race; exactly one wins.
+	if counts[Enqueued] != 500 || counts[Duplicate] != 1 {
+		t.Errorf("states = %v, want 500 enqueued and 1 duplicate", counts)
+	}
+	if n := pending(t, f, f.queue); n != 500 {
+		t.Errorf("%d tasks pending, want 500", n)
+	}
+
+	t.Run("invalid batch enqueues nothing", func(t *testing.T) {
+		bad := []Refresh{Hooked("ok"), Hooked(""), BundleSocial("t", "NOPE"), Hooked("ok2")}
+		_, err := f.c.EnqueueMany(ctx, bad, Queue(f.queue2))
+		var ib *InvalidBatchError
+		if !errors.As(err, &ib) || len(ib.Invalid) != 2 || ib.Invalid[0].Index != 1 || ib.Invalid[1].Index != 2 {
+			t.Fatalf("EnqueueMany = %v, want indexes 1 and 2 invalid", err)
+		}
+		if n := pending(t, f, f.queue2); n != 0 {
+			t.Errorf("%d tasks on %s after an invalid batch", n, f.queue2)
+		}
+	})
+	t.Run("cancelled context", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		out, err := f.c.EnqueueMany(cctx, []Refresh{Hooked("a"), Hooked("b")}, Queue(f.queue2))
+		if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+		for _, o := range out {
+			if o.State != NotEnqueued || o.Err == nil {
+				t.Errorf("outcome %+v, want NotEnqueued with a reason", o)
+			}
+		}
+	})
+}

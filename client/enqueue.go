@@ -1,0 +1,310 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// EnqueueOption changes how Enqueue and EnqueueMany enqueue.
+type EnqueueOption func(*enqueueSettings)
+
+type enqueueSettings struct {
+	queue    string
+	in       time.Duration
+	hasIn    bool
+	at       time.Time
+	unique   time.Duration
+	deadline time.Time
+	meta     json.RawMessage
+	taskID   string
+	progress func(Outcome)
+	problems []string
+}
+
+// Queue enqueues refreshes that name no queue of their own on name.
+func Queue(name string) EnqueueOption { return func(s *enqueueSettings) { s.queue = name } }
+
+// In delays the task: a worker takes it d from now.
+func In(d time.Duration) EnqueueOption {
+	return func(s *enqueueSettings) {
+		if d < 0 {
+			s.problems = append(s.problems, fmt.Sprintf("delay %s is negative", d))
+		}
+		s.in, s.hasIn = d, true
+	}
+}
+
+// At schedules the task: a worker takes it at t (or at once if t is past).
+func At(t time.Time) EnqueueOption { return func(s *enqueueSettings) { s.at = t } }
+
+// Unique skips the refresh when one of the same provider and subject was
+// enqueued within window, on any queue, whatever its payload otherwise
+// holds and however it ended. Enqueue then returns a *DuplicateError.
+// The window starts when the earlier refresh was enqueued, not when it runs.
+func Unique(window time.Duration) EnqueueOption {
+	return func(s *enqueueSettings) {
+		if window < time.Millisecond {
+			s.problems = append(s.problems, fmt.Sprintf("unique window %s is shorter than 1ms", window))
+		}
+		s.unique = window
+	}
+}
+
+// Deadline ends the task failed if it has not ended by t (the payload's
+// deadline); the worker's TASK_DEADLINE still applies when sooner.
+func Deadline(t time.Time) EnqueueOption { return func(s *enqueueSettings) { s.deadline = t } }
+
+// Meta sets the meta of refreshes that carry none of their own: a JSON
+// object of at most tasks.MaxMetaBytes, copied to the result.
+func Meta(m json.RawMessage) EnqueueOption { return func(s *enqueueSettings) { s.meta = m } }
+
+// TaskID gives the task this id instead of a random UUID. Enqueue fails
+// with an error wrapping asynq.ErrTaskIDConflict while a task with the id
+// exists. EnqueueMany does not take it.
+func TaskID(id string) EnqueueOption {
+	return func(s *enqueueSettings) {
+		if id == "" {
+			s.problems = append(s.problems, "task id is empty")
+		}
+		s.taskID = id
+	}
+}
+
+// Progress has EnqueueMany call fn with each refresh's outcome as it is
+// known. Calls are serialised, in completion order, not input order.
+func Progress(fn func(Outcome)) EnqueueOption { return func(s *enqueueSettings) { s.progress = fn } }
+
+func enqueueOptions(opts []EnqueueOption) (enqueueSettings, error) {
+	var s enqueueSettings
+	for _, o := range opts {
+		o(&s)
+	}
+	if s.hasIn && !s.at.IsZero() {
+		s.problems = append(s.problems, "both In and At are set; use one")
+	}
+	if len(s.problems) > 0 {
+		return s, &OptionError{Problem: s.problems[0]}
+	}
+	return s, nil
+}
+
+// OptionError is an invalid combination of EnqueueOptions.
+type OptionError struct{ Problem string }
+
+func (e *OptionError) Error() string { return "invalid enqueue options: " + e.Problem }
+
+// ErrDuplicate is matched (errors.Is) by every *DuplicateError.
+var ErrDuplicate = errors.New("duplicate refresh")
+
+// DuplicateError says a refresh was skipped under Unique because another of
+// the same provider and subject was enqueued within the window.
+type DuplicateError struct {
+	Provider       string
+	Subject        string
+	ExistingTaskID string
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("duplicate: %s %s was already enqueued as task %s within the unique window; skipped", e.Provider, e.Subject, e.ExistingTaskID)
+}
+
+// Is makes errors.Is(err, ErrDuplicate) true.
+func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
+
+// ErrInDoubt is matched (errors.Is) by every *InDoubtError.
+var ErrInDoubt = errors.New("enqueue in doubt")
+
+// InDoubtError says Redis failed while the enqueue command was in flight:
+// the task may or may not have been enqueued. Look TaskID up (asynq's
+// Inspector or web UI, in any queue) before enqueuing the refresh again.
+type InDoubtError struct {
+	TaskID string
+	Err    error
+}
+
+func (e *InDoubtError) Error() string {
+	return fmt.Sprintf("task %s may or may not have been enqueued: %v", e.TaskID, e.Err)
+}
+
+// Unwrap returns the Redis error.
+func (e *InDoubtError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrInDoubt) true.
+func (e *InDoubtError) Is(target error) bool { return target == ErrInDoubt }
+
+// UniqueKey is the Redis key that holds, for Unique's window, the id of the
+// task last enqueued for a provider and subject. Deleting it lets the next
+// refresh of that subject through.
+func UniqueKey(provider, subject string) string {
+	return "refreshq:unique:" + provider + ":" + subject
+}
+
+// acquireScript sets the uniqueness key unless it is set, and returns the
+// id it holds afterwards: ours when acquired. A retried call that already
+// set it thus sees its own id, not a duplicate.
+//
+// KEYS[1] unique key; ARGV[1] task id, ARGV[2] window (ms).
+var acquireScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+`)
+
+// releaseScript deletes the uniqueness key only if it still holds our id,
+// so a failed enqueue never frees a later refresh's key.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Validate checks r as Enqueue would with opts: Refresh.Validate after
+// filling in the options' queue and meta, and that the queue is one of the
+// Client's. It returns a *tasks.ValidationError or an *OptionError.
+func (c *Client) Validate(r Refresh, opts ...EnqueueOption) error {
+	s, err := enqueueOptions(opts)
+	if err != nil {
+		return err
+	}
+	_, err = c.resolve(r, &s)
+	return err
+}
+
+// resolve fills in r's defaults from s and validates the result.
+func (c *Client) resolve(r Refresh, s *enqueueSettings) (Refresh, error) {
+	if r.Queue == "" {
+		r.Queue = s.queue
+	}
+	if r.Queue == "" {
+		r.Queue = tasks.DefaultQueue
+	}
+	if string(r.Meta) == "null" {
+		r.Meta = nil
+	}
+	if len(r.Meta) == 0 {
+		r.Meta = s.meta
+	}
+	if err := r.Validate(); err != nil {
+		return r, err
+	}
+	if !c.queues.Has(r.Queue) {
+		return r, &tasks.ValidationError{Field: "queue", Problem: fmt.Sprintf("%q is not one of the allowed queues (%s)", r.Queue, c.queues)}
+	}
+	return r, nil
+}
+
+// Enqueue validates r and enqueues it, returning the task's id.
+//
+// Errors: a *tasks.ValidationError or *OptionError (nothing written); a
+// *DuplicateError under Unique (nothing enqueued); an *InDoubtError when
+// Redis failed mid-call — then the returned id is the task's, which may
+// exist; other errors mean nothing was enqueued.
+func (c *Client) Enqueue(ctx context.Context, r Refresh, opts ...EnqueueOption) (string, error) {
+	s, err := enqueueOptions(opts)
+	if err != nil {
+		return "", err
+	}
+	r, err = c.resolve(r, &s)
+	if err != nil {
+		return "", err
+	}
+	o := c.enqueue(ctx, r, &s, time.Now())
+	return o.TaskID, o.Err
+}
+
+// enqueue enqueues a validated refresh and says how it went. It never
+// returns State NotEnqueued with a nil Err.
+func (c *Client) enqueue(ctx context.Context, r Refresh, s *enqueueSettings, now time.Time) Outcome {
+	id, generated := s.taskID, false
+	if id == "" {
+		id, generated = uuid.NewString(), true
+	}
+	task, processAt, err := c.build(r, s, id, now)
+	if err != nil {
+		return Outcome{State: NotEnqueued, Err: err}
+	}
+	var key string
+	if s.unique > 0 {
+		key = UniqueKey(r.Provider, r.Subject())
+		holder, err := acquireScript.Run(ctx, c.rdb, []string{key}, id, s.unique.Milliseconds()).Text()
+		if err != nil {
+			// Nothing was enqueued. The key may have been set (the reply
+			// was lost); it then names a task that does not exist until
+			// the window ends.
+			return Outcome{State: NotEnqueued, Err: fmt.Errorf("enqueue %s %s: check uniqueness in %s: %w", r.Provider, r.Subject(), c.where, err)}
+		}
+		if holder != id {
+			return Outcome{State: Duplicate, Err: &DuplicateError{Provider: r.Provider, Subject: r.Subject(), ExistingTaskID: holder}}
+		}
+	}
+	aqOpts := []asynq.Option{asynq.TaskID(id), asynq.Queue(r.Queue)}
+	if !processAt.IsZero() {
+		aqOpts = append(aqOpts, asynq.ProcessAt(processAt))
+	}
+	_, err = c.aq.EnqueueContext(ctx, task, aqOpts...)
+	switch {
+	case err == nil:
+		return Outcome{TaskID: id, State: Enqueued}
+	case errors.Is(err, asynq.ErrTaskIDConflict) && generated:
+		// A fresh UUID cannot clash with another task: go-redis retried
+		// our own enqueue after losing its reply, and the first one ran.
+		return Outcome{TaskID: id, State: Enqueued}
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		if key != "" {
+			_ = releaseScript.Run(context.WithoutCancel(ctx), c.rdb, []string{key}, id).Err()
+		}
+		return Outcome{State: NotEnqueued, Err: fmt.Errorf("enqueue %s %s: task id %s: %w", r.Provider, r.Subject(), id, err)}
+	default:
+		// The script may have run before the connection failed. The
+		// uniqueness key stays: it then names a task that may exist, which
+		// is what a later duplicate check should see.
+		return Outcome{TaskID: id, State: InDoubt, Err: &InDoubtError{TaskID: id, Err: fmt.Errorf("enqueue %s %s in %s: %w", r.Provider, r.Subject(), c.where, err)}}
+	}
+}
+
+// build makes the asynq task. enqueued_at is when the task becomes due:
+// the worker measures TASK_DEADLINE from it, so a delayed task must not
+// start its life already late.
+func (c *Client) build(r Refresh, s *enqueueSettings, id string, now time.Time) (*asynq.Task, time.Time, error) {
+	var processAt time.Time
+	switch {
+	case s.hasIn && s.in > 0:
+		processAt = now.Add(s.in)
+	case !s.at.IsZero() && s.at.After(now):
+		processAt = s.at
+	}
+	due := now
+	if !processAt.IsZero() {
+		due = processAt
+	}
+	common := tasks.Common{Meta: r.Meta, EnqueuedAt: due.UTC(), Deadline: s.deadline.UTC()}
+	if s.deadline.IsZero() {
+		common.Deadline = time.Time{}
+	}
+	var (
+		task *asynq.Task
+		err  error
+	)
+	switch r.Provider {
+	case tasks.ProviderBundleSocial:
+		p := r.bundlePayload()
+		p.Common = common
+		task, err = tasks.NewBundleSocialProfileRefreshTask(p)
+	case tasks.ProviderHooked:
+		p := r.hookedPayload()
+		p.Common = common
+		task, err = tasks.NewHookedAccountRefreshTask(p)
+	default:
+		err = fmt.Errorf("provider %q is not known", r.Provider)
+	}
+	return task, processAt, err
+}

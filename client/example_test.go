@@ -1,0 +1,163 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/results"
+)
+
+func ExampleNew() {
+	queues, err := config.ParseQueues("critical=6,default=3,low=1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := client.New("redis://127.0.0.1:6379", client.WithQueues(queues))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+}
+
+func ExampleClient_Enqueue() {
+	c, err := client.New("redis://127.0.0.1:6379")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	id, err := c.Enqueue(ctx, client.BundleSocial("team-42", "TIKTOK"),
+		client.Queue("critical"),
+		client.Unique(time.Hour), // skip if team-42/TIKTOK was enqueued in the last hour
+		client.Meta(json.RawMessage(`{"request_id":"r-981"}`)),
+	)
+	var dup *client.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		fmt.Println("already enqueued as", dup.ExistingTaskID)
+	case errors.Is(err, client.ErrInDoubt):
+		fmt.Println("Redis failed mid-call; check task", id)
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println("enqueued", id)
+	}
+}
+
+func ExampleClient_EnqueueMany() {
+	c, err := client.New("redis://127.0.0.1:6379")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	batch := []client.Refresh{
+		client.Hooked("acct-1"),
+		client.Hooked("acct-2"),
+		client.BundleSocial("team-42", "INSTAGRAM"),
+	}
+	outcomes, err := c.EnqueueMany(context.Background(), batch, client.Queue("low"), client.Unique(24*time.Hour))
+	var invalid *client.InvalidBatchError
+	if errors.As(err, &invalid) {
+		for _, inv := range invalid.Invalid {
+			fmt.Printf("refresh %d: %v\n", inv.Index, inv.Err)
+		}
+		return
+	}
+	for _, o := range outcomes {
+		fmt.Println(o.Index, o.State, o.TaskID)
+	}
+	if err != nil {
+		log.Printf("stopped early: %v", err) // outcomes say which were enqueued
+	}
+}
+
+func ExampleClient_Wait() {
+	c, err := client.New("redis://127.0.0.1:6379")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+
+	id, err := c.Enqueue(ctx, client.Hooked("acct-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	res, _, err := c.Wait(wctx, id)
+	if err != nil {
+		log.Fatal(err) // context.DeadlineExceeded: no result within 2 minutes
+	}
+	if res.Succeeded() {
+		fmt.Println(res.Result) // the upstream's JSON body
+	} else {
+		fmt.Println(res.ErrorKind, res.Error)
+	}
+}
+
+func ExampleClient_Consume() {
+	c, err := client.New("redis://127.0.0.1:6379")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// Every replica runs this with its own consumer name; each result is
+	// handled by one of them, at least once.
+	err = c.Consume(context.Background(), "billing", "billing-1",
+		func(ctx context.Context, e results.Entry) error {
+			fmt.Println(e.TaskID, e.Status)
+			return nil // acknowledged; an error leaves it pending
+		},
+		client.ConsumeOptions{From: "0", ClaimIdle: 5 * time.Minute})
+	log.Println(err)
+}
+
+func ExampleClient_TrimResults() {
+	c, err := client.New("redis://127.0.0.1:6379")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// Keep a week and at most a million results, but nothing a consumer
+	// group has not acknowledged yet.
+	n, err := c.TrimResults(context.Background(), 1_000_000, 7*24*time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("trimmed", n)
+}
+
+func ExampleRefresh_Validate() {
+	r := client.BundleSocial("team-42", "tiktok")
+	fmt.Println(r.Validate())
+	// Output:
+	// platform "tiktok" is not a known platform; use one of TIKTOK, YOUTUBE, INSTAGRAM, FACEBOOK, TWITTER, THREADS, LINKEDIN, PINTEREST, REDDIT, MASTODON, DISCORD, SLACK, BLUESKY, GOOGLE_BUSINESS
+}
+
+func ExampleRefresh() {
+	// A Refresh is a line of an `enqueue file` JSON Lines file.
+	var r client.Refresh
+	_ = json.Unmarshal([]byte(`{"provider":"hooked","account_id":"a1","queue":"low"}`), &r)
+	fmt.Println(r.Provider, r.Subject(), r.Queue, r.Validate())
+	b, _ := json.Marshal(client.BundleSocial("t1", "TIKTOK"))
+	fmt.Println(string(b))
+	// Output:
+	// hooked a1 low <nil>
+	// {"provider":"bundle_social","team_id":"t1","platform":"TIKTOK"}
+}
+
+func ExampleRedactURL() {
+	fmt.Println(client.RedactURL("redis://app:hunter2@redis.internal:6379/0"))
+	// Output: redis://app:xxxxx@redis.internal:6379/0
+}

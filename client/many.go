@@ -1,0 +1,167 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is what became of one refresh of a batch.
+type State int
+
+// The states of an Outcome.
+const (
+	// NotEnqueued: the refresh was not enqueued (never attempted after an
+	// earlier failure, or failed before its enqueue command was sent).
+	NotEnqueued State = iota
+	// Enqueued: the task is in Redis.
+	Enqueued
+	// Duplicate: skipped under Unique; Err is a *DuplicateError.
+	Duplicate
+	// InDoubt: Redis failed while the enqueue command was in flight; the
+	// task, TaskID, may or may not exist.
+	InDoubt
+)
+
+func (s State) String() string {
+	switch s {
+	case Enqueued:
+		return "enqueued"
+	case Duplicate:
+		return "duplicate"
+	case InDoubt:
+		return "in doubt"
+	}
+	return "not enqueued"
+}
+
+// Outcome is what became of the refresh at Index of a batch.
+type Outcome struct {
+	Index int
+	// TaskID is the task's id when State is Enqueued or InDoubt.
+	TaskID string
+	State  State
+	// Err is nil when Enqueued; a *DuplicateError, an *InDoubtError, or
+	// why the refresh was not enqueued otherwise.
+	Err error
+}
+
+// Invalid is one refresh of a batch that failed validation.
+type Invalid struct {
+	Index int
+	Err   error // usually a *tasks.ValidationError
+}
+
+// InvalidBatchError lists every invalid refresh of a batch; none of the
+// batch was enqueued.
+type InvalidBatchError struct {
+	Invalid []Invalid
+}
+
+func (e *InvalidBatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of the refreshes are invalid; nothing was enqueued", len(e.Invalid))
+	for i, inv := range e.Invalid {
+		if i == 10 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Invalid)-i)
+			break
+		}
+		fmt.Fprintf(&b, "; #%d: %v", inv.Index, inv.Err)
+	}
+	return b.String()
+}
+
+// ErrStopped wraps the error that made EnqueueMany stop launching enqueues.
+var ErrStopped = errors.New("enqueue stopped")
+
+// EnqueueMany validates every refresh, then enqueues them concurrently
+// (WithConcurrency at a time) with opts applied to each.
+//
+// If any refresh is invalid it returns an *InvalidBatchError listing all of
+// them and enqueues nothing. Otherwise it returns one Outcome per refresh,
+// in input order. On the first Redis failure (or when ctx ends) it stops
+// launching enqueues: that refresh is InDoubt, those in flight end as they
+// end, the rest are NotEnqueued, and the error returned wraps ErrStopped and
+// the cause. Duplicates are not errors.
+func (c *Client) EnqueueMany(ctx context.Context, rs []Refresh, opts ...EnqueueOption) ([]Outcome, error) {
+	s, err := enqueueOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if s.taskID != "" {
+		return nil, &OptionError{Problem: "TaskID would give every refresh the same id; EnqueueMany makes one per refresh"}
+	}
+	resolved := make([]Refresh, len(rs))
+	var invalid []Invalid
+	for i, r := range rs {
+		resolved[i], err = c.resolve(r, &s)
+		if err != nil {
+			invalid = append(invalid, Invalid{Index: i, Err: err})
+		}
+	}
+	if len(invalid) > 0 {
+		return nil, &InvalidBatchError{Invalid: invalid}
+	}
+
+	out := make([]Outcome, len(rs))
+	for i := range out {
+		out[i] = Outcome{Index: i, State: NotEnqueued}
+	}
+	var (
+		next     atomic.Int64
+		stopped  atomic.Bool
+		mu       sync.Mutex // serialises progress and firstErr
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	stop := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		stopped.Store(true)
+	}
+	for range min(c.conc, len(rs)) {
+		wg.Go(func() {
+			for {
+				if stopped.Load() {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					stop(err)
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= len(rs) {
+					return
+				}
+				o := c.enqueue(ctx, resolved[i], &s, time.Now())
+				o.Index = i
+				out[i] = o
+				if o.State == InDoubt || o.State == NotEnqueued {
+					stop(o.Err)
+				}
+				if s.progress != nil {
+					mu.Lock()
+					s.progress(o)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil {
+		return out, nil
+	}
+	for i := range out {
+		if out[i].State == NotEnqueued && out[i].Err == nil {
+			out[i].Err = fmt.Errorf("not attempted: %w", firstErr)
+		}
+	}
+	return out, fmt.Errorf("%w after a failure: %w", ErrStopped, firstErr)
+}
