@@ -40,7 +40,7 @@ func TestNon2xxIsAPIError(t *testing.T) {
 		errText    string // for bundle_social
 	}{
 		{name: "400 with issues", status: 400,
-			h: reply(400, `{"statusCode":400,"message":"Validation failed","issues":[{"code":"invalid_enum_value","message":"Invalid enum value","path":["type"]},{"code":null,"message":"Required","path":["teamId",0]},{"message":"odd","path":null,"received":"x"}]}`),
+			h:       reply(400, `{"statusCode":400,"message":"Validation failed","issues":[{"code":"invalid_enum_value","message":"Invalid enum value","path":["type"]},{"code":null,"message":"Required","path":["teamId",0]},{"message":"odd","path":null,"received":"x"}]}`),
 			message: "Validation failed", issues: []string{"type: Invalid enum value", "teamId.0: Required", "odd"},
 			errText: "bundle_social: 400 Bad Request: Validation failed; type: Invalid enum value; teamId.0: Required; odd"},
 		{name: "401", status: 401, h: reply(401, `{"statusCode":401,"message":"Unauthorized"}`), message: "Unauthorized",
@@ -334,7 +334,6 @@ func TestClientRecoversAfterFailure(t *testing.T) {
 		t.Fatalf("second call: %v", err)
 	}
 }
-
 
 // An endless body shows the reads are bounded: reading it all would run
 // into the timeout instead.
