@@ -63,15 +63,20 @@ func newClient(provider, apiKey, defaultBase string, opts []Option) (*client, er
 	if o.timeout <= 0 {
 		return nil, fmt.Errorf("%s: timeout must be positive, got %v", provider, o.timeout)
 	}
-	hc := o.httpClient
-	if hc == nil {
-		hc = &http.Client{}
+	// A copy, so the caller's client keeps its own redirect policy.
+	var hc http.Client
+	if o.httpClient != nil {
+		hc = *o.httpClient
 	}
+	// net/http forwards custom headers such as x-api-key on a redirect,
+	// even to another host, and turns a POST into a GET: neither API
+	// redirects, so a 3xx is returned as an *APIError instead.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	ua := o.userAgent
 	if ua == "" {
 		ua = DefaultUserAgent()
 	}
-	return &client{provider: provider, apiKey: apiKey, base: base, hc: hc, userAgent: ua, timeout: o.timeout}, nil
+	return &client{provider: provider, apiKey: apiKey, base: base, hc: &hc, userAgent: ua, timeout: o.timeout}, nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

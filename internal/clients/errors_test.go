@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,4 +376,22 @@ func mustAPIError(t *testing.T, err error) *clients.APIError {
 		t.Fatalf("err = %v (%T), want *APIError", err, err)
 	}
 	return e
+}
+
+// A redirect is not followed: net/http would carry x-api-key to the other
+// host and turn the POST into a GET.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	t.Cleanup(other.Close)
+	f := setup(t, reply(http.StatusFound, "", "Location", other.URL+"/steal"))
+	for _, p := range providers {
+		e := mustAPIError(t, call(t.Context(), f, p))
+		if e.StatusCode != http.StatusFound || e.Header.Get("Location") == "" {
+			t.Errorf("%s: got %d", p, e.StatusCode)
+		}
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the redirect target got %d requests", n)
+	}
 }

@@ -51,8 +51,10 @@ type options struct {
 // call keeps.
 func WithBaseURL(u string) Option { return func(o *options) { o.baseURL = u } }
 
-// WithHTTPClient sends requests through c instead of a client on
-// http.DefaultTransport. nil keeps the default.
+// WithHTTPClient sends requests through c's transport, timeout and jar
+// instead of http.DefaultTransport. Redirects are never followed, whatever
+// c says, so the API key cannot travel to another host. nil keeps the
+// default.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
 
 // WithUserAgent replaces DefaultUserAgent. An empty string keeps the default.

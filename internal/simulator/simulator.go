@@ -122,6 +122,7 @@ type Simulator struct {
 	mu      sync.Mutex
 	rnd     *rand.Rand
 	calls   []Call
+	gen     int // bumped by Reset, so an in-flight request cannot update a forgotten call
 	counts  map[string]int
 	windows map[string][]time.Time
 }
@@ -190,6 +191,7 @@ func (s *Simulator) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = nil
+	s.gen++
 	clear(s.counts)
 	clear(s.windows)
 }
@@ -207,14 +209,12 @@ type answer struct {
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	req := s.parse(w, r)
-	idx, call := s.record(req, now)
+	gen, idx, call := s.record(req, now)
 
 	a := s.decide(req, call, now)
 
 	s.mu.Lock()
-	if a.hang {
-		s.calls[idx].Status = 0
-	} else {
+	if s.gen == gen && !a.hang {
 		s.calls[idx].Status = a.status
 	}
 	delay := a.delay + s.opts.Latency
@@ -313,12 +313,12 @@ func (s *Simulator) parse(w http.ResponseWriter, r *http.Request) *request {
 	return req
 }
 
-func (s *Simulator) record(req *request, now time.Time) (int, Call) {
+func (s *Simulator) record(req *request, now time.Time) (gen, idx int, c Call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := req.provider + "\x00" + req.subject
 	s.counts[key]++
-	c := Call{
+	c = Call{
 		At:       now,
 		Provider: req.provider,
 		Subject:  req.subject,
@@ -329,7 +329,7 @@ func (s *Simulator) record(req *request, now time.Time) (int, Call) {
 		Body:     req.body,
 	}
 	s.calls = append(s.calls, c)
-	return len(s.calls) - 1, c
+	return s.gen, len(s.calls) - 1, c
 }
 
 func (s *Simulator) decide(req *request, call Call, now time.Time) answer {

@@ -635,3 +635,36 @@ func TestSeparatePrefixesWithStripPrefix(t *testing.T) {
 		t.Errorf("escaped id lost through StripPrefix: %+v", sim.Calls())
 	}
 }
+
+func TestResetDuringARequest(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	e := setup(t, simulator.Options{Script: func(c simulator.Call) *simulator.Reply {
+		if c.Subject == "first" {
+			close(held)
+			<-release
+		}
+		return nil
+	}})
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", e.srv.URL+prefix+"/v1/social/account/first/refresh", nil)
+		req.Header.Set("x-api-key", key)
+		res, err := e.srv.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		res.Body.Close()
+		done <- res.StatusCode
+	}()
+	<-held
+	e.sim.Reset()
+	close(release)
+	if s := <-done; s != 200 {
+		t.Fatalf("in-flight request across Reset: status %d", s)
+	}
+	e.hooked(t, key, "second")
+	if c := e.sim.Calls(); len(c) != 1 || c[0].Subject != "second" || c[0].Status != 200 {
+		t.Errorf("calls after Reset = %+v, want only the later one", c)
+	}
+}
