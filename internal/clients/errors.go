@@ -41,6 +41,7 @@ type Issue struct {
 	Path []any `json:"path"`
 }
 
+// String renders the issue as "path.to.field: message".
 func (i Issue) String() string {
 	if len(i.Path) == 0 {
 		return i.Message
@@ -72,6 +73,8 @@ type APIError struct {
 	Header http.Header
 }
 
+// Error reads "provider: 404 Not Found: message", then issues and any
+// wait the upstream asked for.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Provider)
@@ -226,6 +229,8 @@ func (e *TransportError) Error() string {
 	return redact(msg, e.secret)
 }
 
+// Unwrap lets errors.Is see context.Canceled, context.DeadlineExceeded and
+// network errors.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // unmarshalLenient decodes what it can: a field of an unexpected type is left
