@@ -1,0 +1,266 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/redistest"
+	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/worker"
+	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// lockedBuffer collects log lines written from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type bundle struct {
+	queue, stream string
+	client        *asynq.Client
+	insp          *asynq.Inspector
+	reader        *results.Reader
+	sim           *simulator.Simulator
+	http          string
+	logs          *lockedBuffer
+	stop          func() error
+}
+
+// setup runs a worker in this process on a queue and stream of the test's
+// own, against the simulator.
+func setup(t *testing.T, simOpts simulator.Options, env map[string]string) *bundle {
+	t.Helper()
+	rdb, url := redistest.Client(t)
+	b := &bundle{queue: redistest.Name(t, "q_"), stream: redistest.Name(t, "results_"), logs: &lockedBuffer{}}
+	simOpts.Prefix = "/api"
+	b.sim = simulator.New(simOpts)
+	up := httptest.NewServer(b.sim)
+	t.Cleanup(func() { b.sim.Close(); up.Close() })
+
+	vars := map[string]string{
+		"REDIS_URL": url, "QUEUES": b.queue + "=1", "RESULTS_STREAM": b.stream,
+		"HOOKED_API_KEY": "hooked-key-shh", "HOOKED_BASE_URL": up.URL + "/api",
+		"BUNDLE_SOCIAL_API_KEY": "bundle-key-shh", "BUNDLE_SOCIAL_BASE_URL": up.URL + "/api",
+		"BUNDLE_SOCIAL_RATE": "off", "LOG_LEVEL": "debug", "SHUTDOWN_GRACE": "2s",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.LoadWorker(nil, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	started := make(chan string, 1)
+	go func() {
+		done <- worker.Run(ctx, cfg, worker.Options{
+			Logger: worker.NewLogger(b.logs, "json", "debug"), Listener: ln,
+			Started: func(a string) { started <- a },
+		})
+	}()
+	select {
+	case b.http = <-started:
+	case err := <-done:
+		t.Fatalf("worker.Run: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("worker did not start")
+	}
+	var once sync.Once
+	var stopErr error
+	b.stop = func() error {
+		once.Do(func() { cancel(); stopErr = <-done })
+		return stopErr
+	}
+	opt, _ := asynq.ParseRedisURI(url)
+	b.client = asynq.NewClient(opt)
+	b.insp = asynq.NewInspector(opt)
+	b.reader = results.NewReader(rdb, b.stream)
+	t.Cleanup(func() {
+		b.stop()
+		b.insp.DeleteQueue(b.queue, true)
+		b.client.Close()
+		b.insp.Close()
+		rdb.Del(context.Background(), b.stream)
+	})
+	return b
+}
+
+func (b *bundle) enqueue(t *testing.T, account string) string {
+	t.Helper()
+	task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: account}, asynq.Queue(b.queue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.client.Enqueue(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
+}
+
+func (b *bundle) wait(t *testing.T, id string) results.Entry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e, _, err := b.reader.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("wait for result of %s: %v", id, err)
+	}
+	return e
+}
+
+func (b *bundle) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + b.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	return buf.String()
+}
+
+// An operator's re-run of an archived task (the UI's "run") ends it again
+// with one more entry; a redelivery would not.
+func TestOperatorRerunAddsOneEntry(t *testing.T) {
+	gone := true
+	var mu sync.Mutex
+	b := setup(t, simulator.Options{Script: func(c simulator.Call) *simulator.Reply {
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			return &simulator.Reply{Status: 404}
+		}
+		return nil
+	}}, nil)
+	id := b.enqueue(t, "acc-rerun")
+	if e := b.wait(t, id); e.ErrorKind != results.KindNotFound {
+		t.Fatalf("first run: %+v", e)
+	}
+	// The account exists now; the operator re-runs the archived task.
+	mu.Lock()
+	gone = false
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := b.insp.RunTask(b.queue, id); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("run archived task: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		e, _, err := b.reader.Lookup(ctx, id)
+		if err == nil && e.Succeeded() {
+			if e.Attempts != 2 {
+				t.Errorf("attempts = %d, want 2 (all runs together)", e.Attempts)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the re-run did not publish a second result")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	all, _ := b.insp.ListArchivedTasks(b.queue)
+	if len(all) != 0 {
+		t.Errorf("%d tasks still archived after a successful re-run", len(all))
+	}
+}
+
+// The metrics a dashboard reads count real work, and logs about a task
+// carry its id, type, queue and attempt but never an API key.
+func TestMetricsAndLogsAfterRealWork(t *testing.T) {
+	b := setup(t, simulator.Options{Script: func(c simulator.Call) *simulator.Reply {
+		if strings.HasPrefix(c.Subject, "gone") {
+			return &simulator.Reply{Status: 404}
+		}
+		return nil
+	}}, nil)
+	ok1, ok2, gone := b.enqueue(t, "acc-1"), b.enqueue(t, "acc-2"), b.enqueue(t, "gone-1")
+	for _, id := range []string{ok1, ok2, gone} {
+		b.wait(t, id)
+	}
+	m := b.metrics(t)
+	for _, want := range []string{
+		`refreshq_tasks_total{error_kind="",queue="` + b.queue + `",status="succeeded",type="hooked:account_refresh"} 2`,
+		`refreshq_tasks_total{error_kind="not_found",queue="` + b.queue + `",status="failed",type="hooked:account_refresh"} 1`,
+		`refreshq_upstream_requests_total{code="200",provider="hooked"} 2`,
+		`refreshq_upstream_requests_total{code="404",provider="hooked"} 1`,
+		`refreshq_upstream_request_duration_seconds_count{provider="hooked"} 3`,
+		`refreshq_queue_tasks{queue="` + b.queue + `",state="archived"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	logs := b.logs.String()
+	if strings.Contains(logs, "hooked-key-shh") || strings.Contains(logs, "bundle-key-shh") {
+		t.Error("logs contain an API key")
+	}
+	found := false
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"msg":"refreshed"`) && strings.Contains(line, `"task_id":"`+ok1+`"`) {
+			found = strings.Contains(line, `"type":"hooked:account_refresh"`) && strings.Contains(line, `"queue":"`+b.queue+`"`) && strings.Contains(line, `"attempt":1`)
+		}
+	}
+	if !found {
+		t.Errorf("no 'refreshed' log line for %s with type, queue and attempt:\n%s", ok1, logs)
+	}
+}
+
+// Stopping a worker drains it: /readyz turns 503, and Run returns nil.
+func TestShutdownDrains(t *testing.T) {
+	b := setup(t, simulator.Options{Latency: 500 * time.Millisecond}, nil)
+	id := b.enqueue(t, "acc-slow")
+	time.Sleep(200 * time.Millisecond) // let it start
+	resp, err := http.Get("http://" + b.http + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/readyz before stop: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := b.stop(); err != nil {
+		t.Fatalf("Run returned %v after a clean stop, want nil", err)
+	}
+	// The in-flight task finished within the grace period.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if e, _, err := b.reader.Lookup(ctx, id); err != nil || !e.Succeeded() {
+		t.Errorf("in-flight task after drain: %+v, %v", e, err)
+	}
+}
