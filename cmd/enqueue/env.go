@@ -1,0 +1,84 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/results"
+)
+
+// env is the producer's configuration, read once from the environment.
+type env struct {
+	redisURL string
+	queues   config.Queues
+	stream   string
+}
+
+func loadEnv(getenv func(string) string) (env, error) {
+	var e env
+	e.redisURL = strings.TrimSpace(getenv("REDIS_URL"))
+	if e.redisURL == "" {
+		return e, usagef("REDIS_URL is not set; set it to the Redis the workers use, e.g. REDIS_URL=redis://127.0.0.1:6379")
+	}
+	q, err := config.ParseQueues(getenv("QUEUES"))
+	if err != nil {
+		return e, &usageError{err}
+	}
+	e.queues = q
+	e.stream = strings.TrimSpace(getenv("RESULTS_STREAM"))
+	if e.stream == "" {
+		e.stream = results.DefaultStream
+	}
+	return e, nil
+}
+
+// newClient reads the environment and makes a client. A REDIS_URL that
+// does not parse is bad input (exit 2).
+func newClient(getenv func(string) string, opts ...client.Option) (*client.Client, env, error) {
+	e, err := loadEnv(getenv)
+	if err != nil {
+		return nil, e, err
+	}
+	opts = append([]client.Option{client.WithQueues(e.queues), client.WithResultsStream(e.stream)}, opts...)
+	c, err := client.New(e.redisURL, opts...)
+	if err != nil {
+		return nil, e, usagef("REDIS_URL: %v", err)
+	}
+	return c, e, nil
+}
+
+// redisHint turns a Redis failure into a message that says what to check.
+func redisHint(err error, e env) error {
+	return fmt.Errorf("%w; check that Redis is running and REDIS_URL points at it", err)
+}
+
+// parseFlags parses args with fs, allowing flags after positional
+// arguments (enqueue file x.jsonl --unique 1h), and returns the positional
+// ones. -h prints usage on stdout and returns flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, usage)
+				return nil, flag.ErrHelp
+			}
+			return nil, usagef("%v; run \"enqueue %s -h\" for usage", err, fs.Name())
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

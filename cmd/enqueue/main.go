@@ -1,0 +1,92 @@
+// Command enqueue is refreshq's producer CLI: it enqueues refreshes (one, or
+// many from a JSON Lines file) and prints results. Run `enqueue -h`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// go-redis logs each failed dial; our errors already say what failed.
+	redis.SetLogger(quietLogger{})
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "enqueue:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+// usageError is bad usage or invalid input: exit 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCode is 2 for bad usage or invalid input, 1 for anything else.
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+const topUsage = `enqueue enqueues refreshq refreshes and reads their results.
+
+Usage:
+  enqueue bundle-social --team TEAM --platform PLATFORM [flags]
+  enqueue hooked --account ID [flags]
+  enqueue file PATH|-            one refresh per JSON line
+  enqueue result TASK_ID         a task's result
+  enqueue results --follow       results as they land
+
+Run "enqueue COMMAND -h" for a command's flags and examples.
+
+Environment:
+  REDIS_URL       Redis to enqueue into (required), e.g. redis://127.0.0.1:6379
+  QUEUES          queues workers serve, as the worker's: critical=6,default=3,low=1
+  RESULTS_STREAM  results stream key (default refresh:results)
+
+Exit status: 0 done, 1 runtime failure, 2 bad usage or invalid input.
+`
+
+// run is the whole command: tests call it with their own arguments,
+// environment and buffers.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return usagef("no command given; use one of bundle-social, hooked, file, result, results")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return nil
+	case "bundle-social", "hooked":
+		return runOne(ctx, cmd, rest, getenv, stdout, stderr)
+	case "file":
+		return runFile(ctx, rest, getenv, stdin, stdout, stderr)
+	case "result":
+		return runResult(ctx, rest, getenv, stdout, stderr)
+	case "results":
+		return runResults(ctx, rest, getenv, stdout, stderr)
+	}
+	return usagef("unknown command %q; use one of bundle-social, hooked, file, result, results (enqueue -h for help)", cmd)
+}

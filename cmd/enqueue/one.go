@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// common are the flags every enqueueing command takes.
+type common struct {
+	queue  string
+	in     time.Duration
+	at     string
+	unique time.Duration
+	meta   string
+}
+
+const commonUsage = `  --queue NAME        queue to enqueue on, one of QUEUES (default "default")
+  --in DURATION       run no sooner than this from now, e.g. 10m
+  --at RFC3339        run no sooner than this time, e.g. 2026-05-01T09:00:00Z
+  --unique DURATION   skip if the same provider and subject was enqueued within
+                      this window, on any queue (prints "duplicate ..." on stderr)
+  --meta JSON         JSON object (at most 4 KiB) copied to the result
+`
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.queue, "queue", "", "")
+	fs.DurationVar(&c.in, "in", 0, "")
+	fs.StringVar(&c.at, "at", "", "")
+	fs.DurationVar(&c.unique, "unique", 0, "")
+	fs.StringVar(&c.meta, "meta", "", "")
+}
+
+// options checks the flags on their own and turns them into client options.
+func (c *common) options(fs *flag.FlagSet) ([]client.EnqueueOption, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var opts []client.EnqueueOption
+	if set["queue"] {
+		if c.queue == "" {
+			return nil, usagef("--queue is empty; name a queue, e.g. --queue default")
+		}
+		opts = append(opts, client.Queue(c.queue))
+	}
+	if set["in"] && set["at"] {
+		return nil, usagef("--in and --at are both set; use one: --in 10m, or --at 2026-05-01T09:00:00Z")
+	}
+	if set["in"] {
+		if c.in < 0 {
+			return nil, usagef("--in %s is negative; give a delay from now, e.g. --in 10m", c.in)
+		}
+		opts = append(opts, client.In(c.in))
+	}
+	if set["at"] {
+		t, err := time.Parse(time.RFC3339, c.at)
+		if err != nil {
+			return nil, usagef("--at %q is not an RFC 3339 time; write e.g. --at 2026-05-01T09:00:00Z", c.at)
+		}
+		opts = append(opts, client.At(t))
+	}
+	if set["unique"] {
+		if c.unique < time.Millisecond {
+			return nil, usagef("--unique %s is too short; give a window of at least 1ms, e.g. --unique 1h", c.unique)
+		}
+		opts = append(opts, client.Unique(c.unique))
+	}
+	if set["meta"] {
+		opts = append(opts, client.Meta(json.RawMessage(c.meta)))
+	}
+	return opts, nil
+}
+
+var oneUsage = map[string]string{
+	"bundle-social": `Usage: enqueue bundle-social --team TEAM --platform PLATFORM [flags]
+
+Enqueues a refresh of a bundle.social team's profile on one platform and
+prints the task id.
+
+Flags:
+  --team TEAM         bundle.social team id (required)
+  --platform NAME     ` + tasks.PlatformList() + `
+` + commonUsage + `  --wait DURATION     then wait up to this long for the result and print it as
+                      one JSON object; exit 1 if it failed or did not come
+
+Examples:
+  enqueue bundle-social --team t1 --platform TIKTOK
+  enqueue bundle-social --team t1 --platform INSTAGRAM --unique 1h --wait 2m
+  enqueue bundle-social --team t1 --platform YOUTUBE --queue low --in 30m --meta '{"request_id":"r1"}'
+`,
+	"hooked": `Usage: enqueue hooked --account ID [flags]
+
+Enqueues a refresh of a hooked.so account and prints the task id.
+
+Flags:
+  --account ID        hooked.so account id (required)
+` + commonUsage + `  --wait DURATION     then wait up to this long for the result and print it as
+                      one JSON object; exit 1 if it failed or did not come
+
+Examples:
+  enqueue hooked --account a1
+  enqueue hooked --account a1 --queue critical --wait 1m
+  enqueue hooked --account a1 --unique 24h --at 2026-05-01T09:00:00Z
+`,
+}
+
+// flagOf names the flag that sets a payload field, for messages.
+var flagOf = map[string]string{
+	"team_id":    "--team",
+	"platform":   "--platform",
+	"account_id": "--account",
+	"queue":      "--queue",
+	"meta":       "--meta",
+}
+
+func runOne(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	var (
+		c                       common
+		team, platform, account string
+		wait                    time.Duration
+	)
+	c.register(fs)
+	fs.DurationVar(&wait, "wait", 0, "")
+	if cmd == "bundle-social" {
+		fs.StringVar(&team, "team", "", "")
+		fs.StringVar(&platform, "platform", "", "")
+	} else {
+		fs.StringVar(&account, "account", "", "")
+	}
+	pos, err := parseFlags(fs, args, oneUsage[cmd], stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q; %s takes only flags (enqueue %s -h)", pos[0], cmd, cmd)
+	}
+	opts, err := c.options(fs)
+	if err != nil {
+		return err
+	}
+	if wait < 0 {
+		return usagef("--wait %s is negative; give how long to wait, e.g. --wait 2m", wait)
+	}
+	r := client.Hooked(account)
+	if cmd == "bundle-social" {
+		r = client.BundleSocial(team, platform)
+	}
+
+	cl, e, err := newClient(getenv)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.Validate(r, opts...); err != nil {
+		return usagef("%s", flagMessage(err))
+	}
+	if err := cl.Ping(ctx); err != nil {
+		return redisHint(err, e)
+	}
+	id, err := cl.Enqueue(ctx, r, opts...)
+	var dup *client.DuplicateError
+	switch {
+	case errors.As(err, &dup):
+		fmt.Fprintln(stderr, dup.Error())
+		return nil
+	case errors.Is(err, client.ErrInDoubt):
+		return fmt.Errorf("%w; look task %s up in the asynq web UI before enqueuing again", err, id)
+	case err != nil:
+		return redisHint(err, e)
+	}
+	fmt.Fprintln(stdout, id)
+	if wait == 0 {
+		return nil
+	}
+	return waitAndPrint(ctx, cl, e, id, wait, stdout)
+}
+
+// flagMessage rewrites a payload validation error in terms of flags.
+func flagMessage(err error) string {
+	var ve *tasks.ValidationError
+	if errors.As(err, &ve) {
+		if f, ok := flagOf[ve.Field]; ok {
+			return f + " " + ve.Problem
+		}
+	}
+	return err.Error()
+}
+
+func waitAndPrint(ctx context.Context, cl *client.Client, e env, id string, wait time.Duration, stdout io.Writer) error {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	entry, m, err := cl.Wait(wctx, id)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no result for task %s within %s; it is still queued, scheduled or retrying: check later with \"enqueue result %s\"", id, wait, id)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("interrupted while waiting for task %s; it stays enqueued: check later with \"enqueue result %s\"", id, id)
+	case err != nil:
+		return redisHint(fmt.Errorf("wait for task %s: %w", id, err), e)
+	}
+	if err := printMap(stdout, m); err != nil {
+		return err
+	}
+	if !entry.Succeeded() {
+		return fmt.Errorf("task %s failed: %s: %s", id, entry.ErrorKind, entry.Error)
+	}
+	return nil
+}
+
+func printMap(w io.Writer, m map[string]string) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}

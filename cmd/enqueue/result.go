@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/refreshq/refreshq/results"
+)
+
+const resultUsage = `Usage: enqueue result TASK_ID
+
+Prints the task's latest result as one JSON object of the results stream
+entry's fields. Exits 1 if it has none yet.
+
+Example:
+  enqueue result 3f6c0d2e-8a8f-4f0e-9d6c-1b2a3c4d5e6f
+`
+
+func runResult(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("result", flag.ContinueOnError)
+	pos, err := parseFlags(fs, args, resultUsage, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] == "" {
+		return usagef("result takes one task id, e.g. enqueue result 3f6c0d2e-8a8f-4f0e-9d6c-1b2a3c4d5e6f")
+	}
+	id := pos[0]
+	cl, e, err := newClient(getenv)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, m, err := cl.Result(ctx, id)
+	if errors.Is(err, results.ErrNoResult) {
+		return fmt.Errorf("no result yet for task %s: it is queued, scheduled, running or retrying (or its result has expired); try again later", id)
+	}
+	if err != nil {
+		return redisHint(err, e)
+	}
+	return printMap(stdout, m)
+}
+
+const resultsUsage = `Usage: enqueue results --follow [--from $|0|ID]
+
+Prints results as they land, one JSON object a line, until interrupted.
+
+Flags:
+  --follow     follow the stream (required)
+  --from ID    "$" (default) for new results only, "0" for the whole stream
+               first, or a stream entry id to resume after
+
+Examples:
+  enqueue results --follow
+  enqueue results --follow --from 0 | jq 'select(.status == "failed")'
+`
+
+// validFrom is what XREAD takes after --from.
+var validFrom = regexp.MustCompile(`^(\$|\d+(-\d+)?)$`)
+
+func runResults(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("results", flag.ContinueOnError)
+	follow := fs.Bool("follow", false, "")
+	from := fs.String("from", "$", "")
+	pos, err := parseFlags(fs, args, resultsUsage, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q; results takes only flags (enqueue results -h)", pos[0])
+	}
+	if !*follow {
+		return usagef("results needs --follow: enqueue results --follow (for one task: enqueue result TASK_ID)")
+	}
+	if !validFrom.MatchString(*from) {
+		return usagef("--from %q is not $, 0 or a stream entry id such as 1700000000000-0", *from)
+	}
+	cl, e, err := newClient(getenv)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := cl.Ping(ctx); err != nil {
+		return redisHint(err, e)
+	}
+	err = cl.Follow(ctx, *from, func(_ results.Entry, m results.Map) error {
+		return printMap(stdout, m)
+	})
+	if ctx.Err() != nil {
+		return nil // interrupted: the normal way to stop
+	}
+	return redisHint(err, e)
+}
