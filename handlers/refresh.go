@@ -74,7 +74,9 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.redisTrouble(r, err)
 	}
 	if publishedRun >= st.Run {
-		if !h.rerunFromArchive(ctx, r) {
+		// A run the sweeper ended was archived without a handler, so this
+		// delivery is an operator's re-run whatever its last error says.
+		if st.SweptRun < st.Run && !h.rerunFromArchive(ctx, r) {
 			h.Metrics.ResultDuplicateSuppressed()
 			r.log.Info("task already has its result; ending it again without a second one", "run", st.Run, "status", status)
 			if status == results.StatusSucceeded {
@@ -363,10 +365,12 @@ func (h *Refresh) entry(r *run, status results.Status) results.Entry {
 }
 
 func (h *Refresh) publish(ctx context.Context, r *run, e results.Entry) error {
+	fault(faultBeforePublish)
 	id, added, err := h.Publisher.Publish(ctx, e, r.state.Run)
 	if err != nil {
 		return h.redisTrouble(r, err)
 	}
+	fault(faultAfterPublish)
 	if !added {
 		h.Metrics.ResultDuplicateSuppressed()
 		r.log.Info("result was already published by another delivery", "entry", id)

@@ -40,6 +40,10 @@ type State struct {
 	LastStatus  int       // HTTP status of the last response, 0 if none
 	LastKind    string    // error kind of the last failed try or wait
 	LastError   string
+	// SweptRun is the run the sweeper ended after asynq archived the task
+	// without running a handler (0: none). Such a run has ended, so the
+	// task's next delivery can only be an operator's re-run.
+	SweptRun int
 }
 
 // Tries is how many requests of the current run counted against
@@ -57,6 +61,7 @@ const (
 	fLastStatus  = "last_status"
 	fLastKind    = "last_kind"
 	fLastError   = "last_error"
+	fSwept       = "swept"
 )
 
 var beginScript = redis.NewScript(`
@@ -102,6 +107,8 @@ func parse(kv []string) State {
 			s.LastKind = v
 		case fLastError:
 			s.LastError = v
+		case fSwept:
+			s.SweptRun = int(n)
 		}
 	}
 	return s
@@ -169,4 +176,17 @@ func (l *Ledger) NextRun(ctx context.Context, taskID string, current int, now ti
 		return State{}, fmt.Errorf("start next run of task %s: %w", taskID, err)
 	}
 	return parse(vals), nil
+}
+
+// Swept records that run ended in the sweeper, which published its result
+// after asynq archived the task without running a handler: the handler
+// reads it to tell an operator's re-run of that task from a redelivery.
+func (l *Ledger) Swept(ctx context.Context, taskID string, run int) error {
+	pipe := l.rdb.TxPipeline()
+	pipe.HSet(ctx, l.key(taskID), fSwept, run)
+	pipe.PExpire(ctx, l.key(taskID), l.ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("mark task %s swept: %w", taskID, err)
+	}
+	return nil
 }
