@@ -46,6 +46,10 @@ const (
 	// stateEvery is how often breaker and daily-cap state is read for
 	// metrics and logs.
 	stateEvery = 5 * time.Second
+	// sweepEvery is how often archived tasks are checked for a missing
+	// result (handlers.Sweeper); it adds at most this much to the ~1-2
+	// minutes asynq takes to notice a dead worker's task.
+	sweepEvery = 15 * time.Second
 )
 
 // Options are what a caller other than cmd/worker may set.
@@ -215,6 +219,9 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 
 	bg.Add(1)
 	go func() { defer bg.Done(); watchState(bgCtx, limiter, upstreams, m, log) }()
+	sweeper := &handlers.Sweeper{Refresh: h, RDB: rdb, Queues: cfg.Queues.Names()}
+	bg.Add(1)
+	go func() { defer bg.Done(); sweeper.Run(bgCtx, sweepEvery) }()
 
 	if cfg.ScheduleFile != "" {
 		client := asynq.NewClientFromRedisClient(rdb)
