@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
@@ -39,6 +40,9 @@ type Refresh struct {
 	InlineWait time.Duration
 	Worker     string // host:pid, written in each result
 	Now        func() time.Time
+	// Redis, when set, lets the handler batch its Redis calls into fewer
+	// round trips (fastpath.go); nil makes each call its own.
+	Redis redis.UniversalClient
 }
 
 // run is one handler invocation's working state.
@@ -50,6 +54,9 @@ type run struct {
 	log       *slog.Logger
 	deadline  time.Time
 	enqueued  time.Time
+	// clear: the provider has no budget or daily cap, and no cooldown or
+	// open breaker was seen as the task began, so Acquire may be skipped.
+	clear bool
 }
 
 // ProcessTask implements asynq.Handler.
@@ -62,17 +69,12 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
 	r.ref = ref
 
-	st, err := h.Ledger.Begin(ctx, id, h.Now())
+	// At-least-once delivery: the run may already have its result.
+	st, publishedRun, status, err := h.begin(ctx, r)
 	if err != nil {
 		return h.redisTrouble(r, err)
 	}
 	r.state = st
-
-	// At-least-once delivery: the run may already have its result.
-	publishedRun, status, err := h.Publisher.Published(ctx, id)
-	if err != nil {
-		return h.redisTrouble(r, err)
-	}
 	if publishedRun >= st.Run {
 		// A run the sweeper ended was archived without a handler, so this
 		// delivery is an operator's re-run whatever its last error says.
@@ -156,7 +158,14 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 		if !h.Now().Before(r.deadline) {
 			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
 		}
-		d, err := h.Limiter.Acquire(ctx, up.Key, up.Budget, up.DailyCap)
+		var d ratelimit.Decision
+		var err error
+		if r.clear {
+			d.Allowed = true // nothing Acquire checks applies (fastpath.go)
+			r.clear = false
+		} else {
+			d, err = h.Limiter.Acquire(ctx, up.Key, up.Budget, up.DailyCap)
+		}
 		if err != nil {
 			return h.redisTrouble(r, err)
 		}
@@ -206,6 +215,9 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 	}
 	o := classify(up.Provider, reply, callErr)
 	h.Metrics.UpstreamRequest(up.Provider, o.status, took)
+	if o.kind == results.KindNone && h.Redis != nil {
+		return h.succeedBatched(ctx, r, up, o, reply, probe, took, log)
+	}
 	if err := h.afterResponse(ctx, up, o, reply, probe); err != nil {
 		log.Warn("could not update the fleet's rate limit state", "err", err)
 	}
@@ -371,15 +383,20 @@ func (h *Refresh) publish(ctx context.Context, r *run, e results.Entry) error {
 		return h.redisTrouble(r, err)
 	}
 	fault(faultAfterPublish)
+	h.published(r, e, id, added)
+	return nil
+}
+
+// published records a publish's outcome in metrics and the log.
+func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 	if !added {
 		h.Metrics.ResultDuplicateSuppressed()
 		r.log.Info("result was already published by another delivery", "entry", id)
-		return nil
+		return
 	}
 	h.Metrics.ResultPublished(string(e.Status))
 	h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
 	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "attempts", e.Attempts, "entry", id)
-	return nil
 }
 
 // redisTrouble hands the task back to asynq for a prompt re-run when Redis

@@ -75,18 +75,27 @@ func (p *Publisher) Publish(ctx context.Context, e Entry, run int) (id string, a
 	if run < 1 {
 		return "", false, fmt.Errorf("publish result of task %s: run %d, want ≥ 1", e.TaskID, run)
 	}
+	res, err := publishScript.Run(ctx, p.rdb, []string{p.stream, IndexKey(p.stream, e.TaskID)}, p.publishArgs(e, run)...).Slice()
+	if err != nil {
+		return "", false, fmt.Errorf("publish result of task %s: %w", e.TaskID, err)
+	}
+	return publishReply(e.TaskID, res)
+}
+
+// publishArgs are publishScript's ARGV for e.
+func (p *Publisher) publishArgs(e Entry, run int) []any {
 	fields := e.Fields()
 	args := make([]any, 0, 3+len(fields))
 	args = append(args, run, p.indexTTL.Milliseconds(), string(e.Status))
 	for _, f := range fields {
 		args = append(args, f)
 	}
-	res, err := publishScript.Run(ctx, p.rdb, []string{p.stream, IndexKey(p.stream, e.TaskID)}, args...).Slice()
-	if err != nil {
-		return "", false, fmt.Errorf("publish result of task %s: %w", e.TaskID, err)
-	}
+	return args
+}
+
+func publishReply(taskID string, res []any) (id string, added bool, err error) {
 	if len(res) != 2 {
-		return "", false, fmt.Errorf("publish result of task %s: unexpected reply %v", e.TaskID, res)
+		return "", false, fmt.Errorf("publish result of task %s: unexpected reply %v", taskID, res)
 	}
 	added = res[0] == int64(1)
 	id, _ = res[1].(string)
@@ -100,11 +109,16 @@ func (p *Publisher) Published(ctx context.Context, taskID string) (run int, stat
 	if err != nil {
 		return 0, "", fmt.Errorf("read result index of task %s: %w", taskID, err)
 	}
+	run, status = parsePublished(vals)
+	return run, status, nil
+}
+
+func parsePublished(vals []any) (run int, status Status) {
 	if s, ok := vals[0].(string); ok {
 		run, _ = strconv.Atoi(s)
 	}
 	if s, ok := vals[1].(string); ok {
 		status = Status(s)
 	}
-	return run, status, nil
+	return run, status
 }

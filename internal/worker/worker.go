@@ -161,7 +161,11 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		return nil
 	}
 
-	upstreams, err := buildUpstreams(cfg, opt.HTTPClient)
+	hc := opt.HTTPClient
+	if hc == nil {
+		hc = upstreamHTTPClient(cfg.Concurrency)
+	}
+	upstreams, err := buildUpstreams(cfg, hc)
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
@@ -184,6 +188,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		InlineWait:   inlineWait,
 		Worker:       Name(),
 		Now:          time.Now,
+		Redis:        rdb,
 	}
 
 	// Handlers' contexts end a little before asynq gives up on them, so an
@@ -249,6 +254,16 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	srv.Shutdown()
 	log.Info("worker stopped")
 	return runErr
+}
+
+// upstreamHTTPClient keeps an idle connection for every task in flight:
+// net/http's default transport keeps two per host, so with more tasks in
+// flight most requests would open (and the upstream accept) a new
+// connection.
+func upstreamHTTPClient(concurrency int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = max(concurrency, 2)
+	return &http.Client{Transport: tr}
 }
 
 // buildUpstreams makes the provider clients from the configuration. A

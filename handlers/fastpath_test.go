@@ -1,0 +1,124 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redistest"
+	"github.com/refreshq/refreshq/internal/retry"
+	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// TestBatchedRoundTripsKeepBehaviour runs the same cases with the handler's
+// Redis calls batched (Refresh.Redis set) and one by one: a cooldown or an
+// open breaker still holds the request back although the provider has no
+// budget, a redelivered task gets no second result, and a plain success
+// publishes one entry that counts one attempt.
+func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
+	cases := []struct {
+		name      string
+		before    func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key)
+		runs      int
+		wantCalls int64
+		wantLater bool
+		wantEntry bool
+	}{
+		{name: "clear", runs: 1, wantCalls: 1, wantEntry: true},
+		{name: "redelivered", runs: 2, wantCalls: 1, wantEntry: true},
+		{name: "cooldown", runs: 1, wantLater: true, before: func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key) {
+			if _, err := l.Cooldown(context.Background(), key, 10*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "breaker open", runs: 1, wantLater: true, before: func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key) {
+			for range ratelimit.DefaultBreakerThreshold {
+				if err := l.Report(context.Background(), key, false, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+	}
+	for _, batched := range []bool{true, false} {
+		for _, tc := range cases {
+			name := tc.name + "/unbatched"
+			if batched {
+				name = tc.name + "/batched"
+			}
+			t.Run(name, func(t *testing.T) {
+				rdb, _ := redistest.Client(t)
+				ctx := context.Background()
+				stream := redistest.Name(t, "results")
+				t.Cleanup(func() { rdb.Del(ctx, stream, results.IndexKey(stream, "")) })
+				key := ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}
+				var calls atomic.Int64
+				h := &Refresh{
+					Ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
+					Publisher: results.NewPublisher(rdb, stream, time.Hour),
+					Limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
+					Logger:    slog.New(slog.DiscardHandler),
+					Upstreams: map[string]Upstream{tasks.ProviderHooked: {
+						Provider: tasks.ProviderHooked, Key: key,
+						Call: func(context.Context, tasks.Refresh) (Reply, error) {
+							calls.Add(1)
+							return Reply{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+						},
+					}},
+					Policy:       retry.Policy{Initial: time.Second, Max: time.Second},
+					MaxRetries:   3,
+					TaskDeadline: time.Hour,
+					InlineWait:   time.Millisecond,
+					Worker:       "test:1",
+					Now:          time.Now,
+				}
+				if batched {
+					h.Redis = rdb
+				}
+				if tc.before != nil {
+					tc.before(t, h.Limiter, key)
+				}
+				task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: "a1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var last error
+				for range tc.runs {
+					last = h.ProcessTask(ctx, task)
+				}
+				var later *retry.Later
+				if got := errors.As(last, &later); got != tc.wantLater {
+					t.Fatalf("ProcessTask = %v, want a retry.Later: %v", last, tc.wantLater)
+				}
+				if !tc.wantLater && last != nil {
+					t.Fatalf("ProcessTask = %v, want nil", last)
+				}
+				if n := calls.Load(); n != tc.wantCalls {
+					t.Errorf("upstream called %d times, want %d", n, tc.wantCalls)
+				}
+				entries, err := rdb.XRange(ctx, stream, "-", "+").Result()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					t.Fatal(err)
+				}
+				if tc.wantEntry {
+					if len(entries) != 1 {
+						t.Fatalf("%d entries, want 1", len(entries))
+					}
+					e, _ := results.FromValues(entries[0].ID, entries[0].Values)
+					if e.Status != results.StatusSucceeded || e.Attempts != 1 || e.HTTPStatus != 200 {
+						t.Errorf("entry %+v, want succeeded after 1 attempt with 200", e)
+					}
+				} else if len(entries) != 0 {
+					t.Errorf("%d entries, want none", len(entries))
+				}
+			})
+		}
+	}
+}
