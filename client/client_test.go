@@ -270,9 +270,13 @@ func TestEnqueueMany(t *testing.T) {
 			seen[o.TaskID] = true
 		}
 	}
-	// rs[0] and its copy race; exactly one wins.
 	if counts[Enqueued] != 500 || counts[Duplicate] != 1 {
 		t.Errorf("states = %v, want 500 enqueued and 1 duplicate", counts)
+	}
+	// The earlier of the two wins, as if they had been sent one by one.
+	var dup *DuplicateError
+	if last := out[len(out)-1]; last.State != Duplicate || !errors.As(last.Err, &dup) || dup.ExistingTaskID != out[0].TaskID {
+		t.Errorf("repeat of refresh 0: %+v, want a duplicate of %s", last, out[0].TaskID)
 	}
 	if n := pending(t, f, f.queue); n != 500 {
 		t.Errorf("%d tasks pending, want 500", n)
@@ -302,4 +306,24 @@ func TestEnqueueMany(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestUniqueSameTaskIDTwice(t *testing.T) {
+	// Re-sending an enqueue with its own TaskID (say after an in-doubt
+	// failure) must neither count as a duplicate of itself nor free the
+	// key the first one took.
+	f := setup(t)
+	ctx := context.Background()
+	acct := f.subject(t)
+	id := "again-" + f.queue
+	if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour))
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		t.Fatalf("second Enqueue = %v, want ErrTaskIDConflict (the task exists)", err)
+	}
+	if v, _ := f.rdb.Get(ctx, UniqueKey("hooked", acct)).Result(); v != id {
+		t.Errorf("uniqueness key = %q, want it kept for %s", v, id)
+	}
 }

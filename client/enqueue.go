@@ -148,16 +148,17 @@ func UniqueKey(provider, subject string) string {
 	return "refreshq:unique:" + provider + ":" + subject
 }
 
-// acquireScript sets the uniqueness key unless it is set, and returns the
-// id it holds afterwards: ours when acquired. A retried call that already
-// set it thus sees its own id, not a duplicate.
+// acquireScript sets the uniqueness key unless it is set. It returns
+// {1, id} when it set it, {0, holder} when it was set already: a holder
+// equal to our id means an earlier try of this same enqueue (a go-redis
+// retry, or a caller re-using TaskID) set it, which is not a duplicate.
 //
 // KEYS[1] unique key; ARGV[1] task id, ARGV[2] window (ms).
 var acquireScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
-if cur then return cur end
+if cur then return {0, cur} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]
+return {1, ARGV[1]}
 `)
 
 // releaseScript deletes the uniqueness key only if it still holds our id,
@@ -228,14 +229,23 @@ func (c *Client) enqueue(ctx context.Context, r Refresh, s *enqueueSettings, now
 	if id == "" {
 		id, generated = uuid.NewString(), true
 	}
-	task, processAt, err := c.build(r, s, id, now)
+	task, processAt, err := c.build(r, s, now)
 	if err != nil {
 		return Outcome{State: NotEnqueued, Err: err}
 	}
-	var key string
+	var key string // set when this call took the uniqueness key
 	if s.unique > 0 {
-		key = UniqueKey(r.Provider, r.Subject())
-		holder, err := acquireScript.Run(ctx, c.rdb, []string{key}, id, s.unique.Milliseconds()).Text()
+		k := UniqueKey(r.Provider, r.Subject())
+		res, err := acquireScript.Run(ctx, c.rdb, []string{k}, id, s.unique.Milliseconds()).Slice()
+		var holder string
+		if err == nil && len(res) == 2 {
+			holder, _ = res[1].(string)
+			if res[0] == int64(1) {
+				key = k
+			}
+		} else if err == nil {
+			err = fmt.Errorf("unexpected reply %v", res)
+		}
 		if err != nil {
 			// Nothing was enqueued. The key may have been set (the reply
 			// was lost); it then names a task that does not exist until
@@ -274,7 +284,7 @@ func (c *Client) enqueue(ctx context.Context, r Refresh, s *enqueueSettings, now
 // build makes the asynq task. enqueued_at is when the task becomes due:
 // the worker measures TASK_DEADLINE from it, so a delayed task must not
 // start its life already late.
-func (c *Client) build(r Refresh, s *enqueueSettings, id string, now time.Time) (*asynq.Task, time.Time, error) {
+func (c *Client) build(r Refresh, s *enqueueSettings, now time.Time) (*asynq.Task, time.Time, error) {
 	var processAt time.Time
 	switch {
 	case s.hasIn && s.in > 0:
@@ -287,9 +297,6 @@ func (c *Client) build(r Refresh, s *enqueueSettings, id string, now time.Time) 
 		due = processAt
 	}
 	common := tasks.Common{Meta: r.Meta, EnqueuedAt: due.UTC(), Deadline: s.deadline.UTC()}
-	if s.deadline.IsZero() {
-		common.Deadline = time.Time{}
-	}
 	var (
 		task *asynq.Task
 		err  error

@@ -111,6 +111,27 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []Refresh, opts ...EnqueueO
 	for i := range out {
 		out[i] = Outcome{Index: i, State: NotEnqueued}
 	}
+	// Under Unique, a subject repeated within the batch is enqueued once,
+	// for its first occurrence, and the rest follow its outcome: the
+	// earlier refresh wins deterministically, as it would sent one by one.
+	launch := make([]int, 0, len(rs))
+	firstOf := map[int]int{} // later occurrence → first
+	if s.unique > 0 {
+		seen := make(map[string]int, len(rs))
+		for i, r := range resolved {
+			k := UniqueKey(r.Provider, r.Subject())
+			if first, ok := seen[k]; ok {
+				firstOf[i] = first
+				continue
+			}
+			seen[k] = i
+			launch = append(launch, i)
+		}
+	} else {
+		for i := range rs {
+			launch = append(launch, i)
+		}
+	}
 	var (
 		next     atomic.Int64
 		stopped  atomic.Bool
@@ -126,7 +147,14 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []Refresh, opts ...EnqueueO
 		mu.Unlock()
 		stopped.Store(true)
 	}
-	for range min(c.conc, len(rs)) {
+	report := func(o Outcome) {
+		if s.progress != nil {
+			mu.Lock()
+			s.progress(o)
+			mu.Unlock()
+		}
+	}
+	for range min(c.conc, len(launch)) {
 		wg.Go(func() {
 			for {
 				if stopped.Load() {
@@ -136,25 +164,40 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []Refresh, opts ...EnqueueO
 					stop(err)
 					return
 				}
-				i := int(next.Add(1) - 1)
-				if i >= len(rs) {
+				n := int(next.Add(1) - 1)
+				if n >= len(launch) {
 					return
 				}
+				i := launch[n]
 				o := c.enqueue(ctx, resolved[i], &s, time.Now())
 				o.Index = i
 				out[i] = o
 				if o.State == InDoubt || o.State == NotEnqueued {
 					stop(o.Err)
 				}
-				if s.progress != nil {
-					mu.Lock()
-					s.progress(o)
-					mu.Unlock()
-				}
+				report(o)
 			}
 		})
 	}
 	wg.Wait()
+	for i := range rs {
+		first, ok := firstOf[i]
+		if !ok {
+			continue
+		}
+		o := Outcome{Index: i, State: NotEnqueued, Err: out[first].Err}
+		switch f := out[first]; f.State {
+		case Enqueued, InDoubt:
+			r := resolved[i]
+			o.State, o.Err = Duplicate, &DuplicateError{Provider: r.Provider, Subject: r.Subject(), ExistingTaskID: f.TaskID}
+		case Duplicate:
+			o.State = Duplicate
+		}
+		out[i] = o
+		if o.Err != nil || o.State != NotEnqueued {
+			report(o)
+		}
+	}
 	if firstErr == nil {
 		return out, nil
 	}

@@ -23,7 +23,14 @@ func (c *Client) Result(ctx context.Context, taskID string) (results.Entry, resu
 // result landed. It blocks on the stream (no polling loop) and returns
 // ctx's error when ctx ends first: give ctx a timeout.
 func (c *Client) Wait(ctx context.Context, taskID string) (results.Entry, results.Map, error) {
-	return c.reader.Wait(ctx, taskID)
+	e, m, err := c.reader.Wait(ctx, taskID)
+	if err == nil && m == nil {
+		// results.Reader.Wait can give up with nothing and no error when
+		// under a millisecond of ctx is left; that is a timeout.
+		<-ctx.Done()
+		return e, nil, ctx.Err()
+	}
+	return e, m, err
 }
 
 // Follow calls fn with each result added after from ("$": only new ones;
@@ -82,11 +89,14 @@ func (c *Client) Consume(ctx context.Context, group, consumer string, fn func(co
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("create consumer group %s on %s: %w", group, c.stream, err)
 	}
+	// An entry fn has handled is acknowledged even if ctx ends meanwhile,
+	// so a shutdown does not hand it out again.
+	ackCtx := context.WithoutCancel(ctx)
 	handle := func(msgs []redis.XMessage) error {
 		for _, msg := range msgs {
 			if msg.Values == nil {
 				// Deleted from the stream while pending: nothing to hand fn.
-				if err := c.rdb.XAck(ctx, c.stream, group, msg.ID).Err(); err != nil {
+				if err := c.rdb.XAck(ackCtx, c.stream, group, msg.ID).Err(); err != nil {
 					return err
 				}
 				continue
@@ -98,7 +108,7 @@ func (c *Client) Consume(ctx context.Context, group, consumer string, fn func(co
 				}
 				continue
 			}
-			if err := c.rdb.XAck(ctx, c.stream, group, msg.ID).Err(); err != nil {
+			if err := c.rdb.XAck(ackCtx, c.stream, group, msg.ID).Err(); err != nil {
 				return err
 			}
 		}

@@ -199,6 +199,7 @@ func enqueueLines(ctx context.Context, cl *client.Client, e env, lines []fileLin
 	}))...)
 	elapsed := time.Since(start)
 	bar.done(err == nil)
+	ids.rest()
 	if ferr := out.Flush(); ferr != nil && err == nil {
 		return fmt.Errorf("write task ids: %w", ferr)
 	}
@@ -304,6 +305,17 @@ func (o *orderedIDs) add(out client.Outcome) {
 			o.ids[o.next] = ""
 		}
 		o.next++
+	}
+}
+
+// rest prints the ids not printed yet: those after a line that never got
+// an outcome (not attempted after a failure).
+func (o *orderedIDs) rest() {
+	for ; o.next < len(o.done); o.next++ {
+		if id := o.ids[o.next]; id != "" {
+			o.w.WriteString(id)
+			o.w.WriteByte('\n')
+		}
 	}
 }
 
