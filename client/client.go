@@ -36,6 +36,7 @@ type settings struct {
 	stream string
 	queues *config.Queues
 	conc   int
+	err    error
 }
 
 // Option configures a Client.
@@ -49,6 +50,24 @@ func WithResultsStream(name string) Option { return func(s *settings) { s.stream
 // default is config.DefaultQueues. A refresh naming another queue is invalid:
 // no worker would serve it.
 func WithQueues(q config.Queues) Option { return func(s *settings) { s.queues = &q } }
+
+// WithQueueNames is WithQueues for code outside this module, which cannot
+// import refreshq's internal config package: the queue names the workers'
+// QUEUES lists (weights do not matter to a producer).
+func WithQueueNames(names ...string) Option {
+	return func(s *settings) {
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = n + "=1"
+		}
+		q, err := config.ParseQueues(strings.Join(parts, ","))
+		if err != nil || len(names) == 0 {
+			s.err = fmt.Errorf("queue names %q: want one or more names without spaces, ':' or braces", names)
+			return
+		}
+		s.queues = &q
+	}
+}
 
 // WithConcurrency sets how many enqueues EnqueueMany keeps in flight; the
 // default is DefaultConcurrency.
@@ -123,6 +142,9 @@ func apply(opts []Option) (settings, error) {
 	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency}
 	for _, o := range opts {
 		o(&s)
+	}
+	if s.err != nil {
+		return s, s.err
 	}
 	if s.stream == "" {
 		return s, errors.New("results stream name is empty; leave it unset for " + results.DefaultStream)

@@ -327,3 +327,22 @@ func TestUniqueSameTaskIDTwice(t *testing.T) {
 		t.Errorf("uniqueness key = %q, want it kept for %s", v, id)
 	}
 }
+
+func TestWithQueueNames(t *testing.T) {
+	c, err := New("redis://127.0.0.1:1", WithQueueNames("emails", "reports"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Validate(Hooked("a"), Queue("reports")); err != nil {
+		t.Errorf("allowed queue: %v", err)
+	}
+	if err := c.Validate(Hooked("a")); err == nil {
+		t.Error(`"default" is not among the names, yet it is allowed`)
+	}
+	for _, bad := range [][]string{nil, {"a b"}, {"x:y"}} {
+		if _, err := New("redis://127.0.0.1:1", WithQueueNames(bad...)); err == nil {
+			t.Errorf("WithQueueNames(%q): no error", bad)
+		}
+	}
+}

@@ -100,6 +100,7 @@ func enqueueOptions(opts []EnqueueOption) (enqueueSettings, error) {
 // OptionError is an invalid combination of EnqueueOptions.
 type OptionError struct{ Problem string }
 
+// Error says which option is wrong.
 func (e *OptionError) Error() string { return "invalid enqueue options: " + e.Problem }
 
 // ErrDuplicate is matched (errors.Is) by every *DuplicateError.
@@ -113,6 +114,7 @@ type DuplicateError struct {
 	ExistingTaskID string
 }
 
+// Error names the subject and the task it duplicates.
 func (e *DuplicateError) Error() string {
 	return fmt.Sprintf("duplicate: %s %s was already enqueued as task %s within the unique window; skipped", e.Provider, e.Subject, e.ExistingTaskID)
 }
@@ -131,6 +133,7 @@ type InDoubtError struct {
 	Err    error
 }
 
+// Error names the task that may or may not exist, and the Redis error.
 func (e *InDoubtError) Error() string {
 	return fmt.Sprintf("task %s may or may not have been enqueued: %v", e.TaskID, e.Err)
 }

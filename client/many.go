@@ -27,6 +27,7 @@ const (
 	InDoubt
 )
 
+// String is the state as the CLI reports it: "enqueued", "duplicate", ...
 func (s State) String() string {
 	switch s {
 	case Enqueued:
@@ -62,6 +63,7 @@ type InvalidBatchError struct {
 	Invalid []Invalid
 }
 
+// Error counts the invalid refreshes and names the first ten.
 func (e *InvalidBatchError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of the refreshes are invalid; nothing was enqueued", len(e.Invalid))
