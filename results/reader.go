@@ -111,6 +111,9 @@ func (r *Reader) follow(ctx context.Context, id string, fn func(redis.XMessage) 
 			}
 		}
 		if block < time.Millisecond {
+			// Too little time left to block on Redis: wait the rest out, so
+			// the error returned is always ctx's.
+			<-ctx.Done()
 			return ctx.Err()
 		}
 		streams, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.stream, id}, Count: 500, Block: block}).Result()
