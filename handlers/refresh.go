@@ -187,6 +187,12 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 			if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{Kind: string(kind), Error: reason}); err != nil {
 				return h.redisTrouble(r, err)
 			}
+			if m, used := asynqRetriesUsed(ctx); used {
+				// Handing the task back would get it archived without a
+				// result (asynq checks MaxRetry before IsFailure): end it.
+				return h.fail(ctx, r, outcome{kind: kind, status: r.state.LastStatus,
+					msg: fmt.Sprintf("%s %s, but the task was enqueued with asynq MaxRetry %d, now used up, so it cannot wait; refreshq's producers set %d", reason, d.Wait.Round(time.Millisecond), m, tasks.DefaultMaxRetry)})
+			}
 			r.log.Debug("waiting for the upstream", "reason", d.Reason, "wait", d.Wait)
 			return &retry.Later{After: d.Wait, Reason: reason}
 		}
@@ -289,17 +295,22 @@ func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log
 		o.msg = fmt.Sprintf("%s (the next try would be after the task's deadline %s)", o.msg, r.deadline.UTC().Format(time.RFC3339))
 		return h.fail(ctx, r, o)
 	}
-	if n, okN := asynq.GetRetryCount(ctx); okN {
-		if m, okM := asynq.GetMaxRetry(ctx); okM && n >= m {
-			// asynq archives a task at its MaxRetry whatever the handler
-			// returns, without a result: end it here, with one.
-			o.msg = fmt.Sprintf("%s (the task was enqueued with asynq MaxRetry %d, now used up; refreshq's producers set %d)", o.msg, m, tasks.DefaultMaxRetry)
-			return h.fail(ctx, r, o)
-		}
+	if m, used := asynqRetriesUsed(ctx); used {
+		o.msg = fmt.Sprintf("%s (the task was enqueued with asynq MaxRetry %d, now used up; refreshq's producers set %d)", o.msg, m, tasks.DefaultMaxRetry)
+		return h.fail(ctx, r, o)
 	}
 	h.Metrics.Retry(up.Provider, string(o.kind))
 	log.Info("will try again", "error_kind", o.kind, "http_status", o.status, "in", wait)
 	return &retry.Later{After: wait, Failure: failure, Reason: o.msg}
+}
+
+// asynqRetriesUsed reports whether the task is at its asynq MaxRetry (and
+// what that is). asynq then archives the task whatever the handler returns,
+// a wait included, without a result: the handler must end it itself.
+func asynqRetriesUsed(ctx context.Context) (maxRetry int, used bool) {
+	n, okN := asynq.GetRetryCount(ctx)
+	m, okM := asynq.GetMaxRetry(ctx)
+	return m, okN && okM && n >= m
 }
 
 // deadlineOutcome is the failure of a task whose deadline passed while it

@@ -63,6 +63,11 @@ type Worker struct {
 	TaskDeadline     time.Duration
 	ShutdownGrace    time.Duration
 
+	// BreakerThreshold and BreakerOpenFor tune every provider's circuit
+	// breaker (ratelimit.Options).
+	BreakerThreshold int
+	BreakerOpenFor   time.Duration
+
 	ResultsStream string
 	Concurrency   int
 	Queues        Queues
@@ -179,6 +184,8 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	c.UpstreamTimeout = dur("UPSTREAM_TIMEOUT", DefaultUpstreamTimeout)
 	c.TaskDeadline = dur("TASK_DEADLINE", DefaultTaskDeadline)
 	c.ShutdownGrace = dur("SHUTDOWN_GRACE", DefaultShutdownGrace)
+	c.BreakerThreshold = integer("BREAKER_THRESHOLD", ratelimit.DefaultBreakerThreshold, 1)
+	c.BreakerOpenFor = dur("BREAKER_OPEN_FOR", ratelimit.DefaultBreakerOpenFor)
 	c.ResultsStream = env("RESULTS_STREAM", results.DefaultStream)
 
 	c.Concurrency = integer("WORKER_CONCURRENCY", DefaultConcurrency, 1)

@@ -16,9 +16,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/handlers"
 	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/enqueueapi"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/opshttp"
@@ -100,7 +102,11 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	if err := m.RegisterQueues(insp, cfg.Queues.Names()); err != nil {
 		return fmt.Errorf("register queue metrics: %w", err)
 	}
-	limiter := ratelimit.New(rdb, ratelimit.Options{ProbeTimeout: cfg.UpstreamTimeout + 5*time.Second})
+	limiter := ratelimit.New(rdb, ratelimit.Options{
+		BreakerThreshold: cfg.BreakerThreshold,
+		BreakerOpenFor:   cfg.BreakerOpenFor,
+		ProbeTimeout:     cfg.UpstreamTimeout + 5*time.Second,
+	})
 
 	var draining, started atomic.Bool
 	ready := func(ctx context.Context) error {
@@ -116,11 +122,26 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		return nil
 	}
 
+	extra := map[string]http.Handler{}
+	for k, v := range opt.Extra {
+		extra[k] = v
+	}
+	if cfg.EnqueueToken != "" {
+		// The API enqueues through the same client as cmd/enqueue, so its
+		// validation and semantics are the CLI's.
+		producer, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues), client.WithResultsStream(cfg.ResultsStream))
+		if err != nil {
+			return fmt.Errorf("enqueue API: %w", err)
+		}
+		defer producer.Close()
+		extra["/v1/"] = enqueueapi.New(producer, cfg.EnqueueToken, log.With("component", "enqueueapi"))
+	}
+
 	ops, err := opshttp.New(opshttp.Options{
 		Addr: cfg.HTTPAddr, RedisOpt: redisOpt,
 		MonitorUser: cfg.MonitorUser, MonitorPassword: cfg.MonitorPassword,
 		Metrics: m.Handler(), Ready: ready, PProf: cfg.PProf,
-		Extra: opt.Extra, Logger: log,
+		Extra: extra, Logger: log,
 	})
 	if err != nil {
 		return &config.UsageError{Err: err}
