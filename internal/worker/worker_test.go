@@ -3,6 +3,7 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -262,5 +263,54 @@ func TestShutdownDrains(t *testing.T) {
 	defer cancel()
 	if e, _, err := b.reader.Lookup(ctx, id); err != nil || !e.Succeeded() {
 		t.Errorf("in-flight task after drain: %+v, %v", e, err)
+	}
+}
+
+// With ENQUEUE_TOKEN set, the worker serves the HTTP enqueue API: a
+// refresh posted as JSON runs, and its result is served by task id.
+func TestEnqueueAPIOnTheWorker(t *testing.T) {
+	b := setup(t, simulator.Options{}, map[string]string{"ENQUEUE_TOKEN": "tok-123"})
+	post := func(token, body string) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", "http://"+b.http+"/v1/refreshes", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		buf.ReadFrom(resp.Body)
+		return resp, buf.String()
+	}
+	if resp, _ := post("wrong", `{"provider":"hooked","account_id":"a1","queue":"`+b.queue+`"}`); resp.StatusCode != 401 {
+		t.Fatalf("wrong token: %d, want 401", resp.StatusCode)
+	}
+	resp, body := post("tok-123", `{"provider":"hooked","account_id":"api-1","queue":"`+b.queue+`"}`)
+	if resp.StatusCode != 202 {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	var got struct {
+		TaskIDs []string `json:"task_ids"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.TaskIDs) != 1 {
+		t.Fatalf("POST body %s: %v", body, err)
+	}
+	e := b.wait(t, got.TaskIDs[0])
+	if !e.Succeeded() || e.Subject != "api-1" {
+		t.Fatalf("result %+v", e)
+	}
+	req, _ := http.NewRequest("GET", "http://"+b.http+"/v1/refreshes/"+got.TaskIDs[0], nil)
+	req.Header.Set("Authorization", "Bearer tok-123")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Body.Close()
+	var m map[string]string
+	if err := json.NewDecoder(r2.Body).Decode(&m); err != nil || r2.StatusCode != 200 || m["status"] != "succeeded" {
+		t.Fatalf("GET result: %d %v %v", r2.StatusCode, m, err)
 	}
 }
