@@ -89,6 +89,18 @@ func maxInWindow(calls []simulator.Call, per time.Duration) (most int, at time.T
 	return most, at
 }
 
+// arrivals lists the calls that arrived in [from, to), for a failure
+// message.
+func arrivals(calls []simulator.Call, from, to time.Time) string {
+	var b strings.Builder
+	for _, c := range calls {
+		if !c.At.Before(from) && c.At.Before(to) {
+			fmt.Fprintf(&b, "  %s %d %s\n", c.At.Format("15:04:05.000"), c.Status, c.Subject)
+		}
+	}
+	return b.String()
+}
+
 func count429(calls []simulator.Call) int {
 	n := 0
 	for _, c := range calls {
@@ -169,7 +181,12 @@ func allSucceeded(t *testing.T, all []results.Entry) {
 func TestFleetBudgetHoldsAtUpstream(t *testing.T) {
 	const n, tasksN = 10, 60
 	s := NewStack(t, simulator.Options{RateLimit: []simulator.Window{{N: n, Per: time.Second}}})
-	env := map[string]string{"HOOKED_RATE": fmt.Sprintf("%d/1s", n)}
+	// The budget holds at the upstream as long as admission-to-arrival
+	// jitter stays under RATE_MARGIN; a busy 2-core machine running
+	// -race binaries exceeds the 50 ms default now and then (a 429 is
+	// then the upstream's answer, see docs/ratelimit.md), so the test
+	// allows a margin it cannot exceed.
+	env := map[string]string{"HOOKED_RATE": fmt.Sprintf("%d/1s", n), "RATE_MARGIN": "300ms"}
 	s.StartWorker(env)
 	s.StartWorker(env)
 
@@ -185,7 +202,7 @@ func TestFleetBudgetHoldsAtUpstream(t *testing.T) {
 	}
 	most, at := maxInWindow(calls, time.Second)
 	if most > n {
-		t.Errorf("upstream saw %d requests in the second from %s, budget is %d", most, at.Format("15:04:05.000"), n)
+		t.Errorf("upstream saw %d requests in the second from %s, budget is %d; arrivals around it:\n%s", most, at.Format("15:04:05.000"), n, arrivals(calls, at.Add(-time.Second), at.Add(2*time.Second)))
 	}
 	if got := count429(calls); got != 0 {
 		t.Errorf("upstream answered %d 429s; the shared budget should have prevented all", got)

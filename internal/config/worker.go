@@ -67,6 +67,10 @@ type Worker struct {
 	// breaker (ratelimit.Options).
 	BreakerThreshold int
 	BreakerOpenFor   time.Duration
+	// RateMargin is added to every budget window (ratelimit.Options.Margin):
+	// the delivery jitter the budget still holds under at the upstream.
+	// 0 means ratelimit's default, negative none.
+	RateMargin time.Duration
 
 	ResultsStream string
 	Concurrency   int
@@ -186,6 +190,18 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	c.ShutdownGrace = dur("SHUTDOWN_GRACE", DefaultShutdownGrace)
 	c.BreakerThreshold = integer("BREAKER_THRESHOLD", ratelimit.DefaultBreakerThreshold, 1)
 	c.BreakerOpenFor = dur("BREAKER_OPEN_FOR", ratelimit.DefaultBreakerOpenFor)
+	c.RateMargin = ratelimit.DefaultMargin
+	if v := env("RATE_MARGIN", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < 0:
+			errs = append(errs, fmt.Errorf("RATE_MARGIN=%q is not a duration ≥ 0; write e.g. %s", v, ratelimit.DefaultMargin))
+		case d == 0:
+			c.RateMargin = -1 // none
+		default:
+			c.RateMargin = d
+		}
+	}
 	c.ResultsStream = env("RESULTS_STREAM", results.DefaultStream)
 
 	c.Concurrency = integer("WORKER_CONCURRENCY", DefaultConcurrency, 1)

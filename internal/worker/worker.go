@@ -105,6 +105,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	limiter := ratelimit.New(rdb, ratelimit.Options{
 		BreakerThreshold: cfg.BreakerThreshold,
 		BreakerOpenFor:   cfg.BreakerOpenFor,
+		Margin:           cfg.RateMargin,
 		ProbeTimeout:     cfg.UpstreamTimeout + 5*time.Second,
 	})
 
