@@ -195,9 +195,12 @@ func sweptOutcome(info *asynq.TaskInfo, st ledger.State, parseErr error) (result
 		kind = results.ErrorKind(st.LastKind)
 	}
 	var msg string
-	if info.LastErr == asynq.ErrLeaseExpired.Error() {
+	switch info.LastErr {
+	case "":
+		msg = "the task was archived before it ever failed (by hand, in the web UI or with the Inspector?), so it never ran to a result"
+	case asynq.ErrLeaseExpired.Error():
 		msg = fmt.Sprintf("the worker running the task stopped (killed, crashed or cut off from Redis) on its last asynq try (MaxRetry %d; refreshq's producers set %d), so asynq archived it without running it again", info.MaxRetry, tasks.DefaultMaxRetry)
-	} else {
+	default:
 		msg = fmt.Sprintf("asynq archived the task without a result (its last error: %s)", info.LastErr)
 	}
 	if st.LastError != "" {
