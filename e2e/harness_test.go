@@ -59,6 +59,48 @@ var dbs = func() chan int {
 	return c
 }()
 
+// leaseDB takes a database from dbs that no other test process holds
+// either: two `go test ./e2e` runs against one Redis (a developer's and
+// CI's, say) would otherwise flush each other's databases. The lease is a
+// key in database 0 that expires on its own if this process dies.
+func leaseDB(t testing.TB, u *url.URL) (int, func()) {
+	t.Helper()
+	base := *u
+	base.Path = "/0"
+	opt, err := redis.ParseURL(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		db := <-dbs
+		key := fmt.Sprintf("refreshq:e2e:db:%d", db)
+		ok, err := rdb.SetNX(context.Background(), key, token, 15*time.Minute).Result()
+		if err != nil {
+			dbs <- db
+			rdb.Close()
+			t.Fatalf("lease a redis database: %v", err)
+		}
+		if ok {
+			return db, func() {
+				if v, _ := rdb.Get(context.Background(), key).Result(); v == token {
+					rdb.Del(context.Background(), key)
+				}
+				rdb.Close()
+				dbs <- db
+			}
+		}
+		dbs <- db // another process holds it
+		if time.Now().After(deadline) {
+			rdb.Close()
+			t.Fatal("no free redis database for 10 minutes: other e2e runs hold all 15")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // Stack is one test's world: a Redis database, the simulator, and the
 // environment every process of the test gets.
 type Stack struct {
@@ -76,11 +118,11 @@ type Stack struct {
 // opts (its Prefix is set here).
 func NewStack(t testing.TB, opts simulator.Options) *Stack {
 	t.Helper()
-	db := <-dbs
 	u, err := url.Parse(os.Getenv("REDIS_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	db, release := leaseDB(t, u)
 	u.Path = fmt.Sprintf("/%d", db)
 	s := &Stack{t: t, RedisURL: u.String(), Queue: "default", Stream: "refresh:results"}
 	ropt, err := redis.ParseURL(s.RedisURL)
@@ -94,7 +136,7 @@ func NewStack(t testing.TB, opts simulator.Options) *Stack {
 	t.Cleanup(func() {
 		s.RDB.FlushDB(context.Background())
 		s.RDB.Close()
-		dbs <- db
+		release()
 	})
 	opts.Prefix = "/gw"
 	s.Sim = simulator.New(opts)

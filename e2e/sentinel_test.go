@@ -102,7 +102,9 @@ func TestSentinelFailover(t *testing.T) {
 	acked, doubt := p.Stop()
 	must := append(append(ids, acked[:replicated]...), acked[demoted:]...)
 	may := append(append([]string{}, acked[replicated:demoted]...), doubt...)
-	s.waitEachResult(must, 90*time.Second)
+	// A task that was active on the old master when it failed over may
+	// need asynq's recoverer (lease 30 s, cutoff 30 s, every minute).
+	s.waitEachResult(must, 180*time.Second)
 	all := s.Results()
 	checkExactlyOnce(t, all, must, may)
 	lost := 0

@@ -217,7 +217,13 @@ func TestMetricsAndLogsAfterRealWork(t *testing.T) {
 	for _, id := range []string{ok1, ok2, gone} {
 		b.wait(t, id)
 	}
-	m := b.metrics(t)
+	// A result lands in the stream a moment before the worker counts it.
+	var m string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m = b.metrics(t); strings.Contains(m, `error_kind="not_found"`) {
+			break
+		}
+	}
 	for _, want := range []string{
 		`refreshq_tasks_total{error_kind="",queue="` + b.queue + `",status="succeeded",type="hooked:account_refresh"} 2`,
 		`refreshq_tasks_total{error_kind="not_found",queue="` + b.queue + `",status="failed",type="hooked:account_refresh"} 1`,
