@@ -76,7 +76,7 @@ func (h *Refresh) succeedBatched(ctx context.Context, r *run, up Upstream, o out
 	if err := report(); err != nil {
 		log.Warn("could not update the fleet's rate limit state", "err", err)
 	}
-	log.Info("refreshed", "http_status", o.status, "took", took)
+	log.Debug("refreshed", "http_status", o.status, "took", took)
 	id, added, err := publish()
 	if err != nil {
 		return h.redisTrouble(r, err)

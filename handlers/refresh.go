@@ -59,12 +59,18 @@ type run struct {
 	clear bool
 }
 
+// taskLog is the logger for every line about the task: its id, type,
+// queue, run, and the upstream request it is on (0 before the first).
+// Built whole each time rather than chained, as slog's With copies.
+func (h *Refresh) taskLog(r *run) *slog.Logger {
+	return h.Logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue, "run", r.state.Run, "attempt", r.state.Attempts)
+}
+
 // ProcessTask implements asynq.Handler.
 func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	r := &run{id: id, queue: queue, task: t}
-	r.log = h.Logger.With("task_id", id, "type", t.Type(), "queue", queue)
 
 	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
 	r.ref = ref
@@ -75,12 +81,13 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.redisTrouble(r, err)
 	}
 	r.state = st
+	r.log = h.taskLog(r)
 	if publishedRun >= st.Run {
 		// A run the sweeper ended was archived without a handler, so this
 		// delivery is an operator's re-run whatever its last error says.
 		if st.SweptRun < st.Run && !h.rerunFromArchive(ctx, r) {
 			h.Metrics.ResultDuplicateSuppressed()
-			r.log.Info("task already has its result; ending it again without a second one", "run", st.Run, "status", status)
+			r.log.Info("task already has its result; ending it again without a second one", "status", status)
 			if status == results.StatusSucceeded {
 				return nil
 			}
@@ -89,9 +96,9 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if r.state, err = h.Ledger.NextRun(ctx, id, st.Run, h.Now()); err != nil {
 			return h.redisTrouble(r, err)
 		}
-		r.log.Info("operator re-ran the task from the archive: a new run", "run", r.state.Run)
+		r.log = h.taskLog(r)
+		r.log.Info("operator re-ran the task from the archive: a new run")
 	}
-	r.log = r.log.With("run", r.state.Run)
 	r.enqueued, r.deadline = h.window(r)
 
 	if parseErr != nil {
@@ -208,7 +215,8 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 		return h.redisTrouble(r, err)
 	}
 	r.state.Attempts = attempts
-	log := r.log.With("attempt", attempts)
+	r.log = h.taskLog(r)
+	log := r.log
 
 	start := time.Now()
 	reply, callErr := up.Call(ctx, r.ref)
@@ -229,7 +237,7 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 	}
 
 	if o.kind == results.KindNone {
-		log.Info("refreshed", "http_status", o.status, "took", took)
+		log.Debug("refreshed", "http_status", o.status, "took", took)
 		return h.succeed(ctx, r, reply)
 	}
 	if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{HTTPStatus: o.status, RateLimited: o.limited, Kind: string(o.kind), Error: o.msg}); err != nil {
@@ -407,13 +415,17 @@ func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 	}
 	h.Metrics.ResultPublished(string(e.Status))
 	h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
-	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "attempts", e.Attempts, "entry", id)
+	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "http_status", e.HTTPStatus, "duration_ms", e.DurationMS(), "entry", id)
 }
 
 // redisTrouble hands the task back to asynq for a prompt re-run when Redis
 // fails under the handler: nothing is decided, so nothing is lost, and the
 // exactly-once publish makes the re-run safe.
 func (h *Refresh) redisTrouble(r *run, err error) error {
-	r.log.Warn("redis error; the task will run again", "err", err)
+	log := r.log
+	if log == nil { // Redis failed before the task's record was read
+		log = h.Logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue)
+	}
+	log.Warn("redis error; the task will run again", "err", err)
 	return &retry.Later{After: time.Second, Reason: "redis: " + err.Error()}
 }

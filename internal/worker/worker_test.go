@@ -242,12 +242,12 @@ func TestMetricsAndLogsAfterRealWork(t *testing.T) {
 	}
 	found := false
 	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, `"msg":"refreshed"`) && strings.Contains(line, `"task_id":"`+ok1+`"`) {
+		if strings.Contains(line, `"msg":"result published"`) && strings.Contains(line, `"task_id":"`+ok1+`"`) {
 			found = strings.Contains(line, `"type":"hooked:account_refresh"`) && strings.Contains(line, `"queue":"`+b.queue+`"`) && strings.Contains(line, `"attempt":1`)
 		}
 	}
 	if !found {
-		t.Errorf("no 'refreshed' log line for %s with type, queue and attempt:\n%s", ok1, logs)
+		t.Errorf("no 'result published' log line for %s with type, queue and attempt:\n%s", ok1, logs)
 	}
 }
 
