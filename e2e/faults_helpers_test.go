@@ -49,47 +49,6 @@ func stackOnRedis(t *testing.T, redisURL string, rdb *redis.Client, opts simulat
 	return s
 }
 
-// startWorkerBin is StartWorker with another worker binary (the
-// fault-injection build).
-func (s *Stack) startWorkerBin(bin string, over map[string]string) *Worker {
-	s.t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
-	env := map[string]string{"HTTP_ADDR": addr}
-	for k, v := range over {
-		env[k] = v
-	}
-	w := &Worker{t: s.t, HTTP: addr, Stderr: &syncBuffer{}, done: make(chan struct{})}
-	w.cmd = exec.Command(bin)
-	w.cmd.Env = s.Env(env)
-	w.cmd.Stdout = w.Stderr
-	w.cmd.Stderr = w.Stderr
-	if err := w.cmd.Start(); err != nil {
-		s.t.Fatalf("start worker: %v", err)
-	}
-	go func() { w.err = w.cmd.Wait(); close(w.done) }()
-	s.t.Cleanup(func() {
-		w.Kill()
-		if s.t.Failed() {
-			s.t.Logf("worker %s log:\n%s", addr, tail(w.Stderr.String(), 60))
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if code, _ := w.Get("/readyz"); code == 200 {
-			return w
-		}
-		select {
-		case <-w.done:
-			s.t.Fatalf("worker exited before it was ready: %v\n%s", w.err, w.Stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("worker not ready within 60s:\n%s", w.Stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // Pid is the worker's process id; its results say host:Pid.
 func (w *Worker) Pid() int { return w.cmd.Process.Pid }
 

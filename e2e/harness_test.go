@@ -209,13 +209,20 @@ type Worker struct {
 // waits until /readyz answers 200.
 func (s *Stack) StartWorker(over map[string]string, args ...string) *Worker {
 	s.t.Helper()
+	return s.startWorkerBin(bins.worker, over, args...)
+}
+
+// startWorkerBin is StartWorker with another worker binary (the
+// fault-injection build).
+func (s *Stack) startWorkerBin(bin string, over map[string]string, args ...string) *Worker {
+	s.t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
 	env := map[string]string{"HTTP_ADDR": addr}
 	for k, v := range over {
 		env[k] = v
 	}
 	w := &Worker{t: s.t, HTTP: addr, Stderr: &syncBuffer{}, done: make(chan struct{})}
-	w.cmd = exec.Command(bins.worker, args...)
+	w.cmd = exec.Command(bin, args...)
 	w.cmd.Env = s.Env(env)
 	w.cmd.Stdout = w.Stderr
 	w.cmd.Stderr = w.Stderr
@@ -229,7 +236,8 @@ func (s *Stack) StartWorker(over map[string]string, args ...string) *Worker {
 			s.t.Logf("worker %s log:\n%s", addr, tail(w.Stderr.String(), 60))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a -race build on two busy cores can take a while to start.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if code, _ := w.Get("/readyz"); code == 200 {
 			return w
@@ -240,7 +248,7 @@ func (s *Stack) StartWorker(over map[string]string, args ...string) *Worker {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("worker not ready within 30s:\n%s", w.Stderr.String())
+			s.t.Fatalf("worker not ready within 60s:\n%s", w.Stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
