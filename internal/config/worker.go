@@ -29,6 +29,11 @@ const (
 	DefaultShutdownGrace       = 25 * time.Second
 	DefaultHTTPAddr            = "127.0.0.1:8080"
 
+	// DefaultResultsMaxAge matches how long a task's result can be looked
+	// up by id (results.DefaultIndexTTL): older entries cannot be found by
+	// id anyway, and an unbounded stream fills Redis.
+	DefaultResultsMaxAge = 7 * 24 * time.Hour
+
 	// DefaultConcurrency suits I/O-bound work: a worker spends almost all of
 	// a task waiting on the upstream, so it keeps many in flight; the
 	// fleet-wide budget, not this, is what protects the upstream.
@@ -73,6 +78,10 @@ type Worker struct {
 	RateMargin time.Duration
 
 	ResultsStream string
+	// ResultsMaxLen and ResultsMaxAge bound the results stream (0: no
+	// bound); entries a consumer group still needs are never trimmed.
+	ResultsMaxLen int64
+	ResultsMaxAge time.Duration
 	Concurrency   int
 	Queues        Queues
 
@@ -203,6 +212,19 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 		}
 	}
 	c.ResultsStream = env("RESULTS_STREAM", results.DefaultStream)
+	c.ResultsMaxLen = int64(integer("RESULTS_MAX_LEN", 0, 0))
+	c.ResultsMaxAge = DefaultResultsMaxAge
+	switch v := env("RESULTS_MAX_AGE", ""); v {
+	case "":
+	case "0", "off":
+		c.ResultsMaxAge = 0
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("RESULTS_MAX_AGE=%q is not a positive duration; write e.g. 168h, or off to keep results forever", v))
+		}
+		c.ResultsMaxAge = d
+	}
 
 	c.Concurrency = integer("WORKER_CONCURRENCY", DefaultConcurrency, 1)
 	if *concurrency != 0 {

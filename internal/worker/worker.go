@@ -249,6 +249,8 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	sweeper := &handlers.Sweeper{Refresh: h, RDB: rdb, Queues: cfg.Queues.Names()}
 	bg.Add(1)
 	go func() { defer bg.Done(); sweeper.Run(bgCtx, sweepEvery) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); trimResults(bgCtx, rdb, cfg, log.With("component", "trim")) }()
 
 	if cfg.ScheduleFile != "" {
 		client := asynq.NewClientFromRedisClient(rdb)

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redistest"
@@ -318,5 +321,70 @@ func TestEnqueueAPIOnTheWorker(t *testing.T) {
 	var m map[string]string
 	if err := json.NewDecoder(r2.Body).Decode(&m); err != nil || r2.StatusCode != 200 || m["status"] != "succeeded" {
 		t.Fatalf("GET result: %d %v %v", r2.StatusCode, m, err)
+	}
+}
+
+// The worker trims results older than RESULTS_MAX_AGE, but never one a
+// consumer group has not been delivered and acknowledged.
+func TestWorkerTrimsResultsKeepingUnreadOnes(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	stream := redistest.Name(t, "results_")
+	t.Cleanup(func() { rdb.Del(ctx, stream) })
+	// 20 entries from 1970 (ids are milliseconds), far past any max age.
+	for i := range 20 {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: fmt.Sprintf("%d-0", 1000+i), Values: []string{"task_id", fmt.Sprint(i)}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A consumer group has read and acknowledged the first 10 only.
+	rdb.XGroupCreate(ctx, stream, "billing", "0")
+	got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: "c1", Streams: []string{stream, ">"}, Count: 10}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range got[0].Messages {
+		rdb.XAck(ctx, stream, "billing", m.ID)
+	}
+
+	setup(t, simulator.Options{}, map[string]string{"RESULTS_STREAM": stream, "RESULTS_MAX_AGE": "1h"})
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.XLen(ctx, stream).Val() != 10 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	left, _ := rdb.XRange(ctx, stream, "-", "+").Result()
+	if len(left) != 10 || left[0].ID != "1010-0" {
+		t.Fatalf("after trimming, %d entries starting at %v; want the 10 the group has not read, from 1010-0", len(left), left)
+	}
+}
+
+// Two workers reading the same schedule file enqueue its entry once for
+// the current period, and the refresh it makes ends with one result.
+func TestScheduleOncePerPeriodAcrossWorkers(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/schedule.yaml"
+	b := setup(t, simulator.Options{}, nil)
+	entry := "- provider: hooked\n  account_id: sched-acc\n  every: 1h\n  queue: " + b.queue + "\n"
+	if err := os.WriteFile(path, []byte(entry), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// setup's worker has no schedule; two more that share its queue do.
+	for range 2 {
+		setup(t, simulator.Options{}, map[string]string{"SCHEDULE_FILE": path, "QUEUES": b.queue + "=1", "RESULTS_STREAM": b.stream})
+	}
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for rdb.XLen(ctx, b.stream).Val() < 1 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a second enqueue of the period would show by now
+	msgs, _ := rdb.XRange(ctx, b.stream, "-", "+").Result()
+	if len(msgs) != 1 {
+		t.Fatalf("%d results for one scheduled period, want 1: %v", len(msgs), msgs)
+	}
+	e, _ := results.FromValues(msgs[0].ID, msgs[0].Values)
+	if e.Subject != "sched-acc" || !e.Succeeded() || !strings.HasPrefix(e.TaskID, "sched:") {
+		t.Errorf("scheduled result %+v", e)
 	}
 }
