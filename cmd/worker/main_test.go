@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// The demo needs nothing configured: it prints where to look, enqueues its
+// sample batch and prints each result as it lands, one per sample task,
+// and stops cleanly when interrupted.
+func TestDemoRunsWithNothingConfigured(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-demo"}, env(map[string]string{"HTTP_ADDR": "127.0.0.1:0"}), &stdout, &stderr) }()
+
+	wants := []string{"REDIS_URL=redis://", "/monitoring/", "invalid_payload", "unknown_task_type", "not_found", "payment_required", "invalid_response", "ok   hooked        flaky-acc", "ok   hooked        busy-acc"}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out := stdout.String()
+		missing := ""
+		for _, w := range wants {
+			if !strings.Contains(out, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo output lacks %q after 90s:\n%s\nstderr:\n%s", missing, out, stderr.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("demo stopped early: %v\n%s\n%s", err, out, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo returned %v after an interrupt, want nil", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("demo did not stop within 40s of an interrupt")
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "demo-key") {
+		t.Error("the demo printed its API key")
+	}
+}
+
+func TestBadConfigurationExitsTwo(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		mention string
+	}{
+		{"no REDIS_URL", nil, nil, "REDIS_URL is not set"},
+		{"bad rate", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "HOOKED_RATE": "lots"}, nil, "HOOKED_RATE"},
+		{"unknown flag", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379"}, []string{"-frobnicate"}, "frobnicate"},
+		{"stray argument", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379"}, []string{"now"}, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, env(tt.env), &stdout, &stderr)
+			if err == nil || exitCode(err) != 2 || !strings.Contains(err.Error()+stderr.String(), tt.mention) {
+				t.Fatalf("run = %v (exit %d), stderr %q; want exit 2 mentioning %q", err, exitCode(err), stderr.String(), tt.mention)
+			}
+		})
+	}
+	if exitCode(errors.New("redis down")) != 1 {
+		t.Error("a runtime error must exit 1")
+	}
+}
