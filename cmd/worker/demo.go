@@ -83,6 +83,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		}
 	}
 	log := worker.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	redis.SetLogger(worker.NewRedisLogger(log.With("component", "redis")))
 
 	started := make(chan string, 1)
 	done := make(chan error, 1)

@@ -43,7 +43,9 @@ func TestDemoRunsWithNothingConfigured(t *testing.T) {
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-demo"}, env(map[string]string{"HTTP_ADDR": "127.0.0.1:0"}), &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"-demo"}, env(map[string]string{"HTTP_ADDR": "127.0.0.1:0"}), &stdout, &stderr)
+	}()
 
 	wants := []string{"REDIS_URL=redis://", "/monitoring/", "invalid_payload", "unknown_task_type", "not_found", "payment_required", "invalid_response", "ok   hooked        flaky-acc", "ok   hooked        busy-acc"}
 	deadline := time.Now().Add(90 * time.Second)

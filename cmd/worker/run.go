@@ -6,6 +6,8 @@ import (
 	"flag"
 	"io"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/worker"
 )
@@ -24,6 +26,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := worker.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	// go-redis logs through a process-wide logger of its own; send it to
+	// ours so its lines are structured and quieted like the rest.
+	redis.SetLogger(worker.NewRedisLogger(log.With("component", "redis")))
 	return worker.Run(ctx, cfg, worker.Options{Logger: log})
 }
 

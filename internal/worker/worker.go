@@ -226,7 +226,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		ShutdownTimeout:          cfg.ShutdownGrace,
 		DelayedTaskCheckInterval: forwardInterval,
 		TaskCheckInterval:        pollInterval,
-		Logger:                   asynqLogger{log.With("component", "asynq")},
+		Logger:                   newAsynqLogger(log.With("component", "asynq")),
 		LogLevel:                 asynq.WarnLevel,
 		HealthCheckFunc: func(err error) {
 			if err != nil {
