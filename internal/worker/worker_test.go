@@ -45,6 +45,8 @@ func (l *lockedBuffer) String() string {
 }
 
 type bundle struct {
+	rdb           redis.UniversalClient
+	url           string
 	queue, stream string
 	client        *asynq.Client
 	insp          *asynq.Inspector
@@ -56,11 +58,27 @@ type bundle struct {
 }
 
 // setup runs a worker in this process on a queue and stream of the test's
-// own, against the simulator.
-func setup(t *testing.T, simOpts simulator.Options, env map[string]string) *bundle {
+// own, against the simulator. env["REDIS_URL"] shares another bundle's
+// Redis (with miniredis each bundle otherwise gets its own); before runs
+// against that Redis before the worker starts.
+func setup(t *testing.T, simOpts simulator.Options, env map[string]string, before ...func(redis.UniversalClient)) *bundle {
 	t.Helper()
-	rdb, url := redistest.Client(t)
-	b := &bundle{queue: redistest.Name(t, "q_"), stream: redistest.Name(t, "results_"), logs: &lockedBuffer{}}
+	var rdb redis.UniversalClient
+	url := env["REDIS_URL"]
+	if url == "" {
+		rdb, url = redistest.Client(t)
+	} else {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb = redis.NewClient(opt)
+		t.Cleanup(func() { rdb.Close() })
+	}
+	for _, f := range before {
+		f(rdb)
+	}
+	b := &bundle{rdb: rdb, url: url, queue: redistest.Name(t, "q_"), stream: redistest.Name(t, "results_"), logs: &lockedBuffer{}}
 	simOpts.Prefix = "/api"
 	b.sim = simulator.New(simOpts)
 	up := httptest.NewServer(b.sim)
@@ -327,27 +345,28 @@ func TestEnqueueAPIOnTheWorker(t *testing.T) {
 // The worker trims results older than RESULTS_MAX_AGE, but never one a
 // consumer group has not been delivered and acknowledged.
 func TestWorkerTrimsResultsKeepingUnreadOnes(t *testing.T) {
-	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
 	stream := redistest.Name(t, "results_")
-	t.Cleanup(func() { rdb.Del(ctx, stream) })
-	// 20 entries from 1970 (ids are milliseconds), far past any max age.
-	for i := range 20 {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: fmt.Sprintf("%d-0", 1000+i), Values: []string{"task_id", fmt.Sprint(i)}}).Err(); err != nil {
+	prefill := func(rdb redis.UniversalClient) {
+		// 20 entries from 1970 (ids are milliseconds), past any max age.
+		for i := range 20 {
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: fmt.Sprintf("%d-0", 1000+i), Values: []string{"task_id", fmt.Sprint(i)}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A consumer group has read and acknowledged the first 10 only.
+		rdb.XGroupCreate(ctx, stream, "billing", "0")
+		got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: "c1", Streams: []string{stream, ">"}, Count: 10}).Result()
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, m := range got[0].Messages {
+			rdb.XAck(ctx, stream, "billing", m.ID)
+		}
 	}
-	// A consumer group has read and acknowledged the first 10 only.
-	rdb.XGroupCreate(ctx, stream, "billing", "0")
-	got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: "c1", Streams: []string{stream, ">"}, Count: 10}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range got[0].Messages {
-		rdb.XAck(ctx, stream, "billing", m.ID)
-	}
-
-	setup(t, simulator.Options{}, map[string]string{"RESULTS_STREAM": stream, "RESULTS_MAX_AGE": "1h"})
+	b := setup(t, simulator.Options{}, map[string]string{"RESULTS_STREAM": stream, "RESULTS_MAX_AGE": "1h"}, prefill)
+	rdb := b.rdb
+	t.Cleanup(func() { rdb.Del(ctx, stream) })
 	deadline := time.Now().Add(10 * time.Second)
 	for rdb.XLen(ctx, stream).Val() != 10 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -370,9 +389,9 @@ func TestScheduleOncePerPeriodAcrossWorkers(t *testing.T) {
 	}
 	// setup's worker has no schedule; two more that share its queue do.
 	for range 2 {
-		setup(t, simulator.Options{}, map[string]string{"SCHEDULE_FILE": path, "QUEUES": b.queue + "=1", "RESULTS_STREAM": b.stream})
+		setup(t, simulator.Options{}, map[string]string{"REDIS_URL": b.url, "SCHEDULE_FILE": path, "QUEUES": b.queue + "=1", "RESULTS_STREAM": b.stream})
 	}
-	rdb, _ := redistest.Client(t)
+	rdb := b.rdb
 	ctx := context.Background()
 	deadline := time.Now().Add(15 * time.Second)
 	for rdb.XLen(ctx, b.stream).Val() < 1 && time.Now().Before(deadline) {
