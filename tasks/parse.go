@@ -28,6 +28,7 @@ type Refresh struct {
 // ErrUnknownType is returned by Parse for a type refreshq does not handle.
 type ErrUnknownType struct{ Type string }
 
+// Error names the type and the types refreshq handles.
 func (e *ErrUnknownType) Error() string {
 	return fmt.Sprintf("unknown task type %q; refreshq handles %s and %s", e.Type, TypeBundleSocialProfileRefresh, TypeHookedAccountRefresh)
 }

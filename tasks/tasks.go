@@ -153,6 +153,7 @@ type ValidationError struct {
 	Problem string
 }
 
+// Error is "FIELD PROBLEM", e.g. "platform is required; one of ...".
 func (e *ValidationError) Error() string {
 	if e.Field == "" {
 		return e.Problem

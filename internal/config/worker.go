@@ -99,7 +99,10 @@ type Worker struct {
 // UsageError is bad configuration or bad flags: the process exits 2.
 type UsageError struct{ Err error }
 
+// Error is the wrapped error's text: it already says what to do.
 func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the wrapped error.
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // LoadWorker reads flags from args and the environment through getenv and

@@ -63,6 +63,7 @@ type Later struct {
 	Reason  string // why, for asynq's last error and the UI
 }
 
+// Error is the reason and the delay, as asynq keeps it for the UI.
 func (l *Later) Error() string {
 	return fmt.Sprintf("%s; runs again in %s", l.Reason, l.After.Round(time.Millisecond))
 }
