@@ -85,7 +85,10 @@ type Worker struct {
 	Concurrency   int
 	Queues        Queues
 
-	HTTPAddr        string
+	HTTPAddr string
+	// HTTPAddrDefault is true when neither HTTP_ADDR nor -http-addr was
+	// given: then a taken port is not worth refusing to start over.
+	HTTPAddrDefault bool
 	MonitorUser     string
 	MonitorPassword string
 	EnqueueToken    string
@@ -243,6 +246,7 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	c.Queues = q
 
 	c.HTTPAddr = env("HTTP_ADDR", DefaultHTTPAddr)
+	c.HTTPAddrDefault = env("HTTP_ADDR", "") == "" && *httpAddr == ""
 	if *httpAddr != "" {
 		c.HTTPAddr = *httpAddr
 	}

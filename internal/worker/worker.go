@@ -150,8 +150,8 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	defer ops.Close()
 	ln := opt.Listener
 	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("listen on HTTP_ADDR %s: %w; choose a free address", cfg.HTTPAddr, err)
+		if ln, err = listen(cfg, log); err != nil {
+			return err
 		}
 	}
 	httpSrv := &http.Server{Handler: ops.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -271,7 +271,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	}
 
 	draining.Store(true)
-	log.Info("draining: taking no new tasks", "grace", cfg.ShutdownGrace)
+	log.Info("draining: taking no new tasks", "grace", cfg.ShutdownGrace.String())
 	srv.Stop()
 	timer := time.AfterFunc(max(cfg.ShutdownGrace-500*time.Millisecond, 0), cancelHandlers)
 	defer timer.Stop()
@@ -354,4 +354,25 @@ func watchState(ctx context.Context, l *ratelimit.Limiter, ups map[string]handle
 // redactErr keeps the Redis password out of an error's text.
 func redactErr(err error, url string) error {
 	return errors.New(replaceSecret(err.Error(), url))
+}
+
+// listen opens HTTP_ADDR. When HTTP_ADDR was left at its default and that
+// port is taken (a second worker on one machine), it serves on a free port
+// of the same host instead of refusing to run tasks; an address the
+// operator chose must be free.
+func listen(cfg config.Worker, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err == nil {
+		return ln, nil
+	}
+	if !cfg.HTTPAddrDefault {
+		return nil, fmt.Errorf("listen on HTTP_ADDR %s: %w; choose a free address", cfg.HTTPAddr, err)
+	}
+	host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+	ln, err2 := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err2 != nil {
+		return nil, fmt.Errorf("listen on HTTP_ADDR %s: %w; choose a free address", cfg.HTTPAddr, err)
+	}
+	log.Warn("the default HTTP_ADDR is taken, serving on another port; set HTTP_ADDR to choose", "default", cfg.HTTPAddr, "http_addr", ln.Addr().String())
+	return ln, nil
 }
