@@ -67,11 +67,12 @@ func TestRefreshPipeline(t *testing.T) {
 			want{status: results.StatusSucceeded, calls: 1, httpCode: 200}},
 		{"429 with Retry-After 2 then success", []string{"hooked", "--account", "busy-1"},
 			want{status: results.StatusSucceeded, calls: 2, httpCode: 200, minGaps: []time.Duration{2 * time.Second}, maxGaps: []time.Duration{5 * time.Second}}},
-		// RETRY_INITIAL=1s with ±50% jitter: 0.5–1.5 s, then 1–3 s; plus up
-		// to 1 s of rounding to asynq's whole seconds and 250 ms forwarding.
+		// RETRY_INITIAL=1s with up to +50% jitter: 1–1.5 s, then 2–3 s; plus
+		// up to 1 s of rounding to asynq's whole seconds and 250 ms
+		// forwarding. Never sooner than the nominal curve.
 		{"500, 500, 200 follows the backoff", []string{"hooked", "--account", "flaky-1"},
 			want{status: results.StatusSucceeded, calls: 3, httpCode: 200,
-				minGaps: []time.Duration{500 * time.Millisecond, time.Second},
+				minGaps: []time.Duration{time.Second, 2 * time.Second},
 				maxGaps: []time.Duration{3500 * time.Millisecond, 5 * time.Second}}},
 		{"404 fails after one call", []string{"hooked", "--account", "gone-1"},
 			want{status: results.StatusFailed, kind: results.KindNotFound, calls: 1, httpCode: 404}},

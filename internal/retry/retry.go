@@ -18,21 +18,28 @@ type Policy struct {
 	Max     time.Duration // RETRY_MAX_INTERVAL
 }
 
-// Multiplier and jitter of the curve: each delay doubles, then is drawn
-// uniformly from ±50% around it so a fleet that failed together does not
-// retry together.
+// Multiplier and jitter of the curve: each delay doubles, and up to 50% is
+// added at random so a fleet that failed together does not retry together.
+// Jitter only adds: a retry never comes sooner than the nominal curve
+// (RETRY_INITIAL·2ⁿ⁻¹), which is what an upstream and an operator reading
+// RETRY_INITIAL expect.
 const (
 	Multiplier = 2.0
 	Jitter     = 0.5
 )
 
-// Delay is the wait before try n+1 after n failed tries (n ≥ 1).
+// Delay is the wait before try n+1 after n failed tries (n ≥ 1): the
+// nominal delay d = RETRY_INITIAL·2ⁿ⁻¹ capped at RETRY_MAX_INTERVAL, plus
+// a uniform [0, Jitter·d), capped again.
 func (p Policy) Delay(n int) time.Duration {
+	// backoff's randomization is symmetric around the interval; centring
+	// it on (1+Jitter/2)·d gives [d, (1+Jitter)·d).
+	const factor = Jitter / (2 + Jitter)
 	b := &backoff.ExponentialBackOff{
-		InitialInterval:     p.Initial,
-		RandomizationFactor: Jitter,
+		InitialInterval:     time.Duration(float64(p.Initial) * (1 + Jitter/2)),
+		RandomizationFactor: factor,
 		Multiplier:          Multiplier,
-		MaxInterval:         p.Max,
+		MaxInterval:         time.Duration(float64(p.Max) * (1 + Jitter/2)),
 		MaxElapsedTime:      0, // the task deadline bounds the whole, not backoff
 		Stop:                backoff.Stop,
 		Clock:               backoff.SystemClock,
@@ -50,7 +57,7 @@ func (p Policy) Delay(n int) time.Duration {
 func (p Policy) Bounds(n int) (lo, hi time.Duration) {
 	base := float64(p.Initial) * math.Pow(Multiplier, float64(max(n, 1)-1))
 	base = math.Min(base, float64(p.Max))
-	return time.Duration(base * (1 - Jitter)), min(time.Duration(base*(1+Jitter)), p.Max)
+	return time.Duration(base), min(time.Duration(base*(1+Jitter)), p.Max)
 }
 
 // Later is what a handler returns to have its task run again after After.

@@ -20,8 +20,11 @@ func TestDelayStaysWithinPolicy(t *testing.T) {
 			}
 		}
 	}
-	if lo, hi := p.Bounds(1); lo != 500*time.Millisecond || hi != 1500*time.Millisecond {
-		t.Errorf("Bounds(1) = %s..%s, want 500ms..1.5s", lo, hi)
+	if lo, hi := p.Bounds(1); lo != time.Second || hi != 1500*time.Millisecond {
+		t.Errorf("Bounds(1) = %s..%s, want 1s..1.5s: never sooner than RETRY_INITIAL", lo, hi)
+	}
+	if lo, _ := p.Bounds(3); lo != 4*time.Second {
+		t.Errorf("Bounds(3) lower = %s, want 4s", lo)
 	}
 	if _, hi := p.Bounds(20); hi != 10*time.Second {
 		t.Errorf("Bounds(20) upper = %s, want the 10s cap", hi)
