@@ -158,8 +158,21 @@ func (h *Refresh) rerunFromArchive(ctx context.Context, r *run) bool {
 	return ok && n == r.state.Run
 }
 
-// attempt waits for the budget, sends one request and decides what next.
+// errRetryNow is try's way of saying it has waited out a short backoff
+// in place and the next try should follow at once.
+var errRetryNow = errors.New("retry now")
+
+// attempt tries until an outcome ends the run or hands it back to asynq.
 func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
+	for {
+		if err := h.try(ctx, r, up); !errors.Is(err, errRetryNow) {
+			return err
+		}
+	}
+}
+
+// try waits for the budget, sends one request and decides what next.
+func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 	probe := false
 	for {
 		if !h.Now().Before(r.deadline) {
@@ -303,12 +316,23 @@ func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log
 		o.msg = fmt.Sprintf("%s (the next try would be after the task's deadline %s)", o.msg, r.deadline.UTC().Format(time.RFC3339))
 		return h.fail(ctx, r, o)
 	}
-	if m, used := asynqRetriesUsed(ctx); used {
+	// A short backoff is waited out here: asynq would round it up to its
+	// next whole second and add its forwarding interval.
+	inline := failure && wait <= h.InlineWait
+	if m, used := asynqRetriesUsed(ctx); used && !inline {
 		o.msg = fmt.Sprintf("%s (the task was enqueued with asynq MaxRetry %d, now used up; refreshq's producers set %d)", o.msg, m, tasks.DefaultMaxRetry)
 		return h.fail(ctx, r, o)
 	}
 	h.Metrics.Retry(up.Provider, string(o.kind))
 	log.Info("will try again", "error_kind", o.kind, "http_status", o.status, "in", wait)
+	if inline {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+			return errRetryNow
+		}
+	}
 	return &retry.Later{After: wait, Failure: failure, Reason: o.msg}
 }
 

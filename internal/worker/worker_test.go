@@ -407,3 +407,29 @@ func TestScheduleOncePerPeriodAcrossWorkers(t *testing.T) {
 		t.Errorf("scheduled result %+v", e)
 	}
 }
+
+// Short backoffs are waited out in the handler, never sooner than the
+// curve: RETRY_INITIAL=200ms gives gaps of 200–300 ms, then 400–600 ms,
+// rather than asynq's whole seconds.
+func TestShortBackoffNeverEarly(t *testing.T) {
+	b := setup(t, simulator.Options{Script: func(c simulator.Call) *simulator.Reply {
+		if c.N <= 2 {
+			return &simulator.Reply{Status: 503}
+		}
+		return nil
+	}}, map[string]string{"RETRY_INITIAL": "200ms"})
+	id := b.enqueue(t, "flaky-short")
+	if e := b.wait(t, id); !e.Succeeded() || e.Attempts != 3 {
+		t.Fatalf("result %+v, want success after 3 attempts", e)
+	}
+	calls := b.sim.CallsFor("flaky-short")
+	if len(calls) != 3 {
+		t.Fatalf("%d calls, want 3", len(calls))
+	}
+	for i, lo := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond} {
+		gap := calls[i+1].At.Sub(calls[i].At)
+		if gap < lo || gap > lo*3/2+700*time.Millisecond {
+			t.Errorf("gap %d = %s, want at least %s and well under asynq's whole-second rounding", i+1, gap, lo)
+		}
+	}
+}
