@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -176,31 +176,12 @@ func (s *Stack) Env(over map[string]string) []string {
 	return env
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // Worker is a running worker process.
 type Worker struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	HTTP   string // host:port of its HTTP server
-	Stderr *syncBuffer
+	Stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -221,7 +202,7 @@ func (s *Stack) startWorkerBin(bin string, over map[string]string, args ...strin
 	for k, v := range over {
 		env[k] = v
 	}
-	w := &Worker{t: s.t, HTTP: addr, Stderr: &syncBuffer{}, done: make(chan struct{})}
+	w := &Worker{t: s.t, HTTP: addr, Stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Env = s.Env(env)
 	w.cmd.Stdout = w.Stderr

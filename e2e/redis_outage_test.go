@@ -17,6 +17,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/syncbuf"
 )
 
 // persistentRedis starts a redis-server of the test's own that loses no
@@ -110,7 +111,7 @@ func TestEnqueueFileRedisDiesMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

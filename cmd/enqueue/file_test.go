@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/syncbuf"
 )
 
 func TestFileBadLines(t *testing.T) {
@@ -172,7 +174,7 @@ func TestFileRedisDiesMidway(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	err := run(context.Background(), []string{"file", "-", "--queue", q}, func(k string) string { return env[k] }, strings.NewReader(b.String()), &stdout, &stderr)
 	if err == nil || exitCode(err) != 1 {
 		t.Fatalf("run = %v, want a runtime failure (exit 1)\n%s", err, stderr.String())
@@ -263,7 +265,7 @@ func BenchmarkEnqueueFile(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		if err := run(context.Background(), []string{"file", path, "--queue", f.queue1}, f.getenv, nil, &stdout, &stderr); err != nil {
 			b.Fatalf("%v\n%s", err, stderr.String())
 		}

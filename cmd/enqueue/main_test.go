@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -117,24 +115,6 @@ func (f *fixture) redisKeys(t testing.TB) int {
 	return n
 }
 
-// syncBuffer is a bytes.Buffer safe to read while run writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type outcome struct {
 	err            error
 	code           int
@@ -148,7 +128,7 @@ func (f *fixture) run(t testing.TB, stdin string, args ...string) outcome {
 
 func (f *fixture) runCtx(ctx context.Context, t testing.TB, stdin string, args ...string) outcome {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	err := run(ctx, args, f.getenv, strings.NewReader(stdin), &stdout, &stderr)
 	o := outcome{err: err, stdout: stdout.String(), stderr: stderr.String()}
 	if err != nil {
@@ -314,7 +294,7 @@ func TestWait(t *testing.T) {
 	// runWait runs an enqueue with --wait, and publishes status for the task
 	// once its id is on stdout, as a worker would.
 	runWait := func(t *testing.T, status results.Status, wait string) outcome {
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		done := make(chan error, 1)
 		go func() {
 			done <- run(context.Background(), []string{"hooked", "--account", f.account(), "--queue", f.queue1, "--wait", wait}, f.getenv, strings.NewReader(""), &stdout, &stderr)
@@ -409,7 +389,7 @@ func TestResultsFollow(t *testing.T) {
 		t.Run(tc.from, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			done := make(chan error, 1)
 			go func() {
 				done <- run(ctx, []string{"results", "--follow", "--from", tc.from}, f.getenv, nil, &stdout, &stderr)

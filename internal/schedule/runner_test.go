@@ -15,6 +15,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/tasks"
 )
 
@@ -214,7 +215,7 @@ func TestReload(t *testing.T) {
 	path := tempFile(t, one)
 	clk := newClock("2026-03-01T10:00:00Z")
 	c := newCalls()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r, err := NewRunner(e.client, path, Options{
 		Tick: time.Millisecond, ReloadEvery: 5 * time.Millisecond, Now: clk.Now, OnEnqueue: c.record,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
@@ -280,7 +281,7 @@ func TestEnqueueFailureBacksOff(t *testing.T) {
 
 	path := tempFile(t, `[{name: a, provider: hooked, account_id: a1, every: 1h}, {name: b, provider: hooked, account_id: b1, every: 1h}]`)
 	clk := newClock("2026-03-01T10:00:00Z")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c := newCalls()
 	r, err := NewRunner(client, path, Options{Tick: time.Millisecond, ReloadEvery: -1, Now: clk.Now, OnEnqueue: c.record, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -21,28 +21,11 @@ import (
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/internal/worker"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
-
-// lockedBuffer collects log lines written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type bundle struct {
 	rdb           redis.UniversalClient
@@ -53,7 +36,7 @@ type bundle struct {
 	reader        *results.Reader
 	sim           *simulator.Simulator
 	http          string
-	logs          *lockedBuffer
+	logs          *syncbuf.Buffer
 	stop          func() error
 }
 
@@ -78,7 +61,7 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 	for _, f := range before {
 		f(rdb)
 	}
-	b := &bundle{rdb: rdb, url: url, queue: redistest.Name(t, "q_"), stream: redistest.Name(t, "results_"), logs: &lockedBuffer{}}
+	b := &bundle{rdb: rdb, url: url, queue: redistest.Name(t, "q_"), stream: redistest.Name(t, "results_"), logs: &syncbuf.Buffer{}}
 	simOpts.Prefix = "/api"
 	b.sim = simulator.New(simOpts)
 	up := httptest.NewServer(b.sim)
