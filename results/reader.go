@@ -45,9 +45,11 @@ func (r *Reader) Lookup(ctx context.Context, taskID string) (Entry, Map, error) 
 	return e, m, nil
 }
 
-// blockStep bounds one XREAD BLOCK so a cancelled context is noticed soon
-// even where the connection's deadline does not interrupt the command.
-const blockStep = 2 * time.Second
+// blockStep bounds one XREAD BLOCK: go-redis does not interrupt a blocked
+// read when its context is cancelled, so this is how long a cancelled Wait
+// or Follow (Ctrl-C on `enqueue results --follow`) may take to return. An
+// idle follower costs two cheap XREADs a second for it.
+const blockStep = 500 * time.Millisecond
 
 // Wait blocks until taskID has a result and returns it. It never misses a
 // result that landed before it began: it notes the stream's last id, then
