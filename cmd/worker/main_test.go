@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +81,7 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 		{"bad rate", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "HOOKED_RATE": "lots"}, nil, "HOOKED_RATE"},
 		{"unknown flag", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379"}, []string{"-frobnicate"}, "frobnicate"},
 		{"stray argument", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379"}, []string{"now"}, "unexpected argument"},
+		{"broken schedule", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "HTTP_ADDR": "127.0.0.1:0", "SCHEDULE_FILE": brokenSchedule(t)}, nil, "SCHEDULE_FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,4 +95,13 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 	if exitCode(errors.New("redis down")) != 1 {
 		t.Error("a runtime error must exit 1")
 	}
+}
+
+// brokenSchedule writes a schedule whose only entry has a bad cron spec.
+func brokenSchedule(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "schedule.yaml")
+	if err := os.WriteFile(path, []byte("- provider: hooked\n  account_id: a1\n  cron: \"61 * * * *\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

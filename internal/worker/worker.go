@@ -183,6 +183,17 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		return nil
 	}
 
+	// A broken schedule file is a configuration error: refuse it before
+	// taking any task.
+	var runner *schedule.Runner
+	if cfg.ScheduleFile != "" {
+		runner, err = schedule.NewRunner(asynq.NewClientFromRedisClient(rdb), cfg.ScheduleFile,
+			schedule.Options{Logger: log.With("component", "schedule"), Queues: cfg.Queues.Names()})
+		if err != nil {
+			return &config.UsageError{Err: fmt.Errorf("SCHEDULE_FILE: %w", err)}
+		}
+	}
+
 	hc := opt.HTTPClient
 	if hc == nil {
 		hc = upstreamHTTPClient(cfg.Concurrency)
@@ -217,23 +228,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	// interrupted request returns and the task is handed back in order.
 	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
 	defer cancelHandlers()
-	srv := asynq.NewServer(redisOpt, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   cfg.Queues.Weights(),
-		BaseContext:              func() context.Context { return handlerCtx },
-		RetryDelayFunc:           retry.DelayFunc(time.Second),
-		IsFailure:                retry.IsFailure,
-		ShutdownTimeout:          cfg.ShutdownGrace,
-		DelayedTaskCheckInterval: forwardInterval,
-		TaskCheckInterval:        pollInterval,
-		Logger:                   newAsynqLogger(log.With("component", "asynq")),
-		LogLevel:                 asynq.WarnLevel,
-		HealthCheckFunc: func(err error) {
-			if err != nil {
-				log.Warn("redis health check failed; tasks wait until it answers", "err", err)
-			}
-		},
-	})
+	srv := newServer(redisOpt, cfg, handlerCtx, log)
 	if err := srv.Start(h); err != nil {
 		return fmt.Errorf("start asynq server: %w", redactErr(err, cfg.RedisURL))
 	}
@@ -252,13 +247,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	bg.Add(1)
 	go func() { defer bg.Done(); trimResults(bgCtx, rdb, cfg, log.With("component", "trim")) }()
 
-	if cfg.ScheduleFile != "" {
-		client := asynq.NewClientFromRedisClient(rdb)
-		runner, err := schedule.NewRunner(client, cfg.ScheduleFile, schedule.Options{Logger: log.With("component", "schedule"), Queues: cfg.Queues.Names()})
-		if err != nil {
-			srv.Shutdown()
-			return &config.UsageError{Err: fmt.Errorf("SCHEDULE_FILE: %w", err)}
-		}
+	if runner != nil {
 		bg.Add(1)
 		go func() { defer bg.Done(); _ = runner.Run(bgCtx) }()
 	}
@@ -278,6 +267,28 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	srv.Shutdown()
 	log.Info("worker stopped")
 	return runErr
+}
+
+// newServer is the asynq server with refreshq's retry hooks and timings;
+// handlers' contexts derive from base.
+func newServer(redisOpt asynq.RedisConnOpt, cfg config.Worker, base context.Context, log *slog.Logger) *asynq.Server {
+	return asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues.Weights(),
+		BaseContext:              func() context.Context { return base },
+		RetryDelayFunc:           retry.DelayFunc(time.Second),
+		IsFailure:                retry.IsFailure,
+		ShutdownTimeout:          cfg.ShutdownGrace,
+		DelayedTaskCheckInterval: forwardInterval,
+		TaskCheckInterval:        pollInterval,
+		Logger:                   newAsynqLogger(log.With("component", "asynq")),
+		LogLevel:                 asynq.WarnLevel,
+		HealthCheckFunc: func(err error) {
+			if err != nil {
+				log.Warn("redis health check failed; tasks wait until it answers", "err", err)
+			}
+		},
+	})
 }
 
 // upstreamHTTPClient keeps an idle connection for every task in flight:
