@@ -439,6 +439,7 @@ func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 	}
 	h.Metrics.ResultPublished(string(e.Status))
 	h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
+	h.Metrics.TaskDuration(e.TaskType, e.Queue, string(e.Status), e.FinishedAt.Sub(e.EnqueuedAt))
 	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "http_status", e.HTTPStatus, "duration_ms", e.DurationMS(), "entry", id)
 }
 

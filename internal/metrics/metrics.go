@@ -33,6 +33,10 @@ const (
 // (which stop at 10 s) would lump every slow call together.
 var upstreamBuckets = []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60}
 
+// taskBuckets span a result within a second of enqueue up to a task that
+// waited out a day of rate limits (TASK_DEADLINE's default).
+var taskBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}
+
 // Metrics records what the worker does. Its methods are safe for
 // concurrent use, and are no-ops on a nil *Metrics so code under test can
 // run without one.
@@ -41,6 +45,7 @@ type Metrics struct {
 	handler http.Handler
 
 	tasks            *prometheus.CounterVec
+	taskDuration     *prometheus.HistogramVec
 	upstreamRequests *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	retries          *prometheus.CounterVec
@@ -65,6 +70,11 @@ func New() *Metrics {
 			Name: "refreshq_tasks_total",
 			Help: "Tasks that reached a terminal state, by type, queue, status (succeeded/failed) and error_kind (empty on success).",
 		}, []string{"type", "queue", "status", "error_kind"}),
+		taskDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "refreshq_task_duration_seconds",
+			Help:    "Time from a task's enqueued_at to its result (the result's duration_ms), by type, queue and status: what a producer waits.",
+			Buckets: taskBuckets,
+		}, []string{"type", "queue", "status"}),
 		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refreshq_upstream_requests_total",
 			Help: "Requests sent to an upstream API, by provider and code (the HTTP status, or \"error\" when no response came back).",
@@ -107,7 +117,7 @@ func New() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.tasks, m.upstreamRequests, m.upstreamDuration, m.retries,
+		m.tasks, m.taskDuration, m.upstreamRequests, m.upstreamDuration, m.retries,
 		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed,
 	)
 	// Zero the series every dashboard plots, so rate() has a starting point
@@ -145,6 +155,15 @@ func (m *Metrics) TaskFinished(taskType, queue, status, errorKind string) {
 		return
 	}
 	m.tasks.WithLabelValues(taskType, queue, status, errorKind).Inc()
+}
+
+// TaskDuration records how long a finished task took from enqueue to
+// result.
+func (m *Metrics) TaskDuration(taskType, queue, status string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.taskDuration.WithLabelValues(taskType, queue, status).Observe(max(d.Seconds(), 0))
 }
 
 // UpstreamRequest records one upstream request and how long it took. code

@@ -234,6 +234,7 @@ func TestMetricsAndLogsAfterRealWork(t *testing.T) {
 		`refreshq_upstream_requests_total{code="200",provider="hooked"} 2`,
 		`refreshq_upstream_requests_total{code="404",provider="hooked"} 1`,
 		`refreshq_upstream_request_duration_seconds_count{provider="hooked"} 3`,
+		`refreshq_task_duration_seconds_count{queue="` + b.queue + `",status="succeeded",type="hooked:account_refresh"} 2`,
 		`refreshq_queue_tasks{queue="` + b.queue + `",state="archived"} 1`,
 	} {
 		if !strings.Contains(m, want) {
