@@ -101,6 +101,15 @@ func TestComposeServices(t *testing.T) {
 		}
 	})
 
+	t.Run("refreshq containers check their own health", func(t *testing.T) {
+		for _, name := range []string{"worker", "monitor"} {
+			svc := c.Services[name]
+			if svc.Healthcheck == nil || !strings.Contains(strings.Join(svc.Healthcheck.Test, " "), "worker -healthcheck") {
+				t.Errorf("%s has no `worker -healthcheck` healthcheck (distroless has no curl)", name)
+			}
+		}
+	})
+
 	t.Run("worker replicas", func(t *testing.T) {
 		if r := worker.Deploy.Replicas; r == nil || *r != 3 {
 			got := "unset"

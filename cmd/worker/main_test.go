@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,4 +105,40 @@ func brokenSchedule(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// -healthcheck answers for a running worker (exit 0) and fails when none
+// answers, without any other configuration.
+func TestHealthcheck(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncbuf.Buffer
+	addr := "127.0.0.1:" + freePort(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-demo"}, env(map[string]string{"HTTP_ADDR": addr}), &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for run(context.Background(), []string{"-healthcheck"}, env(map[string]string{"HTTP_ADDR": addr}), &stdout, &stderr) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("-healthcheck never passed against a running worker:\n%s", stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	err := run(context.Background(), []string{"-healthcheck"}, env(map[string]string{"HTTP_ADDR": addr}), &stdout, &stderr)
+	if err == nil || exitCode(err) != 1 {
+		t.Fatalf("-healthcheck with no worker = %v (exit %d), want exit 1", err, exitCode(err))
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }

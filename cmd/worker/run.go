@@ -15,6 +15,9 @@ import (
 // run loads the configuration and runs the worker (or the demo) until ctx
 // ends.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && (args[0] == "-healthcheck" || args[0] == "--healthcheck") {
+		return healthcheck(ctx, getenv)
+	}
 	if isDemo(args) {
 		return runDemo(ctx, args, getenv, stdout, stderr)
 	}
