@@ -8,7 +8,8 @@
 //
 //  1. the key's cooldown (set by [Limiter.Cooldown] after a 429, or by
 //     [Limiter.Observe] when the upstream says its quota is nearly spent);
-//  2. the provider's circuit breaker (opened by [Limiter.Report] after a
+//  2. the provider's circuit breaker, one per Key.Endpoint when set
+//     (opened by [Limiter.Report] after a
 //     streak of failures; when its open period ends a single request is let
 //     through as the probe, Decision.Probe);
 //  3. the key's daily cap, per UTC day;

@@ -50,7 +50,16 @@ const (
 type Key struct {
 	Provider string // e.g. "bundle_social"; also names the breaker
 	KeyID    string // KeyID(apiKey), never the key itself
+	// Endpoint, when set, narrows the breaker to one upstream address
+	// (EndpointID of the base URL): a provider's breaker tells whether
+	// that endpoint is down, which says nothing about another one (a
+	// staging gateway, a test stand-in on another port).
+	Endpoint string
 }
+
+// EndpointID returns a short, stable identifier of an upstream base URL,
+// for Key.Endpoint.
+func EndpointID(baseURL string) string { return KeyID(baseURL) }
 
 // KeyID returns a short, stable identifier of an API key that is safe to
 // store in Redis and to log: the first 16 hex digits of its SHA-256.
@@ -166,7 +175,7 @@ func (l *Limiter) Acquire(ctx context.Context, key Key, b Budget, dailyCap int) 
 		dailyCap = 0
 	}
 	keys := make([]string, 0, 3+len(b))
-	keys = append(keys, l.cooldownKey(key), l.breakerKey(key.Provider), l.dailyKey(key))
+	keys = append(keys, l.cooldownKey(key), l.breakerKey(key), l.dailyKey(key))
 	args := make([]any, 0, 4+2*len(b))
 	args = append(args, l.now(), dailyCap, ms(l.opt.ProbeTimeout),
 		l.member+"-"+strconv.FormatUint(l.seq.Add(1), 36))
@@ -272,7 +281,7 @@ func (l *Limiter) Report(ctx context.Context, key Key, ok bool, probe bool) erro
 		return err
 	}
 	err := reportScript.Run(ctx, l.rdb,
-		[]string{l.breakerKey(key.Provider), l.backoffKey(key)},
+		[]string{l.breakerKey(key), l.backoffKey(key)},
 		l.now(), flag(ok), flag(probe), l.opt.BreakerThreshold,
 		ms(l.opt.BreakerOpenFor), ms(max(maxBreakerOpen, l.opt.BreakerOpenFor)), ms(breakerTTL)).Err()
 	if err != nil {
@@ -281,13 +290,17 @@ func (l *Limiter) Report(ctx context.Context, key Key, ok bool, probe bool) erro
 	return nil
 }
 
-// BreakerState returns the provider's breaker state, "closed", "open" or
-// "half_open", for metrics and logs.
-func (l *Limiter) BreakerState(ctx context.Context, provider string) (string, error) {
-	if err := (Key{Provider: provider, KeyID: "-"}).validate(); err != nil {
+// BreakerState returns the breaker state of key's provider (and endpoint),
+// "closed", "open" or "half_open", for metrics and logs. key.KeyID is not
+// needed.
+func (l *Limiter) BreakerState(ctx context.Context, key Key) (string, error) {
+	if key.KeyID == "" {
+		key.KeyID = "-"
+	}
+	if err := key.validate(); err != nil {
 		return "", err
 	}
-	state, err := breakerStateScript.Run(ctx, l.rdb, []string{l.breakerKey(provider)}, l.now()).Text()
+	state, err := breakerStateScript.Run(ctx, l.rdb, []string{l.breakerKey(key)}, l.now()).Text()
 	if err != nil {
 		return "", fmt.Errorf("ratelimit breaker state: %w", err)
 	}
@@ -310,8 +323,11 @@ func (l *Limiter) DailyUsed(ctx context.Context, key Key) (int, error) {
 // Redis keys. The provider is the hash tag so that one script's keys share
 // a Redis Cluster slot.
 func (l *Limiter) base(provider string) string { return l.opt.Prefix + "{" + provider + "}:" }
-func (l *Limiter) breakerKey(provider string) string {
-	return l.base(provider) + "breaker"
+func (l *Limiter) breakerKey(k Key) string {
+	if k.Endpoint != "" {
+		return l.base(k.Provider) + "breaker:" + k.Endpoint
+	}
+	return l.base(k.Provider) + "breaker"
 }
 func (l *Limiter) keyBase(k Key) string     { return l.base(k.Provider) + k.KeyID + ":" }
 func (l *Limiter) cooldownKey(k Key) string { return l.keyBase(k) + "cooldown" }

@@ -344,7 +344,7 @@ func TestBreaker(t *testing.T) {
 	}
 	state := func(want string) {
 		t.Helper()
-		got, err := f.lim.BreakerState(ctx, bundleKey.Provider)
+		got, err := f.lim.BreakerState(ctx, bundleKey)
 		if err != nil {
 			t.Fatal(err)
 		}

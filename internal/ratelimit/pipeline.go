@@ -26,7 +26,7 @@ func (l *Limiter) ClearPipelined(ctx context.Context, pipe redis.Pipeliner, key 
 	// The cooldown key expires when the pause ends (SET ... PX), and a
 	// breaker has open_until only while open or half open.
 	cd := pipe.Exists(ctx, l.cooldownKey(key))
-	br := pipe.HExists(ctx, l.breakerKey(key.Provider), "open_until")
+	br := pipe.HExists(ctx, l.breakerKey(key), "open_until")
 	return func() (bool, error) {
 		n, err := cd.Result()
 		if err != nil {
@@ -48,7 +48,7 @@ func (l *Limiter) ReportPipelined(ctx context.Context, pipe redis.Pipeliner, key
 		return func() error { return err }
 	}
 	cmd := reportScript.EvalSha(ctx, pipe,
-		[]string{l.breakerKey(key.Provider), l.backoffKey(key)},
+		[]string{l.breakerKey(key), l.backoffKey(key)},
 		l.now(), flag(ok), flag(probe), l.opt.BreakerThreshold,
 		ms(l.opt.BreakerOpenFor), ms(max(maxBreakerOpen, l.opt.BreakerOpenFor)), ms(breakerTTL))
 	return func() error {

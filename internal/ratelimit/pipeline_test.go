@@ -83,7 +83,7 @@ func TestReportPipelinedIsReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if state, err := l.BreakerState(ctx, "p"); err != nil || state != BreakerOpen {
+	if state, err := l.BreakerState(ctx, Key{Provider: "p"}); err != nil || state != BreakerOpen {
 		t.Fatalf("breaker %q (%v), want open", state, err)
 	}
 }

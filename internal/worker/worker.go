@@ -307,7 +307,7 @@ func buildUpstreams(cfg config.Worker, hc *http.Client) (map[string]handlers.Ups
 	out := map[string]handlers.Upstream{}
 	for _, p := range []config.Provider{cfg.BundleSocial, cfg.Hooked} {
 		u := handlers.Upstream{Provider: p.Name, KeyVar: p.KeyVar, Budget: p.Budget, DailyCap: p.DailyCap,
-			Key: ratelimit.Key{Provider: p.Name, KeyID: ratelimit.KeyID(p.APIKey)}}
+			Key: ratelimit.Key{Provider: p.Name, KeyID: ratelimit.KeyID(p.APIKey), Endpoint: ratelimit.EndpointID(p.BaseURL)}}
 		if p.APIKey != "" {
 			opts := []clients.Option{clients.WithBaseURL(p.BaseURL), clients.WithTimeout(cfg.UpstreamTimeout)}
 			if hc != nil {
@@ -341,7 +341,7 @@ func watchState(ctx context.Context, l *ratelimit.Limiter, ups map[string]handle
 	defer t.Stop()
 	for {
 		for name, u := range ups {
-			if state, err := l.BreakerState(ctx, name); err == nil {
+			if state, err := l.BreakerState(ctx, u.Key); err == nil {
 				m.SetBreakerState(name, state)
 				if prev, ok := last[name]; ok && prev != state {
 					log.Warn("breaker changed state", "provider", name, "from", prev, "to", state)
