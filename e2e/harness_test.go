@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -197,12 +197,14 @@ func (s *Stack) StartWorker(over map[string]string, args ...string) *Worker {
 // fault-injection build).
 func (s *Stack) startWorkerBin(bin string, over map[string]string, args ...string) *Worker {
 	s.t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(s.t))
-	env := map[string]string{"HTTP_ADDR": addr}
+	// Port 0, and the address read back from the worker's log: a port
+	// found free and handed over can be taken by another test process in
+	// between, and its /readyz would answer for ours.
+	env := map[string]string{"HTTP_ADDR": "127.0.0.1:0", "LOG_FORMAT": "json", "LOG_LEVEL": "info"}
 	for k, v := range over {
 		env[k] = v
 	}
-	w := &Worker{t: s.t, HTTP: addr, Stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
+	w := &Worker{t: s.t, Stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	w.cmd = exec.Command(bin, args...)
 	w.cmd.Env = s.Env(env)
 	w.cmd.Stdout = w.Stderr
@@ -214,14 +216,19 @@ func (s *Stack) startWorkerBin(bin string, over map[string]string, args ...strin
 	s.t.Cleanup(func() {
 		w.Kill()
 		if s.t.Failed() {
-			s.t.Logf("worker %s log:\n%s", addr, tail(w.Stderr.String(), 60))
+			s.t.Logf("worker %s log:\n%s", w.HTTP, tail(w.Stderr.String(), 60))
 		}
 	})
 	// Generous: a -race build on two busy cores can take a while to start.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if code, _ := w.Get("/readyz"); code == 200 {
-			return w
+		if w.HTTP == "" {
+			w.HTTP = listenAddr(w.Stderr.String())
+		}
+		if w.HTTP != "" {
+			if code, _ := w.Get("/readyz"); code == 200 {
+				return w
+			}
 		}
 		select {
 		case <-w.done:
@@ -233,6 +240,17 @@ func (s *Stack) startWorkerBin(bin string, over map[string]string, args ...strin
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// httpAddrLog finds the address a worker logs when it starts serving.
+var httpAddrLog = regexp.MustCompile(`"msg":"(?:worker started|monitor only[^"]*)".*?"http_addr":"([^"]+)"`)
+
+// listenAddr is the HTTP address in a worker's log, "" until it is there.
+func listenAddr(log string) string {
+	if m := httpAddrLog.FindStringSubmatch(log); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // Get fetches a path of the worker's HTTP server.
@@ -343,15 +361,6 @@ func ResultFor(all []results.Entry, taskID string) []results.Entry {
 		}
 	}
 	return out
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func tail(s string, lines int) string {
