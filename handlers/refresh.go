@@ -34,9 +34,9 @@ type Refresh struct {
 	Policy       retry.Policy
 	MaxRetries   int
 	TaskDeadline time.Duration
-	// InlineWait: a wait for the budget up to this long is slept inside
-	// the handler; longer ones hand the task back to asynq, so a worker
-	// slot is never held for long.
+	// InlineWait: a wait for the budget, or a backoff between tries, up to
+	// this long is slept inside the handler; longer ones hand the task
+	// back to asynq, so a worker slot is never held for long.
 	InlineWait time.Duration
 	Worker     string // host:pid, written in each result
 	Now        func() time.Time
