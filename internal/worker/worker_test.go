@@ -115,7 +115,13 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 		b.insp.DeleteQueue(b.queue, true)
 		b.client.Close()
 		b.insp.Close()
-		rdb.Del(context.Background(), b.stream)
+		// The stream and its per-task index records; the name is the
+		// test's own, so nothing another test uses is touched.
+		ctx := context.Background()
+		keys, _ := rdb.Keys(ctx, b.stream+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
 	})
 	return b
 }
