@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,20 +31,7 @@ func stackOnRedis(t *testing.T, redisURL string, rdb *redis.Client, opts simulat
 	t.Helper()
 	s := &Stack{t: t, RedisURL: redisURL, RDB: rdb, Queue: "default", Stream: "refresh:results"}
 	t.Cleanup(func() { rdb.Close() })
-	opts.Prefix = "/gw"
-	s.Sim = simulator.New(opts)
-	srv := httptest.NewServer(s.Sim)
-	t.Cleanup(func() { s.Sim.Close(); srv.Close() })
-	s.SimURL = srv.URL + "/gw"
-	s.base = map[string]string{
-		"REDIS_URL":              redisURL,
-		"BUNDLE_SOCIAL_API_KEY":  "bundle-secret-key-" + t.Name(),
-		"HOOKED_API_KEY":         "hooked-secret-key-" + t.Name(),
-		"BUNDLE_SOCIAL_BASE_URL": s.SimURL,
-		"HOOKED_BASE_URL":        s.SimURL,
-		"LOG_FORMAT":             "json",
-		"LOG_LEVEL":              "info",
-	}
+	s.startSimulator(opts)
 	return s
 }
 

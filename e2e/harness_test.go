@@ -138,21 +138,29 @@ func NewStack(t testing.TB, opts simulator.Options) *Stack {
 		s.RDB.Close()
 		release()
 	})
+	s.startSimulator(opts)
+	return s
+}
+
+// startSimulator serves the simulator (with opts) under a path prefix, as
+// a gateway would, and sets the environment every process of the stack
+// gets: its Redis, the simulator as both upstreams, keys unique to the
+// test, JSON logs.
+func (s *Stack) startSimulator(opts simulator.Options) {
 	opts.Prefix = "/gw"
 	s.Sim = simulator.New(opts)
 	srv := httptest.NewServer(s.Sim)
-	t.Cleanup(func() { s.Sim.Close(); srv.Close() })
+	s.t.Cleanup(func() { s.Sim.Close(); srv.Close() })
 	s.SimURL = srv.URL + "/gw"
 	s.base = map[string]string{
 		"REDIS_URL":              s.RedisURL,
-		"BUNDLE_SOCIAL_API_KEY":  "bundle-secret-key-" + t.Name(),
-		"HOOKED_API_KEY":         "hooked-secret-key-" + t.Name(),
+		"BUNDLE_SOCIAL_API_KEY":  "bundle-secret-key-" + s.t.Name(),
+		"HOOKED_API_KEY":         "hooked-secret-key-" + s.t.Name(),
 		"BUNDLE_SOCIAL_BASE_URL": s.SimURL,
 		"HOOKED_BASE_URL":        s.SimURL,
 		"LOG_FORMAT":             "json",
 		"LOG_LEVEL":              "info",
 	}
-	return s
 }
 
 // Env returns the stack's environment with overrides ("" deletes).
