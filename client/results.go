@@ -23,14 +23,7 @@ func (c *Client) Result(ctx context.Context, taskID string) (results.Entry, resu
 // result landed. It blocks on the stream (no polling loop) and returns
 // ctx's error when ctx ends first: give ctx a timeout.
 func (c *Client) Wait(ctx context.Context, taskID string) (results.Entry, results.Map, error) {
-	e, m, err := c.reader.Wait(ctx, taskID)
-	if err == nil && m == nil {
-		// results.Reader.Wait can give up with nothing and no error when
-		// under a millisecond of ctx is left; that is a timeout.
-		<-ctx.Done()
-		return e, nil, ctx.Err()
-	}
-	return e, m, err
+	return c.reader.Wait(ctx, taskID)
 }
 
 // Follow calls fn with each result added after from ("$": only new ones;

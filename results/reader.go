@@ -57,7 +57,7 @@ const blockStep = 500 * time.Millisecond
 // then blocks on entries after the noted id. It returns ctx's error when ctx
 // ends first.
 func (r *Reader) Wait(ctx context.Context, taskID string) (Entry, Map, error) {
-	last, err := r.lastID(ctx)
+	last, err := r.LastID(ctx)
 	if err != nil {
 		return Entry{}, nil, err
 	}
@@ -84,7 +84,7 @@ func (r *Reader) Wait(ctx context.Context, taskID string) (Entry, Map, error) {
 // returns that error or ctx's.
 func (r *Reader) Follow(ctx context.Context, from string, fn func(Entry, Map) error) error {
 	if from == "$" {
-		last, err := r.lastID(ctx)
+		last, err := r.LastID(ctx)
 		if err != nil {
 			return err
 		}
@@ -142,8 +142,9 @@ func (r *Reader) follow(ctx context.Context, id string, fn func(redis.XMessage) 
 	}
 }
 
-// lastID is the id of the stream's newest entry, "0-0" when it is empty.
-func (r *Reader) lastID(ctx context.Context) (string, error) {
+// LastID is the id of the stream's newest entry, "0-0" when it is empty:
+// Follow from it to see every result added after this call.
+func (r *Reader) LastID(ctx context.Context) (string, error) {
 	msgs, err := r.rdb.XRevRangeN(ctx, r.stream, "+", "-", 1).Result()
 	if err != nil {
 		return "", fmt.Errorf("read results stream %s: %w", r.stream, err)

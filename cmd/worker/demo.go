@@ -104,7 +104,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	reader := results.NewReader(rdb, cfg.ResultsStream)
-	from, err := lastEntry(ctx, rdb, cfg.ResultsStream)
+	from, err := reader.LastID(ctx)
 	if err != nil {
 		return err
 	}
@@ -152,17 +152,6 @@ func advanceClock(ctx context.Context, mr *miniredis.Miniredis) {
 			mr.FastForward(step)
 		}
 	}
-}
-
-func lastEntry(ctx context.Context, rdb *redis.Client, stream string) (string, error) {
-	msgs, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
-	if err != nil {
-		return "", fmt.Errorf("read results stream: %w", err)
-	}
-	if len(msgs) == 0 {
-		return "0-0", nil
-	}
-	return msgs[0].ID, nil
 }
 
 // enqueueSample enqueues one task for each of the simulator's demo rules,

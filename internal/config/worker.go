@@ -306,12 +306,3 @@ func checkRedisURL(s string) error {
 	}
 	return fmt.Errorf("REDIS_URL has scheme %q; use redis://, rediss://, redis-socket:// or redis-sentinel://", u.Scheme)
 }
-
-// RedactURL hides the password in a Redis URL for logs and messages.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}

@@ -234,7 +234,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	}
 	started.Store(true)
 	log.Info("worker started", "worker", h.Worker, "queues", cfg.Queues.String(), "concurrency", cfg.Concurrency,
-		"http_addr", httpAddr, "results_stream", cfg.ResultsStream, "redis", config.RedactURL(cfg.RedisURL))
+		"http_addr", httpAddr, "results_stream", cfg.ResultsStream, "redis", client.RedactURL(cfg.RedisURL))
 	if opt.Started != nil {
 		opt.Started(httpAddr)
 	}
