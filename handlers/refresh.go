@@ -437,10 +437,15 @@ func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 		r.log.Info("result was already published by another delivery", "entry", id)
 		return
 	}
+	h.countFinished(e)
+	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "http_status", e.HTTPStatus, "duration_ms", e.DurationMS(), "entry", id)
+}
+
+// countFinished records a published result in the metrics.
+func (h *Refresh) countFinished(e results.Entry) {
 	h.Metrics.ResultPublished(string(e.Status))
 	h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
 	h.Metrics.TaskDuration(e.TaskType, e.Queue, string(e.Status), e.FinishedAt.Sub(e.EnqueuedAt))
-	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "http_status", e.HTTPStatus, "duration_ms", e.DurationMS(), "entry", id)
 }
 
 // redisTrouble hands the task back to asynq for a prompt re-run when Redis

@@ -164,8 +164,7 @@ func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 		}
 		if ok {
 			added = true
-			h.Metrics.ResultPublished(string(e.Status))
-			h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
+			h.countFinished(e)
 			h.Logger.Warn("task archived by asynq without a result: published a failed one",
 				"task_id", info.ID, "type", info.Type, "queue", info.Queue, "run", st.Run,
 				"asynq_last_error", info.LastErr, "error_kind", e.ErrorKind, "entry", id)
