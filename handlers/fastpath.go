@@ -5,26 +5,32 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/results"
 )
 
 // Round trips to Redis are most of what a task costs the worker and Redis
-// beyond asynq's own (docs/benchmarks.md). When Refresh.Redis is set, the
-// handler batches the calls that need no answer from each other:
+// beyond asynq's own (docs/benchmarks.md). When Refresh.Batch is set, the
+// handler's calls go out in pipelines shared with the other tasks in
+// flight, and a task in the common case makes two:
 //
-//   - before the request: the ledger's Begin, the result index read and,
-//     for a provider with no budget and no daily cap, a read of the
-//     cooldown and the breaker, so Acquire is skipped when neither applies;
+//   - before the request: the ledger's Begin, which also sees whether the
+//     task has a result index (only then is it read, in a round trip of
+//     its own) and counts the attempt unless a cooldown, an open breaker
+//     or that index holds it back (for a provider with no budget and no
+//     daily cap, where that is all Acquire would check);
 //   - after a successful request: the breaker's Report and the Publish.
 //
-// Without Redis each call is its own round trip, as before; the outcome is
+// Without Batch each call is its own round trip, as before; the outcome is
 // the same either way.
 
 // begin reads the task's ledger record and whether its run already has a
-// result.
-func (h *Refresh) begin(ctx context.Context, r *run) (ledger.State, int, results.Status, error) {
-	if h.Redis == nil {
+// result. With count, it also counts the request about to be sent unless
+// something holds it back, and sets r.counted when it did.
+func (h *Refresh) begin(ctx context.Context, r *run, count bool, up Upstream) (ledger.State, int, results.Status, error) {
+	if h.Batch == nil {
 		st, err := h.Ledger.Begin(ctx, r.id, h.Now())
 		if err != nil {
 			return st, 0, "", err
@@ -32,27 +38,66 @@ func (h *Refresh) begin(ctx context.Context, r *run) (ledger.State, int, results
 		run, status, err := h.Publisher.Published(ctx, r.id)
 		return st, run, status, err
 	}
-	pipe := h.Redis.Pipeline()
-	begin := h.Ledger.BeginPipelined(ctx, pipe, r.id, h.Now())
-	published := h.Publisher.PublishedPipelined(ctx, pipe, r.id)
-	var clear func() (bool, error)
-	if up, ok := h.Upstreams[r.ref.Provider]; ok && up.Call != nil && len(up.Budget) == 0 && up.DailyCap <= 0 {
-		clear = h.Limiter.ClearPipelined(ctx, pipe, up.Key)
+	// The result index comes first: when it is present the task has
+	// results to read, and nothing is counted.
+	guards := make([]ledger.Guard, 1, 3)
+	guards[0] = ledger.Guard{Key: results.IndexKey(h.Publisher.Stream(), r.id)}
+	if count {
+		holds, err := h.Limiter.Holds(up.Key)
+		count = err == nil // without them, Acquire decides
+		for _, hold := range holds {
+			guards = append(guards, ledger.Guard(hold))
+		}
 	}
-	_, _ = pipe.Exec(ctx) // each command's error is read from it below
-	st, err := begin()
+	var begin func() (ledger.Began, error)
+	err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
+		begin = h.Ledger.BeginPipelined(ctx, pipe, r.id, h.Now(), count, guards...)
+	})
 	if err != nil {
-		return st, 0, "", err
+		return ledger.State{}, 0, "", err
+	}
+	b, err := begin()
+	if err != nil {
+		return b.State, 0, "", err
+	}
+	r.counted = b.Counted
+	if b.Guard != 1 {
+		return b.State, 0, "", nil // no result index: nothing published yet
+	}
+	var published func() (int, results.Status, error)
+	err = h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
+		published = h.Publisher.PublishedPipelined(ctx, pipe, r.id)
+	})
+	if err != nil {
+		return b.State, 0, "", err
 	}
 	run, status, err := published()
-	if err != nil {
-		return st, 0, "", err
+	return b.State, run, status, err
+}
+
+// countAttempt counts the request about to be sent.
+func (h *Refresh) countAttempt(ctx context.Context, r *run) (int, error) {
+	if h.Batch == nil {
+		return h.Ledger.Attempt(ctx, r.id)
 	}
-	if clear != nil {
-		// An error here only costs the shortcut: Acquire decides.
-		r.clear, _ = clear()
+	var got func() (int, error)
+	if err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) { got = h.Ledger.AttemptPipelined(ctx, pipe, r.id) }); err != nil {
+		return 0, err
 	}
-	return st, run, status, nil
+	return got()
+}
+
+// publishEntry publishes e for the task's run, sharing a pipeline when
+// batched.
+func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (string, bool, error) {
+	if h.Batch == nil {
+		return h.Publisher.Publish(ctx, e, r.state.Run)
+	}
+	var got func() (string, bool, error)
+	if err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) { got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run) }); err != nil {
+		return "", false, err
+	}
+	return got()
 }
 
 // succeedBatched is the success path with the breaker's Report and the
@@ -69,10 +114,15 @@ func (h *Refresh) succeedBatched(ctx context.Context, r *run, up Upstream, o out
 	e.HTTPStatus = reply.Status
 	e.Result = string(reply.Body)
 	fault(faultBeforePublish)
-	pipe := h.Redis.Pipeline()
-	report := h.Limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe)
-	publish := h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run)
-	_, _ = pipe.Exec(ctx)
+	var report func() error
+	var publish func() (string, bool, error)
+	err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
+		report = h.Limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe)
+		publish = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run)
+	})
+	if err != nil {
+		return h.redisTrouble(r, err)
+	}
 	if err := report(); err != nil {
 		log.Warn("could not update the fleet's rate limit state", "err", err)
 	}

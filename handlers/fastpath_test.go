@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
@@ -19,7 +21,7 @@ import (
 )
 
 // TestBatchedRoundTripsKeepBehaviour runs the same cases with the handler's
-// Redis calls batched (Refresh.Redis set) and one by one: a cooldown or an
+// Redis calls batched (Refresh.Batch set) and one by one: a cooldown or an
 // open breaker still holds the request back although the provider has no
 // budget, a redelivered task gets no second result, and a plain success
 // publishes one entry that counts one attempt.
@@ -31,9 +33,15 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 		wantCalls int64
 		wantLater bool
 		wantEntry bool
+		// deadline replaces TASK_DEADLINE; wantKind expects a failed entry.
+		deadline time.Duration
+		wantKind results.ErrorKind
 	}{
 		{name: "clear", runs: 1, wantCalls: 1, wantEntry: true},
 		{name: "redelivered", runs: 2, wantCalls: 1, wantEntry: true},
+		// Counted as the task began, then found past its deadline: the
+		// count is taken back, as no request was sent.
+		{name: "deadline passed", runs: 1, deadline: time.Nanosecond, wantKind: results.KindTimeout},
 		{name: "cooldown", runs: 1, wantLater: true, before: func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key) {
 			if _, err := l.Cooldown(context.Background(), key, 10*time.Minute); err != nil {
 				t.Fatal(err)
@@ -74,13 +82,14 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					}},
 					Policy:       retry.Policy{Initial: time.Second, Max: time.Second},
 					MaxRetries:   3,
-					TaskDeadline: time.Hour,
+					TaskDeadline: cmp.Or(tc.deadline, time.Hour),
 					InlineWait:   time.Millisecond,
 					Worker:       "test:1",
 					Now:          time.Now,
 				}
 				if batched {
-					h.Redis = rdb
+					h.Batch = redisbatch.New(rdb, 0)
+					t.Cleanup(h.Batch.Close)
 				}
 				if tc.before != nil {
 					tc.before(t, h.Limiter, key)
@@ -97,7 +106,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 				if got := errors.As(last, &later); got != tc.wantLater {
 					t.Fatalf("ProcessTask = %v, want a retry.Later: %v", last, tc.wantLater)
 				}
-				if !tc.wantLater && last != nil {
+				if !tc.wantLater && tc.wantKind == "" && last != nil {
 					t.Fatalf("ProcessTask = %v, want nil", last)
 				}
 				if n := calls.Load(); n != tc.wantCalls {
@@ -114,6 +123,14 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					e, _ := results.FromValues(entries[0].ID, entries[0].Values)
 					if e.Status != results.StatusSucceeded || e.Attempts != 1 || e.HTTPStatus != 200 {
 						t.Errorf("entry %+v, want succeeded after 1 attempt with 200", e)
+					}
+				} else if tc.wantKind != "" {
+					if len(entries) != 1 {
+						t.Fatalf("%d entries, want 1", len(entries))
+					}
+					e, _ := results.FromValues(entries[0].ID, entries[0].Values)
+					if e.Status != results.StatusFailed || e.ErrorKind != tc.wantKind || e.Attempts != 0 {
+						t.Errorf("entry %+v, want failed with %s after 0 attempts", e, tc.wantKind)
 					}
 				} else if len(entries) != 0 {
 					t.Errorf("%d entries, want none", len(entries))

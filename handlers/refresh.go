@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -40,9 +40,10 @@ type Refresh struct {
 	InlineWait time.Duration
 	Worker     string // host:pid, written in each result
 	Now        func() time.Time
-	// Redis, when set, lets the handler batch its Redis calls into fewer
-	// round trips (fastpath.go); nil makes each call its own.
-	Redis redis.UniversalClient
+	// Batch, when set, sends the handler's Redis calls in pipelines shared
+	// with the other tasks in flight, in fewer calls (fastpath.go); nil
+	// makes each call its own round trip.
+	Batch *redisbatch.Batcher
 }
 
 // run is one handler invocation's working state.
@@ -54,9 +55,10 @@ type run struct {
 	log       *slog.Logger
 	deadline  time.Time
 	enqueued  time.Time
-	// clear: the provider has no budget or daily cap, and no cooldown or
-	// open breaker was seen as the task began, so Acquire may be skipped.
-	clear bool
+	// counted: begin counted the first request, as nothing held it back
+	// (the provider has no budget or daily cap, and no cooldown, open
+	// breaker or earlier result was present), so it goes without Acquire.
+	counted bool
 }
 
 // taskLog is the logger for every line about the task: its id, type,
@@ -74,9 +76,12 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
 	r.ref = ref
+	up, upOK := h.Upstreams[ref.Provider]
+	upOK = upOK && up.Call != nil
+	count := parseErr == nil && upOK && len(up.Budget) == 0 && up.DailyCap <= 0
 
 	// At-least-once delivery: the run may already have its result.
-	st, publishedRun, status, err := h.begin(ctx, r)
+	st, publishedRun, status, err := h.begin(ctx, r, count, up)
 	if err != nil {
 		return h.redisTrouble(r, err)
 	}
@@ -108,8 +113,7 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return h.fail(ctx, r, outcome{kind: results.KindInvalidPayload, msg: "invalid payload: " + parseErr.Error()})
 	}
-	up, ok := h.Upstreams[ref.Provider]
-	if !ok || up.Call == nil {
+	if !upOK {
 		return h.fail(ctx, r, outcome{kind: results.KindAuth, msg: fmt.Sprintf("%s is not configured: set %s on the workers", ref.Provider, keyVar(up, ref.Provider))})
 	}
 	return h.attempt(ctx, r, up)
@@ -174,18 +178,23 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 // try waits for the budget, sends one request and decides what next.
 func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 	probe := false
+	counted := r.counted // begin counted this request (fastpath.go)
+	r.counted = false
 	for {
 		if !h.Now().Before(r.deadline) {
+			if counted {
+				n, err := h.Ledger.Uncount(ctx, r.id)
+				if err != nil {
+					return h.redisTrouble(r, err)
+				}
+				r.state.Attempts = n
+			}
 			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
 		}
-		var d ratelimit.Decision
-		var err error
-		if r.clear {
-			d.Allowed = true // nothing Acquire checks applies (fastpath.go)
-			r.clear = false
-		} else {
-			d, err = h.Limiter.Acquire(ctx, up.Key, up.Budget, up.DailyCap)
+		if counted {
+			break // nothing Acquire checks applied as the task began
 		}
+		d, err := h.Limiter.Acquire(ctx, up.Key, up.Budget, up.DailyCap)
 		if err != nil {
 			return h.redisTrouble(r, err)
 		}
@@ -223,12 +232,14 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 		}
 	}
 
-	attempts, err := h.Ledger.Attempt(ctx, r.id)
-	if err != nil {
-		return h.redisTrouble(r, err)
+	if !counted {
+		attempts, err := h.countAttempt(ctx, r)
+		if err != nil {
+			return h.redisTrouble(r, err)
+		}
+		r.state.Attempts = attempts
+		r.log = h.taskLog(r)
 	}
-	r.state.Attempts = attempts
-	r.log = h.taskLog(r)
 	log := r.log
 
 	start := time.Now()
@@ -242,7 +253,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 	}
 	o := classify(up.Provider, reply, callErr)
 	h.Metrics.UpstreamRequest(up.Provider, o.status, took)
-	if o.kind == results.KindNone && h.Redis != nil {
+	if o.kind == results.KindNone && h.Batch != nil {
 		return h.succeedBatched(ctx, r, up, o, reply, probe, took, log)
 	}
 	if err := h.afterResponse(ctx, up, o, reply, probe); err != nil {
@@ -421,7 +432,7 @@ func (h *Refresh) entry(r *run, status results.Status) results.Entry {
 
 func (h *Refresh) publish(ctx context.Context, r *run, e results.Entry) error {
 	fault(faultBeforePublish)
-	id, added, err := h.Publisher.Publish(ctx, e, r.state.Run)
+	id, added, err := h.publishEntry(ctx, r, e)
 	if err != nil {
 		return h.redisTrouble(r, err)
 	}

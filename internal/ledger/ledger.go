@@ -64,23 +64,100 @@ const (
 	fSwept       = "swept"
 )
 
+// beginScript creates the record on a task's first run, checks the
+// guards, optionally counts an attempt (see BeginPipelined), and returns
+// the record.
+//
+// KEYS[1] record, KEYS[2..] guards. ARGV[1] now (ms), ARGV[2] TTL (ms),
+// ARGV[3] count (1/0), ARGV[4..] each guard's field (” = the key itself).
+// Returns the record's HGETALL, then the pseudo-fields _guard (the first
+// guard present, 1-based, 0 for none) and _counted (1/0).
 var beginScript = redis.NewScript(`
-redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'run', 1)
-redis.call('HSETNX', KEYS[1], 'run_started', ARGV[1])
+if redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'run', 1, 'run_started', ARGV[1])
+end
+local guard = 0
+-- One EXISTS answers the usual case, where no guard's key exists.
+if #KEYS > 1 and redis.call('EXISTS', unpack(KEYS, 2)) > 0 then
+  for i = 2, #KEYS do
+    local field = ARGV[i + 2]
+    local present
+    if field == '' then
+      present = redis.call('EXISTS', KEYS[i]) == 1
+    else
+      present = redis.call('HEXISTS', KEYS[i], field) == 1
+    end
+    if present then
+      guard = i - 1
+      break
+    end
+  end
+end
+local counted = 0
+if ARGV[3] == '1' and guard == 0 then
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  counted = 1
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('HGETALL', KEYS[1])
+local rec = redis.call('HGETALL', KEYS[1])
+rec[#rec + 1] = '_guard'
+rec[#rec + 1] = tostring(guard)
+rec[#rec + 1] = '_counted'
+rec[#rec + 1] = tostring(counted)
+return rec
 `)
 
 func (l *Ledger) key(taskID string) string { return l.prefix + taskID }
 
 // Begin creates the record if this is the task's first run and returns it.
 func (l *Ledger) Begin(ctx context.Context, taskID string, now time.Time) (State, error) {
-	vals, err := beginScript.Run(ctx, l.rdb, []string{l.key(taskID)}, now.UnixMilli(), l.ttl.Milliseconds()).StringSlice()
+	b, err := l.begin(ctx, taskID, now, false, nil)
+	return b.State, err
+}
+
+func (l *Ledger) begin(ctx context.Context, taskID string, now time.Time, count bool, unless []Guard) (Began, error) {
+	keys, args := l.beginArgs(taskID, now, count, unless)
+	vals, err := beginScript.Run(ctx, l.rdb, keys, args...).StringSlice()
 	if err != nil {
-		return State{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
+		return Began{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
 	}
-	return parse(vals), nil
+	return parseBegin(vals), nil
+}
+
+func (l *Ledger) beginArgs(taskID string, now time.Time, count bool, unless []Guard) ([]string, []any) {
+	keys := make([]string, 1, 1+len(unless))
+	keys[0] = l.key(taskID)
+	args := make([]any, 3, 3+len(unless))
+	args[0], args[1], args[2] = now.UnixMilli(), l.ttl.Milliseconds(), "0"
+	if count {
+		args[2] = "1"
+	}
+	for _, g := range unless {
+		keys = append(keys, g.Key)
+		args = append(args, g.Field)
+	}
+	return keys, args
+}
+
+// parseBegin splits beginScript's reply into the record and the guard
+// and count it reports after it.
+func parseBegin(vals []string) Began {
+	var b Began
+	for len(vals) >= 2 {
+		n := len(vals)
+		switch vals[n-2] {
+		case "_counted":
+			b.Counted = vals[n-1] == "1"
+		case "_guard":
+			b.Guard, _ = strconv.Atoi(vals[n-1])
+		default:
+			b.State = parse(vals)
+			return b
+		}
+		vals = vals[:n-2]
+	}
+	b.State = parse(vals)
+	return b
 }
 
 func parse(kv []string) State {
@@ -118,13 +195,21 @@ func parse(kv []string) State {
 // new total. It is counted before sending so that a worker killed
 // mid-request still leaves the request counted: attempts are at least once.
 func (l *Ledger) Attempt(ctx context.Context, taskID string) (int, error) {
-	pipe := l.rdb.TxPipeline()
-	n := pipe.HIncrBy(ctx, l.key(taskID), fAttempts, 1)
-	pipe.PExpire(ctx, l.key(taskID), l.ttl)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("count attempt of task %s: %w", taskID, err)
+	pipe := l.rdb.Pipeline()
+	got := l.AttemptPipelined(ctx, pipe, taskID)
+	_, _ = pipe.Exec(ctx) // the count's error is read from it
+	return got()
+}
+
+// Uncount takes back an attempt that BeginPipelined counted for a request
+// the caller then did not send (the task's deadline had passed), so the
+// result's attempts stay the requests sent.
+func (l *Ledger) Uncount(ctx context.Context, taskID string) (int, error) {
+	n, err := l.rdb.HIncrBy(ctx, l.key(taskID), fAttempts, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("uncount attempt of task %s: %w", taskID, err)
 	}
-	return int(n.Val()), nil
+	return int(n), nil
 }
 
 // Outcome is what one try or wait ended with.

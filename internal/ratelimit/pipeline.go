@@ -11,33 +11,29 @@ import (
 // with other commands into one round trip. Each queues its commands on
 // pipe and returns a function to call after pipe.Exec for the result.
 
-// ClearPipelined queues a read of key's cooldown and of its provider's
-// breaker. After Exec, the returned function reports true when no cooldown
-// is set and the breaker is closed. For a key with no budget windows and no
-// daily cap, that is when Acquire would admit the request: such a caller
-// may then send without Acquire, saving a script per request. The request
-// is then not counted in DailyUsed, which matters only with a daily cap.
-// It reads, never writes: a false answer means "ask Acquire", which
-// decides (and may make this request the breaker's half-open probe).
-func (l *Limiter) ClearPipelined(ctx context.Context, pipe redis.Pipeliner, key Key) func() (bool, error) {
+// Hold is a key, or a field of a hash, whose presence holds requests back.
+type Hold struct {
+	Key   string
+	Field string // "" for the key itself
+}
+
+// Holds returns what holds key's requests back as plain presence checks:
+// its cooldown (a key that expires when the pause ends) and its provider's
+// breaker while open or half open (the open_until field). For a key with
+// no budget windows and no daily cap, Acquire admits a request exactly
+// when none is present, so a caller may check them in a script of its own
+// (ledger.BeginPipelined) and skip Acquire, saving a round trip per
+// request. Such a request is not counted in DailyUsed, which matters only
+// with a daily cap. When one is present, ask Acquire: it decides, and may
+// make the request the breaker's half-open probe.
+func (l *Limiter) Holds(key Key) ([]Hold, error) {
 	if err := key.validate(); err != nil {
-		return func() (bool, error) { return false, err }
+		return nil, err
 	}
-	// The cooldown key expires when the pause ends (SET ... PX), and a
-	// breaker has open_until only while open or half open.
-	cd := pipe.Exists(ctx, l.cooldownKey(key))
-	br := pipe.HExists(ctx, l.breakerKey(key), "open_until")
-	return func() (bool, error) {
-		n, err := cd.Result()
-		if err != nil {
-			return false, fmt.Errorf("ratelimit clear: %w", err)
-		}
-		open, err := br.Result()
-		if err != nil {
-			return false, fmt.Errorf("ratelimit clear: %w", err)
-		}
-		return n == 0 && !open, nil
-	}
+	return []Hold{
+		{Key: l.cooldownKey(key)},
+		{Key: l.breakerKey(key), Field: "open_until"},
+	}, nil
 }
 
 // ReportPipelined is Report queued on pipe. Where Redis does not know the

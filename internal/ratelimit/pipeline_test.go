@@ -9,21 +9,34 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestClearPipelined: clear only while no cooldown is set and the breaker
-// is closed, which is when Acquire admits a key without a budget.
-func TestClearPipelined(t *testing.T) {
+// TestHolds: none of the holds is present only while no cooldown is set
+// and the breaker is closed, which is when Acquire admits a key without a
+// budget.
+func TestHolds(t *testing.T) {
 	ctx := context.Background()
 	key := Key{Provider: "p", KeyID: "k"}
 	clear := func(f *fixture) bool {
 		t.Helper()
-		pipe := f.rdb.Pipeline()
-		got := f.lim.ClearPipelined(ctx, pipe, key)
-		_, _ = pipe.Exec(ctx)
-		ok, err := got()
+		holds, err := f.lim.Holds(key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ok
+		for _, h := range holds {
+			var present bool
+			if h.Field == "" {
+				n, err := f.rdb.Exists(ctx, h.Key).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				present = n == 1
+			} else if present, err = f.rdb.HExists(ctx, h.Key, h.Field).Result(); err != nil {
+				t.Fatal(err)
+			}
+			if present {
+				return false
+			}
+		}
+		return true
 	}
 	cases := []struct {
 		name      string
@@ -61,6 +74,9 @@ func TestClearPipelined(t *testing.T) {
 				t.Fatalf("clear = %v but Acquire allowed = %v (%s)", got, d.Allowed, d.Reason)
 			}
 		})
+	}
+	if _, err := (&Limiter{}).Holds(Key{}); err == nil {
+		t.Error("Holds of an empty key: no error")
 	}
 }
 

@@ -117,7 +117,11 @@ return untilT - now
 // KEYS: 1 breaker, 2 back-off. ARGV: 1 now, 2 ok (1/0), 3 probe (1/0),
 // 4 threshold, 5 first open ms, 6 max open ms, 7 breaker state TTL ms.
 // Returns the breaker state after the report.
-var reportScript = redis.NewScript(prelude + `
+var reportScript = redis.NewScript(`
+-- The usual report, a success with no breaker and no back-off on record,
+-- changes nothing: say so before reading the clock.
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1], KEYS[2]) == 0 then return 'closed' end
+` + prelude + `
 local ok = ARGV[2] == '1'
 local probe = ARGV[3] == '1'
 local base = tonumber(ARGV[5])

@@ -25,6 +25,7 @@ import (
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/opshttp"
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/internal/schedule"
 	"github.com/refreshq/refreshq/results"
@@ -95,6 +96,10 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		return errors.New("REDIS_URL: asynq made a Redis client of an unexpected type")
 	}
 	defer rdb.Close()
+	// Closed after the server and the background loops (deferred first),
+	// since the handlers and the sweeper send through it to the end.
+	batch := redisbatch.New(rdb, 0)
+	defer batch.Close()
 
 	m := metrics.New()
 	insp := asynq.NewInspector(redisOpt)
@@ -221,7 +226,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		InlineWait:   inlineWait,
 		Worker:       Name(),
 		Now:          time.Now,
-		Redis:        rdb,
+		Batch:        batch,
 	}
 
 	// Handlers' contexts end a little before asynq gives up on them, so an
