@@ -92,7 +92,7 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// delivery is an operator's re-run whatever its last error says.
 		if st.SweptRun < st.Run && !h.rerunFromArchive(ctx, r) {
 			h.Metrics.ResultDuplicateSuppressed()
-			r.log.Info("task already has its result; ending it again without a second one", "status", status)
+			r.log.Info("task already has its result; ending it again without a second one", "status", string(status))
 			if status == results.StatusSucceeded {
 				return nil
 			}
@@ -274,7 +274,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 		r.state.LastStatus = o.status
 	}
 	if !o.transient {
-		log.Info("permanent failure", "error_kind", o.kind, "http_status", o.status)
+		log.Info("permanent failure", "error_kind", string(o.kind), "http_status", o.status)
 		return h.fail(ctx, r, o)
 	}
 	return h.later(ctx, r, up, o, log)
@@ -314,7 +314,7 @@ func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log
 	} else {
 		tries := r.state.Attempts - r.state.RateLimited - r.state.TriesBase
 		if tries > h.MaxRetries {
-			log.Info("retries exhausted", "error_kind", o.kind, "tries", tries)
+			log.Info("retries exhausted", "error_kind", string(o.kind), "tries", tries)
 			o.msg = fmt.Sprintf("%s (gave up after %d tries; MAX_RETRIES=%d)", o.msg, tries, h.MaxRetries)
 			return h.fail(ctx, r, o)
 		}
@@ -335,7 +335,7 @@ func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log
 		return h.fail(ctx, r, o)
 	}
 	h.Metrics.Retry(up.Provider, string(o.kind))
-	log.Info("will try again", "error_kind", o.kind, "http_status", o.status, "in", wait)
+	log.Info("will try again", "error_kind", string(o.kind), "http_status", o.status, "in", wait)
 	if inline {
 		select {
 		case <-ctx.Done():
@@ -449,7 +449,11 @@ func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 		return
 	}
 	h.countFinished(e)
-	r.log.Info("result published", "status", e.Status, "error_kind", e.ErrorKind, "http_status", e.HTTPStatus, "duration_ms", e.DurationMS(), "entry", id)
+	// Every task logs this line: typed attributes spare slog reflection
+	// (a named string type is otherwise encoded through encoding/json).
+	r.log.LogAttrs(context.Background(), slog.LevelInfo, "result published",
+		slog.String("status", string(e.Status)), slog.String("error_kind", string(e.ErrorKind)),
+		slog.Int("http_status", e.HTTPStatus), slog.Int64("duration_ms", e.DurationMS()), slog.String("entry", id))
 }
 
 // countFinished records a published result in the metrics.

@@ -233,6 +233,17 @@ func (e *TransportError) Error() string {
 // network errors.
 func (e *TransportError) Unwrap() error { return e.Err }
 
+// notDecoded says why a success body could not be decoded. Unmarshal
+// checks the whole body's syntax before it decodes any of it, so a
+// *json.SyntaxError means it is not JSON at all: no pass of json.Valid of
+// its own is needed to tell the two apart.
+func notDecoded(err error) string {
+	if _, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return "body is not JSON"
+	}
+	return "body is not a JSON object"
+}
+
 // unmarshalLenient decodes what it can: a field of an unexpected type is left
 // zero instead of failing the whole body, because upstreams change types of
 // fields we do not depend on, and the raw body is kept anyway.

@@ -91,12 +91,9 @@ func (h *Hooked) decode(r *response) (*AccountRefresh, error) {
 	if len(r.body) > maxSuccessBody {
 		return nil, invalid(fmt.Sprintf("body is over %d bytes", maxSuccessBody))
 	}
-	if !json.Valid(r.body) {
-		return nil, invalid("body is not JSON")
-	}
 	var w accountRefreshWire
 	if err := unmarshalLenient(r.body, &w); err != nil {
-		return nil, invalid("body is not a JSON object")
+		return nil, invalid(notDecoded(err))
 	}
 	if w.Success != nil && !*w.Success {
 		return nil, invalid(withMessage("success is false", w.Message))
