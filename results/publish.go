@@ -40,9 +40,7 @@ local published = tonumber(redis.call('HGET', KEYS[2], 'run') or '0')
 if published >= tonumber(ARGV[1]) then
   return {0, redis.call('HGET', KEYS[2], 'entry') or ''}
 end
-local fields = {}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
-local id = redis.call('XADD', KEYS[1], '*', unpack(fields))
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
 redis.call('HSET', KEYS[2], 'run', ARGV[1], 'entry', id, 'status', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return {1, id}
