@@ -71,11 +71,11 @@ const (
 // KEYS[1] record, KEYS[2..] guards. ARGV[1] now (ms), ARGV[2] TTL (ms),
 // ARGV[3] count (1/0), ARGV[4..] each guard's field (” = the key itself).
 // Returns the record's HGETALL, then the pseudo-fields _guard (the first
-// guard present, 1-based, 0 for none) and _counted (1/0).
+// guard present, 1-based, 0 for none) and _counted (1/0). A record it has
+// just created, with no guard present, is not read back: it holds what
+// the script wrote, and the reply says _new instead.
 var beginScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'run', 1, 'run_started', ARGV[1])
-end
+local created = redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1]) == 1
 local guard = 0
 -- One EXISTS answers the usual case, where no guard's key exists.
 if #KEYS > 1 and redis.call('EXISTS', unpack(KEYS, 2)) > 0 then
@@ -93,17 +93,24 @@ if #KEYS > 1 and redis.call('EXISTS', unpack(KEYS, 2)) > 0 then
     end
   end
 end
-local counted = 0
-if ARGV[3] == '1' and guard == 0 then
+local counted = ARGV[3] == '1' and guard == 0
+if created and counted then
+  redis.call('HSET', KEYS[1], 'run', 1, 'run_started', ARGV[1], 'attempts', 1)
+elseif created then
+  redis.call('HSET', KEYS[1], 'run', 1, 'run_started', ARGV[1])
+elseif counted then
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  counted = 1
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local flag = counted and '1' or '0'
+if created and guard == 0 then
+  return {'_new', '1', '_guard', '0', '_counted', flag}
+end
 local rec = redis.call('HGETALL', KEYS[1])
 rec[#rec + 1] = '_guard'
 rec[#rec + 1] = tostring(guard)
 rec[#rec + 1] = '_counted'
-rec[#rec + 1] = tostring(counted)
+rec[#rec + 1] = flag
 return rec
 `)
 
@@ -121,7 +128,7 @@ func (l *Ledger) begin(ctx context.Context, taskID string, now time.Time, count 
 	if err != nil {
 		return Began{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
 	}
-	return parseBegin(vals), nil
+	return parseBegin(vals, now), nil
 }
 
 func (l *Ledger) beginArgs(taskID string, now time.Time, count bool, unless []Guard) ([]string, []any) {
@@ -140,9 +147,11 @@ func (l *Ledger) beginArgs(taskID string, now time.Time, count bool, unless []Gu
 }
 
 // parseBegin splits beginScript's reply into the record and the guard
-// and count it reports after it.
-func parseBegin(vals []string) Began {
+// and count it reports after it. now is the time Begin passed, which a
+// record the script has just created holds.
+func parseBegin(vals []string, now time.Time) Began {
 	var b Began
+	created := false
 	for len(vals) >= 2 {
 		n := len(vals)
 		switch vals[n-2] {
@@ -150,11 +159,21 @@ func parseBegin(vals []string) Began {
 			b.Counted = vals[n-1] == "1"
 		case "_guard":
 			b.Guard, _ = strconv.Atoi(vals[n-1])
+		case "_new":
+			created = true
 		default:
 			b.State = parse(vals)
 			return b
 		}
 		vals = vals[:n-2]
+	}
+	if created {
+		seen := time.UnixMilli(now.UnixMilli())
+		b.State = State{FirstSeen: seen, Run: 1, RunStarted: seen}
+		if b.Counted {
+			b.State.Attempts = 1
+		}
+		return b
 	}
 	b.State = parse(vals)
 	return b

@@ -51,7 +51,7 @@ func (l *Ledger) BeginPipelined(ctx context.Context, pipe redis.Pipeliner, taskI
 		if err != nil {
 			return Began{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
 		}
-		return parseBegin(vals), nil
+		return parseBegin(vals, now), nil
 	}
 }
 

@@ -63,6 +63,7 @@ func TestBeginCountsUnlessGuarded(t *testing.T) {
 		flush       bool
 		wantGuard   int
 		wantCounted bool
+		wantSwept   int
 	}{
 		{name: "nothing present", count: true, wantCounted: true},
 		{name: "without count", count: false},
@@ -75,6 +76,12 @@ func TestBeginCountsUnlessGuarded(t *testing.T) {
 		}},
 		{name: "guard hash without the field", count: true, wantCounted: true, before: func(mr *miniredis.Miniredis) { mr.HSet("breaker", "fails", "2") }},
 		{name: "script forgotten", count: true, flush: true, wantCounted: true},
+		// The sweeper marks a task it ended, which may have had no record
+		// yet: its result index is present, and the mark is read back.
+		{name: "swept before it ever ran", count: true, wantGuard: 1, wantSwept: 1, before: func(mr *miniredis.Miniredis) {
+			mr.HSet(DefaultPrefix+"t1", fSwept, "1")
+			mr.HSet("index", "run", "1")
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,6 +114,14 @@ func TestBeginCountsUnlessGuarded(t *testing.T) {
 			}
 			if stored, _ := rdb.HGet(ctx, l.key("t1"), fAttempts).Int(); stored != want {
 				t.Fatalf("stored attempts %d, want %d", stored, want)
+			}
+			if b.State.SweptRun != tc.wantSwept {
+				t.Fatalf("swept run %d, want %d", b.State.SweptRun, tc.wantSwept)
+			}
+			// What Begin returned is the stored record, also when the
+			// script wrote it and did not read it back.
+			if again, err := l.Begin(ctx, "t1", time.Now().Add(time.Hour)); err != nil || again != b.State {
+				t.Fatalf("record read back %+v (%v), Begin returned %+v", again, err, b.State)
 			}
 			if !b.Counted {
 				return
