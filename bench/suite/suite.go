@@ -30,14 +30,19 @@ type Config struct {
 	// clients send per task (0: skip).
 	RoundTripTasks int
 	Variants       []string
-	Priority       bool
-	Backlog        int // tasks waiting in low for the priority check
-	Critical       int // tasks put in critical during it
-	RSS            bool
-	RSSSmall       int
-	RSSLarge       int
-	ProfileDir     string
-	WorkerLog      string
+	// Rounds measures every variant this many times, the variants
+	// interleaved, so that a machine whose speed drifts (shared cores)
+	// weighs on all of them alike; the report gives each variant's median
+	// round and the spread.
+	Rounds     int
+	Priority   bool
+	Backlog    int // tasks waiting in low for the priority check
+	Critical   int // tasks put in critical during it
+	RSS        bool
+	RSSSmall   int
+	RSSLarge   int
+	ProfileDir string
+	WorkerLog  string
 }
 
 // DefaultVariants is every throughput variant, in the order they run.
@@ -115,25 +120,32 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 	}
 	fmt.Fprintln(out, env)
 
-	var rows []row
-	for _, name := range cfg.Variants {
-		v, err := cfg.variant(name)
-		if err != nil {
-			return err
+	var rounds [][]row
+	for i := range max(cfg.Rounds, 1) {
+		if cfg.Rounds > 1 {
+			fmt.Fprintf(log, "== round %d of %d\n", i+1, cfg.Rounds)
 		}
-		fmt.Fprintf(log, "== %s\n", v.name)
-		r := s.throughput(ctx, v)
-		if r.Err != nil {
-			fmt.Fprintf(log, "   %s: %v\n", v.name, r.Err)
+		var rows []row
+		for _, name := range cfg.Variants {
+			v, err := cfg.variant(name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(log, "== %s\n", v.name)
+			r := s.throughput(ctx, v)
+			if r.Err != nil {
+				fmt.Fprintf(log, "   %s: %v\n", v.name, r.Err)
+			}
+			rows = append(rows, r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
-		rows = append(rows, r)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		rounds = append(rounds, rows)
 	}
-	if len(rows) > 0 {
+	if rows := medianRows(rounds); len(rows) > 0 {
 		fmt.Fprintln(out, formatTable(rows, cfg))
-		fmt.Fprintln(out, formatTargets(rows, cfg))
+		fmt.Fprintln(out, formatTargets(rows, rounds, cfg))
 		fmt.Fprintln(out, formatRoundTrips(rows))
 	}
 	if cfg.Priority {

@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -51,3 +52,30 @@ func TestPercentileAndTaskID(t *testing.T) {
 		t.Errorf("RSS %d, want 31784", n)
 	}
 }
+
+// TestMedianRoundsAndRatios: the report shows each variant's median round
+// with the spread, and judges a ratio by its median over rounds, each
+// taken within one round.
+func TestMedianRoundsAndRatios(t *testing.T) {
+	rounds := [][]row{
+		{{Name: "naive-0ms", TPS: 1000}, {Name: "full-0ms", TPS: 800}},
+		{{Name: "naive-0ms", TPS: 2000}, {Name: "full-0ms", TPS: 1900}},
+		{{Name: "naive-0ms", TPS: 1500}, {Name: "full-0ms", Err: errTest}},
+	}
+	rows := medianRows(rounds)
+	if len(rows) != 2 || rows[0].TPS != 1500 || rows[1].TPS != 800 {
+		t.Fatalf("median rows %+v: want naive 1500 (of 3), full 800 (lower of 2)", rows)
+	}
+	if got := tpsCell(rows[0]); got != "1500 (1000–2000)" {
+		t.Errorf("tasks/s cell %q", got)
+	}
+	f := ratios(rounds, "full-0ms", "naive-0ms")
+	if len(f) != 2 || f[0] != 0.8 || f[1] != 0.95 {
+		t.Fatalf("ratios %v, want [0.8 0.95]: the round where full failed has none", f)
+	}
+	if got := pct(f); got != "80% (median of 2 rounds; 80–95%)" {
+		t.Errorf("pct %q", got)
+	}
+}
+
+var errTest = errors.New("test")

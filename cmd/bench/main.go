@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.DurationVar(&cfg.Latency, "latency", 50*time.Millisecond, "the slow upstream's latency")
 	fs.DurationVar(&cfg.LatencyPhase, "latency-phase", 5*time.Second, "how long to enqueue at half the measured rate to measure latency (0: skip)")
 	fs.IntVar(&cfg.RoundTripTasks, "roundtrip-tasks", 2000, "tasks run under MONITOR to count the commands clients send (0: skip)")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "measure every variant this many times, interleaved, and report the median round and the spread")
 	variants := fs.String("variants", strings.Join(suite.DefaultVariants, ","), "throughput variants to run, comma-separated (empty: none)")
 	fs.BoolVar(&cfg.Priority, "priority", true, "check that critical tasks overtake a backlog in low")
 	fs.IntVar(&cfg.Backlog, "backlog", 100_000, "tasks waiting in low for the priority check")
@@ -60,8 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cfg.RedisURL == "" {
 		return usageError{errors.New("REDIS_URL is not set; point it at a Redis the benchmark may use alone, e.g. REDIS_URL=redis://127.0.0.1:6379/15")}
 	}
-	if cfg.Concurrency < 1 || cfg.Tasks < 100 || cfg.Latency <= 0 || cfg.RSSSmall < 1 || cfg.RSSLarge < cfg.RSSSmall {
-		return usageError{errors.New("need -concurrency ≥ 1, -tasks ≥ 100, -latency > 0 and 1 ≤ -rss-small ≤ -rss-large")}
+	if cfg.Concurrency < 1 || cfg.Rounds < 1 || cfg.Tasks < 100 || cfg.Latency <= 0 || cfg.RSSSmall < 1 || cfg.RSSLarge < cfg.RSSSmall {
+		return usageError{errors.New("need -concurrency ≥ 1, -rounds ≥ 1, -tasks ≥ 100, -latency > 0 and 1 ≤ -rss-small ≤ -rss-large")}
 	}
 	for v := range strings.SplitSeq(*variants, ",") {
 		if v = strings.TrimSpace(v); v != "" {
