@@ -25,6 +25,8 @@ import (
 
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/worker"
+	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // Worker kinds a child can run.
@@ -94,7 +96,7 @@ func RunChild(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			rdb := redis.NewClient(opt)
 			defer rdb.Close()
-			h = &naiveHandler{hc: newHTTPClient(*concurrency), base: *upstreamURL, rdb: rdb, stream: *stream}
+			h = &naiveHandler{hc: newHTTPClient(*concurrency), base: *upstreamURL, rdb: rdb, stream: *stream, worker: worker.Name()}
 		}
 		// asynq's defaults but for concurrency, queues and the two polling
 		// intervals, which take refreshq's values (internal/worker): with
@@ -277,18 +279,23 @@ func (h *noopHandler) stopRecording() []int64 {
 }
 
 // naiveHandler is what a first asynq handler for this job looks like: decode
-// the payload, POST, read the body, XADD. No ledger, no budget, no
-// exactly-once, no classification, no metrics, no logs.
+// the payload, POST, read the body, XADD the result entry. No ledger, no
+// budget, no exactly-once, no classification, no response validation, no
+// metrics, no logs. The entry has the contract's fields, as the full
+// worker's does, so that the two variants write the same XADD.
 type naiveHandler struct {
 	hc     *http.Client
 	base   string
 	rdb    *redis.Client
 	stream string
+	worker string
 }
 
 func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p struct {
-		AccountID string `json:"account_id"`
+		AccountID  string          `json:"account_id"`
+		Meta       json.RawMessage `json:"meta"`
+		EnqueuedAt time.Time       `json:"enqueued_at"`
 	}
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
@@ -311,10 +318,16 @@ func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return errors.New(resp.Status)
 	}
 	id, _ := asynq.GetTaskID(ctx)
-	return h.rdb.XAdd(ctx, &redis.XAddArgs{Stream: h.stream, Values: []any{
-		"task_id", id, "status", "succeeded", "http_status", resp.StatusCode,
-		"result", body, "finished_at", time.Now().UTC().Format(time.RFC3339Nano),
-	}}).Err()
+	queue, _ := asynq.GetQueueName(ctx)
+	e := results.Entry{TaskID: id, TaskType: t.Type(), Queue: queue, Provider: tasks.ProviderHooked,
+		Subject: p.AccountID, Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: resp.StatusCode,
+		Result: string(body), Meta: string(p.Meta), EnqueuedAt: p.EnqueuedAt, FinishedAt: time.Now(), Worker: h.worker}
+	fields := e.Fields()
+	values := make([]any, len(fields))
+	for i, f := range fields {
+		values[i] = f
+	}
+	return h.rdb.XAdd(ctx, &redis.XAddArgs{Stream: h.stream, Values: values}).Err()
 }
 
 // taskID encodes when the task was enqueued in its id, so that every
