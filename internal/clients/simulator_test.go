@@ -65,8 +65,8 @@ func TestClientsAgreeWithSimulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !got.Success || got.Data.ID != "a/b?c" || got.Data.Username == "" || got.Data.Platform == "" {
-			t.Errorf("decoded %+v", got.Data)
+		if sum := got.Data.Summary(); !got.Success || sum.ID != "a/b?c" || sum.Username == "" || sum.Platform == "" {
+			t.Errorf("decoded %+v", sum)
 		}
 	})
 
