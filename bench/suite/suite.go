@@ -34,15 +34,17 @@ type Config struct {
 	// interleaved, so that a machine whose speed drifts (shared cores)
 	// weighs on all of them alike; the report gives each variant's median
 	// round and the spread.
-	Rounds     int
-	Priority   bool
-	Backlog    int // tasks waiting in low for the priority check
-	Critical   int // tasks put in critical during it
-	RSS        bool
-	RSSSmall   int
-	RSSLarge   int
-	ProfileDir string
-	WorkerLog  string
+	Rounds int
+	// ScriptCosts measures the Redis CPU of each call a task makes.
+	ScriptCosts bool
+	Priority    bool
+	Backlog     int // tasks waiting in low for the priority check
+	Critical    int // tasks put in critical during it
+	RSS         bool
+	RSSSmall    int
+	RSSLarge    int
+	ProfileDir  string
+	WorkerLog   string
 }
 
 // DefaultVariants is every throughput variant, in the order they run.
@@ -147,6 +149,10 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 		fmt.Fprintln(out, formatTable(rows, cfg))
 		fmt.Fprintln(out, formatTargets(rows, rounds, cfg))
 		fmt.Fprintln(out, formatRoundTrips(rows))
+	}
+	if cfg.ScriptCosts {
+		fmt.Fprintf(log, "== Redis CPU per call\n")
+		fmt.Fprintln(out, s.scriptCosts(ctx))
 	}
 	if cfg.Priority {
 		fmt.Fprintf(log, "== priority\n")

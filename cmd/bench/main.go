@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.IntVar(&cfg.RoundTripTasks, "roundtrip-tasks", 2000, "tasks run under MONITOR to count the commands clients send (0: skip)")
 	fs.IntVar(&cfg.Rounds, "rounds", 1, "measure every variant this many times, interleaved, and report the median round and the spread")
 	variants := fs.String("variants", strings.Join(suite.DefaultVariants, ","), "throughput variants to run, comma-separated (empty: none)")
+	fs.BoolVar(&cfg.ScriptCosts, "script-costs", true, "measure the Redis CPU of each call the full worker and the naive handler make per task")
 	fs.BoolVar(&cfg.Priority, "priority", true, "check that critical tasks overtake a backlog in low")
 	fs.IntVar(&cfg.Backlog, "backlog", 100_000, "tasks waiting in low for the priority check")
 	fs.IntVar(&cfg.Critical, "critical", 50, "tasks put in critical during the priority check")

@@ -1,0 +1,117 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// scriptCalls is how many of each call the script-cost section sends,
+// scriptDepth to a pipeline: deep enough that the round trip, which the
+// throughput table already counts, is spread thin.
+const (
+	scriptCalls = 10_000
+	scriptDepth = 50
+)
+
+// scriptCosts measures the Redis CPU of each call the full worker makes
+// per successful task, beside the naive handler's one XADD: what its
+// guarantees cost Redis apart from round trips. Every call runs on keys of
+// its own under the run's prefix, as it does for a new task.
+func (s *suite) scriptCosts(ctx context.Context) string {
+	prefix := "bench:" + s.runID + ":scripts:"
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := unlinkMatching(cctx, s.rdb, prefix+"*"); err != nil {
+			fmt.Fprintf(s.log, "   cleanup: %v\n", err)
+		}
+	}()
+	led := ledger.New(s.rdb, prefix+"task:", time.Hour)
+	pub := results.NewPublisher(s.rdb, prefix+"results", time.Hour)
+	lim := ratelimit.New(s.rdb, ratelimit.Options{Prefix: prefix + "rl:"})
+	key := ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "bench"}
+	holds, err := lim.Holds(key)
+	if err != nil {
+		return "Redis CPU per call: " + err.Error()
+	}
+	body, err := hookedBody()
+	if err != nil {
+		return "Redis CPU per call: " + err.Error()
+	}
+	entry := func(i int) results.Entry {
+		now := time.Now()
+		return results.Entry{TaskID: prefix + strconv.Itoa(i), TaskType: tasks.TypeHookedAccountRefresh, Queue: "default",
+			Provider: tasks.ProviderHooked, Subject: "acct", Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: 200,
+			Result: string(body), Meta: "{}", EnqueuedAt: now, FinishedAt: now, Worker: "bench:1"}
+	}
+	// Load the scripts, so that no NOSCRIPT fallback is measured.
+	if _, err := led.Begin(ctx, prefix+"warm", time.Now()); err != nil {
+		return "Redis CPU per call: " + err.Error()
+	}
+	_ = lim.Report(ctx, key, true, false)
+	if _, _, err := pub.Publish(ctx, entry(-1), 1); err != nil {
+		return "Redis CPU per call: " + err.Error()
+	}
+
+	calls := []struct {
+		name, what string
+		queue      func(p redis.Pipeliner, i int)
+	}{
+		{"naive: XADD", "the result entry, the contract's fields", func(p redis.Pipeliner, i int) {
+			fields := entry(i).Fields()
+			values := make([]any, len(fields))
+			for j, f := range fields {
+				values[j] = f
+			}
+			p.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "naive", Values: values})
+		}},
+		{"full: ledger begin", "create the record, check result index, cooldown and breaker, count the attempt", func(p redis.Pipeliner, i int) {
+			id := strconv.Itoa(i)
+			guards := []ledger.Guard{{Key: results.IndexKey(prefix+"results", prefix+id)}}
+			for _, h := range holds {
+				guards = append(guards, ledger.Guard(h))
+			}
+			led.BeginPipelined(ctx, p, id, time.Now(), true, guards...)
+		}},
+		{"full: breaker report", "a success with nothing on record", func(p redis.Pipeliner, _ int) {
+			lim.ReportPipelined(ctx, p, key, true, false)
+		}},
+		{"full: publish", "check the index, XADD the entry, mark the index", func(p redis.Pipeliner, i int) {
+			pub.PublishPipelined(ctx, p, entry(i), 1)
+		}},
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Redis CPU per call, %d calls sent %d to a pipeline (so round trips are left out):\n\n", scriptCalls, scriptDepth)
+	b.WriteString("| call | what it does | Redis CPU µs/call |\n|---|---|---:|\n")
+	for _, c := range calls {
+		before, err := redisCPU(ctx, s.rdb)
+		if err != nil {
+			return "Redis CPU per call: " + err.Error()
+		}
+		for i := 0; i < scriptCalls; i += scriptDepth {
+			p := s.rdb.Pipeline()
+			for j := i; j < i+scriptDepth; j++ {
+				c.queue(p, j)
+			}
+			if _, err := p.Exec(ctx); err != nil {
+				return fmt.Sprintf("Redis CPU per call: %s: %v", c.name, err)
+			}
+		}
+		after, err := redisCPU(ctx, s.rdb)
+		if err != nil {
+			return "Redis CPU per call: " + err.Error()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.1f |\n", c.name, c.what, float64(after-before)/scriptCalls)
+	}
+	return b.String()
+}
