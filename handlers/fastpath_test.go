@@ -88,7 +88,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					Now:          time.Now,
 				}
 				if batched {
-					h.Batch = redisbatch.New(rdb, 0)
+					h.Batch = redisbatch.New(rdb, redisbatch.Options{})
 					t.Cleanup(h.Batch.Close)
 				}
 				if tc.before != nil {

@@ -15,6 +15,19 @@ var ErrClosed = errors.New("redisbatch: closed")
 // never grows without bound behind a burst.
 const DefaultMaxBatch = 256
 
+// DefaultFlushers is how many pipelines may be in flight at once. With one,
+// a call that arrives just after a batch left waits for that batch's round
+// trip before its own goes out; with a few, it goes out at once on another
+// connection, and calls share a pipeline only when every flusher is busy,
+// which is when sharing saves the most.
+const DefaultFlushers = 4
+
+// Options tune a Batcher; zero values take the defaults.
+type Options struct {
+	MaxBatch int // calls in one pipeline at most
+	Flushers int // pipelines in flight at once at most
+}
+
 // Batcher sends its callers' commands in shared pipelines. It is safe for
 // concurrent use; Close it when done.
 type Batcher struct {
@@ -33,19 +46,29 @@ type call struct {
 	sent  bool       // queued on the batch's pipeline (set by the loop)
 }
 
-// New starts a Batcher on rdb. maxBatch ≤ 0 means DefaultMaxBatch.
-func New(rdb redis.UniversalClient, maxBatch int) *Batcher {
-	if maxBatch <= 0 {
-		maxBatch = DefaultMaxBatch
+// New starts a Batcher on rdb.
+func New(rdb redis.UniversalClient, opt Options) *Batcher {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = DefaultMaxBatch
+	}
+	if opt.Flushers <= 0 {
+		opt.Flushers = DefaultFlushers
 	}
 	b := &Batcher{
 		rdb:     rdb,
-		max:     maxBatch,
-		reqs:    make(chan *call, maxBatch),
+		max:     opt.MaxBatch,
+		reqs:    make(chan *call, opt.MaxBatch),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	go b.loop()
+	var wg sync.WaitGroup
+	for range opt.Flushers {
+		wg.Go(b.loop)
+	}
+	go func() {
+		wg.Wait()
+		close(b.stopped)
+	}()
 	return b
 }
 
@@ -71,8 +94,8 @@ func (b *Batcher) Do(ctx context.Context, queue func(redis.Pipeliner)) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.stopped:
-		// The loop sends every call it took before it stops; one that
-		// slipped into the queue as it stopped is never sent.
+		// The flushers send every call they took before they stop; one
+		// that slipped into the queue as they stopped is never sent.
 		select {
 		case err := <-c.done:
 			return err
@@ -89,8 +112,9 @@ func (b *Batcher) Close() {
 	<-b.stopped
 }
 
+// loop is one flusher: it takes the first call that comes, adds what
+// queued behind it, and sends them.
 func (b *Batcher) loop() {
-	defer close(b.stopped)
 	batch := make([]*call, 0, b.max)
 	for {
 		select {

@@ -42,6 +42,8 @@ func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 	}
 }
 
+// setup gives a Batcher with one flusher, so that which calls share a
+// pipeline is decided by the test holding that flusher's batch.
 func setup(t *testing.T, g *gate) (*Batcher, *redis.Client, string) {
 	t.Helper()
 	rdb, _ := redistest.Client(t)
@@ -56,7 +58,7 @@ func setup(t *testing.T, g *gate) (*Batcher, *redis.Client, string) {
 	}
 	key := redistest.Name(t, "refreshq:test:batch")
 	t.Cleanup(func() { c.Del(context.Background(), key, key+":str") })
-	b := New(c, 0)
+	b := New(c, Options{Flushers: 1})
 	t.Cleanup(b.Close)
 	return b, c, key
 }
@@ -222,7 +224,7 @@ func TestRedisDownFailsEachCommand(t *testing.T) {
 	ln.Close() // nothing listens there now
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
 	defer c.Close()
-	b := New(c, 0)
+	b := New(c, Options{})
 	defer b.Close()
 	ctx := context.Background()
 
@@ -232,5 +234,38 @@ func TestRedisDownFailsEachCommand(t *testing.T) {
 	}
 	if cmd.Err() == nil {
 		t.Error("PING to a closed port succeeded")
+	}
+}
+
+// TestACallDoesNotWaitBehindABusyFlusher: with a batch held in flight, a
+// second flusher sends the next call at once.
+func TestACallDoesNotWaitBehindABusyFlusher(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	c := rdb.(*redis.Client)
+	ctx := context.Background()
+	// Both flushers' connections exist before the hook counts pipelines.
+	var warm sync.WaitGroup
+	for range 2 {
+		warm.Go(func() { _, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error { return p.Ping(ctx).Err() }) })
+	}
+	warm.Wait()
+	g := &gate{hold: make(chan struct{}), held: make(chan struct{})}
+	c.AddHook(g)
+	b := New(c, Options{Flushers: 2})
+	defer b.Close()
+	defer close(g.hold)
+
+	go func() { _ = b.Do(ctx, func(p redis.Pipeliner) { p.Ping(ctx) }) }()
+	<-g.held
+	done := make(chan error, 1)
+	var cmd *redis.StatusCmd
+	go func() { done <- b.Do(ctx, func(p redis.Pipeliner) { cmd = p.Ping(ctx) }) }()
+	select {
+	case err := <-done:
+		if err != nil || cmd.Val() != "PONG" {
+			t.Fatalf("second call: %q, %v", cmd.Val(), err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second call waited behind the batch held in flight")
 	}
 }

@@ -4,9 +4,10 @@
 // upstream request is system calls to Redis (docs/benchmarks.md), and fifty
 // handlers each waiting on their own round trip spend most of it twice.
 //
-// A batch is sent as soon as the previous one returns, never on a timer:
-// an idle worker's single call goes out at once, and a busy worker's calls
-// queue up behind the batch in flight and leave together. Each caller's
+// A call is sent as soon as one of a few flushers is free, never on a
+// timer: an idle worker's single call goes out at once, and when every
+// flusher has a batch in flight, the calls that queue up behind them leave
+// together in the next. Each caller's
 // commands keep their own replies and errors; a script in a batch is as
 // atomic as it is on its own. Nothing is batched across a MULTI.
 //

@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	defer rdb.Close()
 	// Closed after the server and the background loops (deferred first),
 	// since the handlers and the sweeper send through it to the end.
-	batch := redisbatch.New(rdb, 0)
+	batch := redisbatch.New(rdb, redisbatch.Options{})
 	defer batch.Close()
 
 	m := metrics.New()
