@@ -63,6 +63,26 @@ func setup(t *testing.T, g *gate) (*Batcher, *redis.Client, string) {
 	return b, c, key
 }
 
+// setupHeld is setup with the flusher's first batch (a PING) held in
+// flight, so the calls a test makes next queue behind it until it closes
+// g.hold.
+func setupHeld(t *testing.T) (*Batcher, *redis.Client, string, *gate) {
+	t.Helper()
+	g := &gate{hold: make(chan struct{}), held: make(chan struct{})}
+	b, c, key := setup(t, g)
+	ctx := context.Background()
+	go func() { _ = b.Do(ctx, func(p redis.Pipeliner) { p.Ping(ctx) }) }()
+	<-g.held
+	return b, c, key, g
+}
+
+// waitQueued waits until n calls wait for a flusher.
+func waitQueued(b *Batcher, n int) {
+	for len(b.reqs) < n {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestCallsWaitingTogetherShareOnePipeline(t *testing.T) {
 	g := &gate{hold: make(chan struct{}), held: make(chan struct{})}
 	b, _, key := setup(t, g)
@@ -120,15 +140,11 @@ func TestCallsWaitingTogetherShareOnePipeline(t *testing.T) {
 }
 
 func TestOneCallsErrorDoesNotSpillIntoAnother(t *testing.T) {
-	g := &gate{hold: make(chan struct{}), held: make(chan struct{})}
-	b, c, key := setup(t, g)
+	b, c, key, g := setupHeld(t)
 	ctx := context.Background()
 	if err := c.Set(ctx, key+":str", "not a number", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-
-	go func() { _ = b.Do(ctx, func(p redis.Pipeliner) { p.Ping(ctx) }) }()
-	<-g.held
 	var bad, good *redis.IntCmd
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -144,9 +160,7 @@ func TestOneCallsErrorDoesNotSpillIntoAnother(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	for len(b.reqs) < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(b, 2)
 	close(g.hold)
 	wg.Wait()
 
@@ -162,18 +176,13 @@ func TestOneCallsErrorDoesNotSpillIntoAnother(t *testing.T) {
 }
 
 func TestCancelledCallIsNotSent(t *testing.T) {
-	g := &gate{hold: make(chan struct{}), held: make(chan struct{})}
-	b, c, key := setup(t, g)
+	b, c, key, g := setupHeld(t)
 	ctx := context.Background()
 
-	go func() { _ = b.Do(ctx, func(p redis.Pipeliner) { p.Ping(ctx) }) }()
-	<-g.held
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- b.Do(cctx, func(p redis.Pipeliner) { p.Incr(ctx, key) }) }()
-	for len(b.reqs) < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(b, 1)
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Do with its context cancelled = %v, want context.Canceled", err)
@@ -189,17 +198,12 @@ func TestCancelledCallIsNotSent(t *testing.T) {
 }
 
 func TestCloseSendsWhatIsQueuedThenRefuses(t *testing.T) {
-	g := &gate{hold: make(chan struct{}), held: make(chan struct{})}
-	b, c, key := setup(t, g)
+	b, c, key, g := setupHeld(t)
 	ctx := context.Background()
 
-	go func() { _ = b.Do(ctx, func(p redis.Pipeliner) { p.Ping(ctx) }) }()
-	<-g.held
 	errc := make(chan error, 1)
 	go func() { errc <- b.Do(ctx, func(p redis.Pipeliner) { p.Incr(ctx, key) }) }()
-	for len(b.reqs) < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(b, 1)
 	closed := make(chan struct{})
 	go func() { b.Close(); close(closed) }()
 	close(g.hold)
