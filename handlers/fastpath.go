@@ -90,14 +90,29 @@ func (h *Refresh) countAttempt(ctx context.Context, r *run) (int, error) {
 // publishEntry publishes e for the task's run, sharing a pipeline when
 // batched.
 func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (string, bool, error) {
+	done := h.doneWith(r, e)
 	if h.Batch == nil {
-		return h.Publisher.Publish(ctx, e, r.state.Run)
+		return h.Publisher.Publish(ctx, e, r.state.Run, done...)
 	}
 	var got func() (string, bool, error)
-	if err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) { got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run) }); err != nil {
+	if err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) { got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, done...) }); err != nil {
 		return "", false, err
 	}
 	return got()
+}
+
+// doneWith is what the publish of e deletes when it adds the entry: the
+// task's ledger record, once its first run has succeeded. Kept for
+// TASK_DEADLINE + 7 days, records would hold Redis memory for every task
+// ever run. A successful task cannot be re-run from asynq's archive, and a
+// redelivery of the run finds the result index and ends without a call.
+// A later run's record is kept: its task was archived once, and the record
+// is what tells a redelivery of that run from an operator's re-run.
+func (h *Refresh) doneWith(r *run, e results.Entry) []string {
+	if e.Status != results.StatusSucceeded || r.state.Run != 1 {
+		return nil
+	}
+	return []string{h.Ledger.Key(r.id)}
 }
 
 // succeedBatched is the success path with the breaker's Report and the
@@ -118,7 +133,7 @@ func (h *Refresh) succeedBatched(ctx context.Context, r *run, up Upstream, o out
 	var publish func() (string, bool, error)
 	err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
 		report = h.Limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe)
-		publish = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run)
+		publish = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, h.doneWith(r, e)...)
 	})
 	if err != nil {
 		return h.redisTrouble(r, err)

@@ -124,6 +124,11 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					if e.Status != results.StatusSucceeded || e.Attempts != 1 || e.HTTPStatus != 200 {
 						t.Errorf("entry %+v, want succeeded after 1 attempt with 200", e)
 					}
+					// A first run that succeeded leaves no ledger record
+					// behind (a redelivery makes a new one, and ends).
+					if n := rdb.Exists(ctx, h.Ledger.Key("")).Val(); tc.runs == 1 && n != 0 {
+						t.Errorf("ledger record kept after the task succeeded")
+					}
 				} else if tc.wantKind != "" {
 					if len(entries) != 1 {
 						t.Fatalf("%d entries, want 1", len(entries))

@@ -26,17 +26,17 @@ func (p *Publisher) PublishedPipelined(ctx context.Context, pipe redis.Pipeliner
 // after pipe.Exec. Where Redis did not know the script it was not run, and
 // Publish runs on its own: exactly once still holds, since the check and
 // the XADD stay in one script.
-func (p *Publisher) PublishPipelined(ctx context.Context, pipe redis.Pipeliner, e Entry, run int) func() (id string, added bool, err error) {
+func (p *Publisher) PublishPipelined(ctx context.Context, pipe redis.Pipeliner, e Entry, run int, done ...string) func() (id string, added bool, err error) {
 	if run < 1 {
 		return func() (string, bool, error) {
 			return "", false, fmt.Errorf("publish result of task %s: run %d, want ≥ 1", e.TaskID, run)
 		}
 	}
-	cmd := publishScript.EvalSha(ctx, pipe, []string{p.stream, IndexKey(p.stream, e.TaskID)}, p.publishArgs(e, run)...)
+	cmd := publishScript.EvalSha(ctx, pipe, p.publishKeys(e, done), p.publishArgs(e, run)...)
 	return func() (string, bool, error) {
 		res, err := cmd.Slice()
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return p.Publish(ctx, e, run)
+			return p.Publish(ctx, e, run, done...)
 		}
 		if err != nil {
 			return "", false, fmt.Errorf("publish result of task %s: %w", e.TaskID, err)

@@ -32,7 +32,7 @@ const (
 // published, the re-run publishes) or after it (published and marked, the
 // re-run finds the mark), never between.
 //
-// KEYS[1] stream, KEYS[2] index hash
+// KEYS[1] stream, KEYS[2] index hash, KEYS[3..] keys to delete once added
 // ARGV[1] run, ARGV[2] index ttl (ms), ARGV[3] status, ARGV[4..] fields
 // Returns {1, id} when added, {0, id} when this run was already published.
 var publishScript = redis.NewScript(`
@@ -43,6 +43,7 @@ end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
 redis.call('HSET', KEYS[2], 'run', ARGV[1], 'entry', id, 'status', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
 return {1, id}
 `)
 
@@ -68,16 +69,24 @@ func (p *Publisher) Stream() string { return p.stream }
 // Publish adds e as the result of run (1 for a task's first life; an
 // operator's re-run of an archived task is the next). It returns the entry's
 // id, and added=false when that run already had its entry: then nothing was
-// written and id is the earlier entry's.
-func (p *Publisher) Publish(ctx context.Context, e Entry, run int) (id string, added bool, err error) {
+// written and id is the earlier entry's. The done keys, state the caller no
+// longer needs once the result is out, are deleted in the same script, and
+// only when the entry is added.
+func (p *Publisher) Publish(ctx context.Context, e Entry, run int, done ...string) (id string, added bool, err error) {
 	if run < 1 {
 		return "", false, fmt.Errorf("publish result of task %s: run %d, want ≥ 1", e.TaskID, run)
 	}
-	res, err := publishScript.Run(ctx, p.rdb, []string{p.stream, IndexKey(p.stream, e.TaskID)}, p.publishArgs(e, run)...).Slice()
+	res, err := publishScript.Run(ctx, p.rdb, p.publishKeys(e, done), p.publishArgs(e, run)...).Slice()
 	if err != nil {
 		return "", false, fmt.Errorf("publish result of task %s: %w", e.TaskID, err)
 	}
 	return publishReply(e.TaskID, res)
+}
+
+// publishKeys are publishScript's KEYS for e.
+func (p *Publisher) publishKeys(e Entry, done []string) []string {
+	keys := make([]string, 0, 2+len(done))
+	return append(append(keys, p.stream, IndexKey(p.stream, e.TaskID)), done...)
 }
 
 // publishArgs are publishScript's ARGV for e.

@@ -79,6 +79,41 @@ func TestPublishIsOncePerRun(t *testing.T) {
 	}
 }
 
+// TestPublishDeletesDoneKeysOnlyWhenAdded: the keys a publish is given are
+// deleted with the entry's XADD, and kept when the run already had its
+// entry (nothing was written then).
+func TestPublishDeletesDoneKeysOnlyWhenAdded(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	stream := redistest.Name(t, "results_")
+	done := stream + ":done"
+	t.Cleanup(func() { rdb.Del(ctx, stream, done, results.IndexKey(stream, "t1")) })
+	p := results.NewPublisher(rdb, stream, time.Minute)
+
+	for _, tc := range []struct {
+		name      string
+		wantAdded bool
+		wantKept  bool
+	}{
+		{name: "added", wantAdded: true},
+		{name: "already published", wantKept: true},
+	} {
+		if err := rdb.Set(ctx, done, "state", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		pipe := rdb.Pipeline()
+		got := p.PublishPipelined(ctx, pipe, entry("t1", results.StatusSucceeded), 1, done)
+		_, _ = pipe.Exec(ctx)
+		_, added, err := got()
+		if err != nil || added != tc.wantAdded {
+			t.Fatalf("%s: added=%v err=%v, want added=%v", tc.name, added, err, tc.wantAdded)
+		}
+		if n := rdb.Exists(ctx, done).Val(); (n == 1) != tc.wantKept {
+			t.Errorf("%s: done key exists=%d, want kept=%v", tc.name, n, tc.wantKept)
+		}
+	}
+}
+
 func TestWaitSeesEarlierAndLaterResults(t *testing.T) {
 	rdb, _ := redistest.Client(t)
 	ctx := context.Background()

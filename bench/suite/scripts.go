@@ -86,8 +86,8 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 		{"full: breaker report", "a success with nothing on record", func(p redis.Pipeliner, _ int) {
 			lim.ReportPipelined(ctx, p, key, true, false)
 		}},
-		{"full: publish", "check the index, XADD the entry, mark the index", func(p redis.Pipeliner, i int) {
-			pub.PublishPipelined(ctx, p, entry(i), 1)
+		{"full: publish", "check the index, XADD the entry, mark the index, delete the task's ledger record", func(p redis.Pipeliner, i int) {
+			pub.PublishPipelined(ctx, p, entry(i), 1, led.Key(strconv.Itoa(i)))
 		}},
 	}
 	var b strings.Builder

@@ -116,6 +116,10 @@ return rec
 
 func (l *Ledger) key(taskID string) string { return l.prefix + taskID }
 
+// Key is the Redis key of a task's record, for a caller that deletes it
+// in a script of its own once the record is no longer needed.
+func (l *Ledger) Key(taskID string) string { return l.key(taskID) }
+
 // Begin creates the record if this is the task's first run and returns it.
 func (l *Ledger) Begin(ctx context.Context, taskID string, now time.Time) (State, error) {
 	b, err := l.begin(ctx, taskID, now, false, nil)
