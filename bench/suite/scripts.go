@@ -68,12 +68,7 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 		queue      func(p redis.Pipeliner, i int)
 	}{
 		{"naive: XADD", "the result entry, the contract's fields", func(p redis.Pipeliner, i int) {
-			fields := entry(i).Fields()
-			values := make([]any, len(fields))
-			for j, f := range fields {
-				values[j] = f
-			}
-			p.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "naive", Values: values})
+			naiveXAdd(ctx, p, prefix+"naive", entry(i))
 		}},
 		{"full: ledger begin", "create the record, check result index, cooldown and breaker, count the attempt", func(p redis.Pipeliner, i int) {
 			id := strconv.Itoa(i)
