@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +40,7 @@ func randHex(n int) string {
 // Queues, stream and subjects are unique to the test, and removed after it.
 func setup(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
+	url := testenv.RedisURL(t)
 	f := &fixture{queue: "t" + randHex(6), queue2: "t" + randHex(6), stream: "test:results:" + randHex(6)}
 	if url == "" {
 		f.mini = miniredis.RunT(t)

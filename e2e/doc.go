@@ -4,7 +4,8 @@
 // team would see: the results stream, the upstream's request log, exit
 // codes and messages.
 //
-// The tests need REDIS_URL (CI sets it) and are skipped without it. Each
+// The tests need REDIS_URL (CI sets it): without it they are skipped, and
+// under CI=true they fail (internal/testenv). Each
 // test takes a Redis database of its own (1 to 15) and flushes it, so the
 // fleet-wide state (breakers, budgets) of one test never leaks into
 // another; the rest of the repository's tests use database 0.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/syncbuf"
+	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -28,10 +29,7 @@ import (
 var bins struct{ worker, enqueue string }
 
 func TestMain(m *testing.M) {
-	if os.Getenv("REDIS_URL") == "" {
-		fmt.Println("SKIPPED: e2e tests need a real Redis in REDIS_URL; .ci/run starts one")
-		os.Exit(0)
-	}
+	testenv.RequireRedisURLMain()
 	dir, err := os.MkdirTemp("", "refreshq-e2e-")
 	if err != nil {
 		panic(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/syncbuf"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestFileBadLines(t *testing.T) {
@@ -121,10 +122,7 @@ func TestLineRanges(t *testing.T) {
 // and returns its URL and a function that kills it.
 func startRedis(t *testing.T) (string, func()) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed")
-	}
+	bin := testenv.Program(t, "redis-server", "apt-get install -y redis-server (.ci/run installs it)")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/syncbuf"
+	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -47,7 +47,7 @@ type fixture struct {
 // and stream are the test's own and are removed after it.
 func setup(t testing.TB) *fixture {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
+	url := testenv.RedisURL(t)
 	if url == "" {
 		url = "redis://" + miniredis.RunT(t).Addr()
 	}

@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,13 +10,14 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 // redisOpt connects to REDIS_URL when set (as CI does) and to an embedded
 // miniredis otherwise.
 func redisOpt(t *testing.T) asynq.RedisConnOpt {
 	t.Helper()
-	if u := os.Getenv("REDIS_URL"); u != "" {
+	if u := testenv.RedisURL(t); u != "" {
 		opt, err := asynq.ParseRedisURI(u)
 		if err != nil {
 			t.Fatalf("REDIS_URL: %v", err)

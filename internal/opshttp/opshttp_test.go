@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 // miniredis otherwise.
 func redisOpt(t *testing.T) asynq.RedisConnOpt {
 	t.Helper()
-	if u := os.Getenv("REDIS_URL"); u != "" {
+	if u := testenv.RedisURL(t); u != "" {
 		opt, err := asynq.ParseRedisURI(u)
 		if err != nil {
 			t.Fatalf("REDIS_URL: %v", err)

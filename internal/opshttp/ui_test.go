@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
@@ -28,15 +29,8 @@ const screenshotPath = "../../docs/img/monitoring.png"
 // browser starts a headless Chromium for the test and stops it at the end.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		// CI sets this so a missing browser fails instead of passing
-		// quietly: go test shows skip messages only with -v.
-		if os.Getenv("REQUIRE_CHROMIUM") == "1" {
-			t.Fatalf("no Chromium at %s and REQUIRE_CHROMIUM=1: apt-get install -y chromium", chromiumPath)
-		}
-		t.Skip("SKIPPED: no Chromium at " + chromiumPath + "; .ci/run installs it (apt-get install -y chromium). " +
-			"The web UI was NOT checked in a browser.")
-	}
+	// go test shows skip messages only with -v, so CI fails instead.
+	testenv.Program(t, chromiumPath, "apt-get install -y chromium (.ci/run installs it); the web UI was NOT checked in a browser")
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +33,7 @@ type fixture struct {
 func setup(tb testing.TB, opt Options, fake bool) *fixture {
 	tb.Helper()
 	var rdb *redis.Client
-	if url := os.Getenv("REDIS_URL"); url != "" {
+	if url := testenv.RedisURL(tb); url != "" {
 		o, err := redis.ParseURL(url)
 		if err != nil {
 			tb.Fatalf("REDIS_URL: %v", err)

@@ -16,13 +16,16 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 // URL returns a Redis URL for the test: REDIS_URL when set, else a fresh
-// miniredis closed at the end of the test. real says which.
+// miniredis closed at the end of the test (under CI=true an unset
+// REDIS_URL fails the test instead). real says which.
 func URL(t testing.TB) (url string, real bool) {
 	t.Helper()
-	if u := os.Getenv("REDIS_URL"); u != "" {
+	if u := testenv.RedisURL(t); u != "" {
 		return u, true
 	}
 	m := miniredis.RunT(t)
@@ -73,13 +76,11 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 func (s *Server) URL() string { return "redis://" + s.Addr() }
 
 // StartServer starts redis-server on a free port with extra args (e.g.
-// "--appendonly", "yes"); it is killed at the end of the test. The test is
-// skipped when redis-server is not installed.
+// "--appendonly", "yes"); it is killed at the end of the test. Without
+// redis-server the test is skipped, or fails under CI=true.
 func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("SKIPPED: redis-server is not installed; .ci/run installs it")
-	}
+	testenv.Program(t, "redis-server", "apt-get install -y redis-server (.ci/run installs it)")
 	s := &Server{Port: FreePort(t), Dir: t.TempDir(), args: args}
 	s.Start(t)
 	t.Cleanup(func() { s.Kill() })
