@@ -13,27 +13,32 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/schedule"
 )
 
-// contractEnv is every environment variable CONTRACT.md names. The compose
-// file may use no other: a variable the worker does not read is a setting
-// an operator believes in that does nothing.
-var contractEnv = []string{
-	"REDIS_URL",
-	"BUNDLE_SOCIAL_API_KEY", "BUNDLE_SOCIAL_BASE_URL",
-	"HOOKED_API_KEY", "HOOKED_BASE_URL",
-	"BUNDLE_SOCIAL_RATE", "HOOKED_RATE",
-	"BUNDLE_SOCIAL_DAILY_CAP", "HOOKED_DAILY_CAP",
-	"MAX_RETRIES", "RETRY_INITIAL", "RETRY_MAX_INTERVAL",
-	"UPSTREAM_TIMEOUT", "TASK_DEADLINE", "SHUTDOWN_GRACE",
-	"RESULTS_STREAM", "WORKER_CONCURRENCY", "QUEUES", "HTTP_ADDR",
-	"MONITOR_USER", "MONITOR_PASSWORD", "ENQUEUE_TOKEN",
-	"SCHEDULE_FILE", "PPROF",
+// knownEnv reports whether the worker reads name (config.Settings, or a
+// secret's _FILE form). The compose file may use no other: a variable the
+// worker does not read is a setting an operator believes in that does
+// nothing.
+func knownEnv(name string) bool {
+	for _, s := range config.Settings {
+		if s.Name == name || (s.Secret && s.Name+"_FILE" == name) {
+			return true
+		}
+	}
+	return false
 }
 
 // secretEnv may only come from the host, never be written in the file.
-var secretEnv = []string{"BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY", "MONITOR_PASSWORD", "ENQUEUE_TOKEN"}
+func secretEnv(name string) bool {
+	for _, s := range config.Settings {
+		if s.Secret && s.Name == name {
+			return name != "REDIS_URL" // compose's own Redis has no password
+		}
+	}
+	return false
+}
 
 type service struct {
 	Build       any                `yaml:"build"`
@@ -168,7 +173,7 @@ func TestComposeServices(t *testing.T) {
 	})
 
 	t.Run("stop grace outlasts the shutdown grace", func(t *testing.T) {
-		grace := 25 * time.Second // CONTRACT.md's default
+		grace := config.DefaultShutdownGrace
 		if v, ok := worker.env("SHUTDOWN_GRACE"); ok && v != "" {
 			var err error
 			if grace, err = time.ParseDuration(v); err != nil {
@@ -213,10 +218,10 @@ func TestComposeEnvNames(t *testing.T) {
 	c, raw := loadCompose(t)
 	for name, s := range c.Services {
 		for k, v := range s.Environment {
-			if !slices.Contains(contractEnv, k) {
-				t.Errorf("service %s sets %s, which CONTRACT.md does not name", name, k)
+			if !knownEnv(k) {
+				t.Errorf("service %s sets %s, which the worker does not read (config.Settings)", name, k)
 			}
-			if slices.Contains(secretEnv, k) && v != nil {
+			if secretEnv(k) && v != nil {
 				ok := regexp.MustCompile(`^\$\{` + k + `(:-|:\?[^}]*)?\}$`).MatchString(*v)
 				if !ok {
 					t.Errorf("service %s: %s = %q; a secret must come from the host as ${%s:-} or ${%s:?...}", name, k, *v, k, k)
@@ -224,10 +229,10 @@ func TestComposeEnvNames(t *testing.T) {
 			}
 		}
 	}
-	// Host variables read anywhere in the file are contract names too.
+	// Host variables read anywhere in the file are the worker's names too.
 	for _, m := range interpolation.FindAllStringSubmatch(raw, -1) {
-		if !slices.Contains(contractEnv, m[1]) {
-			t.Errorf("docker-compose.yml reads ${%s} from the host, which CONTRACT.md does not name", m[1])
+		if !knownEnv(m[1]) {
+			t.Errorf("docker-compose.yml reads ${%s} from the host, which the worker does not read (config.Settings)", m[1])
 		}
 	}
 }

@@ -22,7 +22,7 @@ type outcome struct {
 	upstreamUp bool // proves the upstream answers (for the breaker)
 }
 
-// classify maps a client result onto CONTRACT.md's error kinds. It relies
+// classify maps a client result onto the documented error kinds. It relies
 // on the clients' typed errors only, never on message text.
 func classify(provider string, reply Reply, err error) outcome {
 	if err == nil {

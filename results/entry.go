@@ -20,7 +20,7 @@ const (
 	StatusFailed    Status = "failed"
 )
 
-// ErrorKind classifies a failed result, as CONTRACT.md defines them.
+// ErrorKind classifies a failed result, as docs/reference.md lists them.
 type ErrorKind string
 
 // Error kinds. Consumers switch on these: never rename one.

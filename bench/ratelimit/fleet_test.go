@@ -27,7 +27,7 @@ import (
 	"github.com/refreshq/refreshq/tasks"
 )
 
-// The scenario of issue 4: 3 worker processes, an upstream enforcing 100
+// The fleet-quota scenario: 3 worker processes, an upstream enforcing 100
 // requests/s per API key, and the fleet's budget set to exactly that
 // (BENCH_RATE overrides it, to try other budgets against the same upstream).
 const (

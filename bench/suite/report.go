@@ -171,7 +171,7 @@ func verdict(ok bool) string {
 	return "MISSED"
 }
 
-// formatTargets checks issue 8's throughput targets against the rounds:
+// formatTargets checks the throughput goals against the rounds:
 // a ratio between two variants is taken within each round, where both
 // met the same machine, and the median of those is judged.
 func formatTargets(rows []row, rounds [][]row, cfg Config) string {

@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
-	"github.com/refreshq/refreshq/results"
 )
 
 // env is the producer's configuration, read once from the environment.
@@ -20,21 +18,11 @@ type env struct {
 }
 
 func loadEnv(getenv func(string) string) (env, error) {
-	var e env
-	e.redisURL = strings.TrimSpace(getenv("REDIS_URL"))
-	if e.redisURL == "" {
-		return e, usagef("REDIS_URL is not set; set it to the Redis the workers use, e.g. REDIS_URL=redis://127.0.0.1:6379")
-	}
-	q, err := config.ParseQueues(getenv("QUEUES"))
+	p, err := config.LoadProducer(getenv)
 	if err != nil {
-		return e, &usageError{err}
+		return env{}, &usageError{err}
 	}
-	e.queues = q
-	e.stream = strings.TrimSpace(getenv("RESULTS_STREAM"))
-	if e.stream == "" {
-		e.stream = results.DefaultStream
-	}
-	return e, nil
+	return env{redisURL: p.RedisURL, queues: p.Queues, stream: p.ResultsStream}, nil
 }
 
 // newClient reads the environment and makes a client. A REDIS_URL that

@@ -65,6 +65,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			return demoKey
 		case "BUNDLE_SOCIAL_BASE_URL", "HOOKED_BASE_URL":
 			return upstream.URL // never the real APIs
+		case "REDIS_URL_FILE", "BUNDLE_SOCIAL_API_KEY_FILE", "HOOKED_API_KEY_FILE":
+			return "" // the demo sets these secrets itself
 		}
 		if v := getenv(name); v != "" {
 			return v

@@ -7,12 +7,9 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/refreshq/refreshq/internal/ratelimit"
-	"github.com/refreshq/refreshq/results"
 )
 
 // Defaults the contract names.
@@ -94,6 +91,9 @@ type Worker struct {
 	EnqueueToken    string
 	ScheduleFile    string
 	PProf           bool
+	// PrometheusURL is the Prometheus the web UI's Metrics tab queries; ""
+	// turns the tab off.
+	PrometheusURL string
 
 	LogFormat string // json, text or auto (text on a terminal)
 	LogLevel  string
@@ -109,20 +109,30 @@ func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
 // LoadWorker reads flags from args and the environment through getenv and
-// validates everything, reporting every problem at once.
+// validates everything, reporting every problem at once. It reads only the
+// variables in Settings; each section's parser reads its part.
 func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Worker, error) {
 	var c Worker
+	r := &reader{getenv: getenv, flags: map[string]string{}}
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&c.Demo, "demo", false, "run the whole system with nothing installed: embedded Redis (unless REDIS_URL is set) and the built-in upstream simulator")
 	fs.Bool("healthcheck", false, "ask the worker on HTTP_ADDR for /healthz and exit 0 if it answers 200 (for container health checks; use it alone)")
 	fs.BoolVar(&c.MonitorOnly, "monitor-only", false, "serve the web UI, metrics and health on HTTP_ADDR but run no tasks (one UI for a fleet)")
-	httpAddr := fs.String("http-addr", "", "address for the UI, metrics and health (overrides HTTP_ADDR)")
-	concurrency := fs.Int("concurrency", 0, "tasks in flight (overrides WORKER_CONCURRENCY)")
-	logFormat := fs.String("log-format", "", "json, text or auto (overrides LOG_FORMAT)")
+	for _, s := range Settings {
+		if s.Flag != "" {
+			fs.Func(s.Flag, "overrides "+s.Name+": "+plain(s.Meaning), func(v string) error {
+				r.flags[s.Flag] = v
+				return nil
+			})
+		}
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: worker [-demo] [-monitor-only] [flags]\n\nRuns refresh tasks until SIGINT/SIGTERM. Configuration comes from the environment (see README); flags override it.\n\nFlags:\n")
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: worker [-demo] [-monitor-only] [flags]\n\nRuns refresh tasks until SIGINT/SIGTERM. Configuration comes from the environment; flags override it.\n\nFlags:\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(out, "\nEnvironment (variable, default; a secret may instead be read from the file VAR_FILE names):\n")
+		PrintSettings(out)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,163 +144,148 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 		return c, &UsageError{fmt.Errorf("unexpected argument %q; the worker takes only flags (see -h)", fs.Arg(0))}
 	}
 
-	var errs []error
-	env := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
+	c.parseRedis(r)
+	c.BundleSocial = parseProvider(r, "bundle_social", "BUNDLE_SOCIAL")
+	c.Hooked = parseProvider(r, "hooked", "HOOKED")
+	c.parseRetries(r)
+	c.parseLimiter(r)
+	c.parseResults(r)
+	c.parseProcessing(r)
+	c.parseHTTP(r)
+	c.parseLogging(r)
+	if len(r.errs) > 0 {
+		return c, &UsageError{errors.Join(r.errs...)}
 	}
-	dur := func(name string, def time.Duration) time.Duration {
-		s := env(name, "")
-		if s == "" {
-			return def
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration; write e.g. %s", name, s, def))
-			return def
-		}
-		return d
-	}
-	integer := func(name string, def, min int) int {
-		s := env(name, "")
-		if s == "" {
-			return def
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < min {
-			errs = append(errs, fmt.Errorf("%s=%q is not a whole number ≥ %d", name, s, min))
-			return def
-		}
-		return n
-	}
+	return c, nil
+}
 
-	c.RedisURL = env("REDIS_URL", "")
-	if c.RedisURL == "" && !c.Demo {
-		errs = append(errs, errors.New("REDIS_URL is not set; point it at Redis ≥ 6.2, e.g. REDIS_URL=redis://127.0.0.1:6379, or run `worker -demo` to try refreshq with an embedded Redis"))
-	}
-	if c.RedisURL != "" {
+// parseRedis reads REDIS_URL.
+func (c *Worker) parseRedis(r *reader) {
+	c.RedisURL = r.str("REDIS_URL")
+	switch {
+	case c.RedisURL == "" && !c.Demo:
+		r.fail("REDIS_URL is not set; point it at Redis ≥ 6.2, e.g. REDIS_URL=redis://127.0.0.1:6379, or run `worker -demo` to try refreshq with an embedded Redis")
+	case c.RedisURL != "":
 		if err := checkRedisURL(c.RedisURL); err != nil {
-			errs = append(errs, err)
+			r.errs = append(r.errs, err)
 		}
 	}
+}
 
-	provider := func(name, prefix, defBase, defRate string) Provider {
-		p := Provider{Name: name, KeyVar: prefix + "_API_KEY"}
-		p.APIKey = env(prefix+"_API_KEY", "")
-		p.BaseURL = env(prefix+"_BASE_URL", defBase)
-		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s_BASE_URL=%q is not an http(s) URL; write e.g. %s", prefix, p.BaseURL, defBase))
-		}
-		p.rateInput = env(prefix+"_RATE", defRate)
-		b, err := ratelimit.ParseBudget(p.rateInput)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s_RATE: %v", prefix, err))
-		}
-		p.Budget = b
-		p.DailyCap = integer(prefix+"_DAILY_CAP", 0, 1)
-		return p
+// parseProvider reads one upstream's variables, named prefix_*.
+func parseProvider(r *reader, name, prefix string) Provider {
+	p := Provider{Name: name, KeyVar: prefix + "_API_KEY"}
+	p.APIKey = r.str(prefix + "_API_KEY")
+	p.BaseURL = r.str(prefix + "_BASE_URL")
+	if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		s, _ := lookupSetting(prefix + "_BASE_URL")
+		r.fail("%s_BASE_URL=%q is not an http(s) URL; write e.g. %s", prefix, p.BaseURL, s.Default)
 	}
-	c.BundleSocial = provider("bundle_social", "BUNDLE_SOCIAL", DefaultBundleSocialBaseURL, DefaultBundleSocialRate)
-	c.Hooked = provider("hooked", "HOOKED", DefaultHookedBaseURL, DefaultHookedRate)
+	p.rateInput = r.str(prefix + "_RATE")
+	b, err := ratelimit.ParseBudget(p.rateInput)
+	if err != nil {
+		r.fail("%s_RATE: %v", prefix, err)
+	}
+	p.Budget = b
+	p.DailyCap = r.integer(prefix+"_DAILY_CAP", 1)
+	return p
+}
 
-	c.MaxRetries = integer("MAX_RETRIES", DefaultMaxRetries, 0)
-	c.RetryInitial = dur("RETRY_INITIAL", DefaultRetryInitial)
-	c.RetryMaxInterval = dur("RETRY_MAX_INTERVAL", DefaultRetryMaxInterval)
+// parseRetries reads the retry policy and the timeouts.
+func (c *Worker) parseRetries(r *reader) {
+	c.MaxRetries = r.integer("MAX_RETRIES", 0)
+	c.RetryInitial = r.duration("RETRY_INITIAL")
+	c.RetryMaxInterval = r.duration("RETRY_MAX_INTERVAL")
 	if c.RetryMaxInterval < c.RetryInitial {
-		errs = append(errs, fmt.Errorf("RETRY_MAX_INTERVAL (%s) is shorter than RETRY_INITIAL (%s); make it at least as long", c.RetryMaxInterval, c.RetryInitial))
+		r.fail("RETRY_MAX_INTERVAL (%s) is shorter than RETRY_INITIAL (%s); make it at least as long", c.RetryMaxInterval, c.RetryInitial)
 	}
-	c.UpstreamTimeout = dur("UPSTREAM_TIMEOUT", DefaultUpstreamTimeout)
-	c.TaskDeadline = dur("TASK_DEADLINE", DefaultTaskDeadline)
-	c.ShutdownGrace = dur("SHUTDOWN_GRACE", DefaultShutdownGrace)
-	c.BreakerThreshold = integer("BREAKER_THRESHOLD", ratelimit.DefaultBreakerThreshold, 1)
-	c.BreakerOpenFor = dur("BREAKER_OPEN_FOR", ratelimit.DefaultBreakerOpenFor)
-	c.RateMargin = ratelimit.DefaultMargin
-	if v := env("RATE_MARGIN", ""); v != "" {
-		d, err := time.ParseDuration(v)
-		switch {
-		case err != nil || d < 0:
-			errs = append(errs, fmt.Errorf("RATE_MARGIN=%q is not a duration ≥ 0; write e.g. %s", v, ratelimit.DefaultMargin))
-		case d == 0:
-			c.RateMargin = -1 // none
-		default:
-			c.RateMargin = d
-		}
+	c.UpstreamTimeout = r.duration("UPSTREAM_TIMEOUT")
+	c.TaskDeadline = r.duration("TASK_DEADLINE")
+	c.ShutdownGrace = r.duration("SHUTDOWN_GRACE")
+}
+
+// parseLimiter reads the breaker and the budgets' margin.
+func (c *Worker) parseLimiter(r *reader) {
+	c.BreakerThreshold = r.integer("BREAKER_THRESHOLD", 1)
+	c.BreakerOpenFor = r.duration("BREAKER_OPEN_FOR")
+	v, src := r.strFrom("RATE_MARGIN")
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil || d < 0:
+		r.fail("%s=%q is not a duration ≥ 0; write e.g. %s", src, v, durText(ratelimit.DefaultMargin))
+		c.RateMargin = ratelimit.DefaultMargin
+	case d == 0:
+		c.RateMargin = -1 // none
+	default:
+		c.RateMargin = d
 	}
-	c.ResultsStream = env("RESULTS_STREAM", results.DefaultStream)
-	c.ResultsMaxLen = int64(integer("RESULTS_MAX_LEN", 0, 0))
-	c.ResultsMaxAge = DefaultResultsMaxAge
-	switch v := env("RESULTS_MAX_AGE", ""); v {
-	case "":
+}
+
+// parseResults reads the results stream and its bounds.
+func (c *Worker) parseResults(r *reader) {
+	c.ResultsStream = r.str("RESULTS_STREAM")
+	c.ResultsMaxLen = int64(r.integer("RESULTS_MAX_LEN", 0))
+	switch v := r.str("RESULTS_MAX_AGE"); v {
 	case "0", "off":
 		c.ResultsMaxAge = 0
 	default:
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("RESULTS_MAX_AGE=%q is not a positive duration; write e.g. 168h, or off to keep results forever", v))
+			r.fail("RESULTS_MAX_AGE=%q is not a positive duration; write e.g. 168h, or off to keep results forever", v)
 		}
 		c.ResultsMaxAge = d
 	}
+}
 
-	c.Concurrency = integer("WORKER_CONCURRENCY", DefaultConcurrency, 1)
-	if *concurrency != 0 {
-		if *concurrency < 1 {
-			errs = append(errs, fmt.Errorf("-concurrency=%d: use a whole number ≥ 1", *concurrency))
-		}
-		c.Concurrency = *concurrency
-	}
-	q, err := ParseQueues(env("QUEUES", DefaultQueues))
+// parseProcessing reads what the worker runs: concurrency, queues and the
+// schedule.
+func (c *Worker) parseProcessing(r *reader) {
+	c.Concurrency = r.integer("WORKER_CONCURRENCY", 1)
+	q, err := ParseQueues(r.str("QUEUES"))
 	if err != nil {
-		errs = append(errs, err)
+		r.errs = append(r.errs, err)
 	}
 	c.Queues = q
+	c.ScheduleFile = r.str("SCHEDULE_FILE")
+}
 
-	c.HTTPAddr = env("HTTP_ADDR", DefaultHTTPAddr)
-	c.HTTPAddrDefault = env("HTTP_ADDR", "") == "" && *httpAddr == ""
-	if *httpAddr != "" {
-		c.HTTPAddr = *httpAddr
-	}
+// parseHTTP reads what HTTP_ADDR serves and who may see it.
+func (c *Worker) parseHTTP(r *reader) {
+	c.HTTPAddr = r.str("HTTP_ADDR")
+	c.HTTPAddrDefault = !r.isSet("HTTP_ADDR")
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		errs = append(errs, fmt.Errorf("HTTP_ADDR=%q is not host:port; write e.g. %s", c.HTTPAddr, DefaultHTTPAddr))
+		r.fail("HTTP_ADDR=%q is not host:port; write e.g. %s", c.HTTPAddr, DefaultHTTPAddr)
 	}
-	c.MonitorUser = getenv("MONITOR_USER")
-	c.MonitorPassword = getenv("MONITOR_PASSWORD")
+	// Credentials are taken as given: a space may be part of them.
+	c.MonitorUser, _ = r.raw("MONITOR_USER")
+	c.MonitorPassword, _ = r.raw("MONITOR_PASSWORD")
 	if (c.MonitorUser == "") != (c.MonitorPassword == "") {
 		missing := "MONITOR_PASSWORD"
 		if c.MonitorUser == "" {
 			missing = "MONITOR_USER"
 		}
-		errs = append(errs, fmt.Errorf("%s is not set: set both MONITOR_USER and MONITOR_PASSWORD for a UI with basic auth, or neither for a read-only UI on a loopback address", missing))
+		r.fail("%s is not set: set both MONITOR_USER and MONITOR_PASSWORD for a UI with basic auth, or neither for a read-only UI on a loopback address", missing)
 	}
-	c.EnqueueToken = getenv("ENQUEUE_TOKEN")
-	c.ScheduleFile = env("SCHEDULE_FILE", "")
-	switch v := env("PPROF", "0"); v {
+	c.EnqueueToken, _ = r.raw("ENQUEUE_TOKEN")
+	switch r.str("PPROF") {
 	case "1", "true":
 		c.PProf = true
 	case "0", "false":
 	default:
-		errs = append(errs, fmt.Errorf("PPROF=%q: use 1 to serve /debug/pprof/ or 0 (default)", v))
+		r.fail("PPROF=%q: use 1 to serve /debug/pprof/ or 0 (default)", r.str("PPROF"))
 	}
-	c.LogFormat = env("LOG_FORMAT", "auto")
-	if *logFormat != "" {
-		c.LogFormat = *logFormat
+	c.PrometheusURL = r.str("PROMETHEUS_URL")
+	if c.PrometheusURL != "" {
+		if u, err := url.Parse(c.PrometheusURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.fail("PROMETHEUS_URL=%q is not an http(s) URL; write e.g. http://prometheus:9090", c.PrometheusURL)
+		}
 	}
-	switch c.LogFormat {
-	case "auto", "json", "text":
-	default:
-		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: use json, text or auto", c.LogFormat))
-	}
-	c.LogLevel = env("LOG_LEVEL", "info")
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", c.LogLevel))
-	}
-	if len(errs) > 0 {
-		return c, &UsageError{errors.Join(errs...)}
-	}
-	return c, nil
+}
+
+// parseLogging reads the log format and level.
+func (c *Worker) parseLogging(r *reader) {
+	c.LogFormat = r.oneOf("LOG_FORMAT", "auto", "json", "text")
+	c.LogLevel = r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error")
 }
 
 // checkRedisURL accepts asynq's URI forms and says which it takes

@@ -4,7 +4,7 @@
 //
 // Each Metrics owns its registry rather than using the global one, so a
 // process (or a test) can hold several without name clashes. The names
-// listed in CONTRACT.md are stable: dashboards depend on them.
+// listed in docs/reference.md are stable: dashboards depend on them.
 //
 // It is not a place for business logic: callers decide what happened and
 // only report it here.

@@ -12,7 +12,7 @@ import (
 )
 
 // QueueStates are the task states reported in refreshq_queue_tasks, in the
-// order CONTRACT.md lists them.
+// order docs/reference.md lists them.
 var QueueStates = []string{"pending", "active", "scheduled", "retry", "archived"}
 
 const (

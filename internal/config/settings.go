@@ -1,0 +1,195 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/results"
+)
+
+// Setting is one environment variable the worker reads.
+type Setting struct {
+	// Name is the environment variable.
+	Name string
+	// Flag, when set, is the worker flag (without its dash) that
+	// overrides the variable.
+	Flag string
+	// Default is the value used when the variable is unset or empty, as a
+	// user would write it; "" when unset means "none" (see Unset).
+	Default string
+	// Unset says what leaving the variable unset means when Default is
+	// empty ("required", "the API is off").
+	Unset string
+	// Meaning is one sentence for `worker -h` and the docs.
+	Meaning string
+	// Secret settings may instead be read from the file named by
+	// Name+"_FILE", so a secret need not sit in the environment.
+	Secret bool
+}
+
+// DefaultText is the default as the docs and `worker -h` show it.
+func (s Setting) DefaultText() string {
+	if s.Default != "" {
+		return s.Default
+	}
+	if s.Unset != "" {
+		return s.Unset
+	}
+	return "unset"
+}
+
+// Settings is the one list of what the worker reads from its environment.
+// LoadWorker reads exactly these (TestLoadWorkerReadsExactlySettings),
+// `worker -h` prints them, and the settings tables in README.md and
+// docs/reference.md are rendered from them (TestDocsMatchSettings; run
+// `go test ./internal/config -run TestDocsMatchSettings -update` after
+// changing this list). A new variable is one entry here plus its line in
+// the section parser that reads it.
+var Settings = concat(
+	[]Setting{
+		{Name: "REDIS_URL", Unset: "required (except `-demo`): unset exits 2", Secret: true,
+			Meaning: "the Redis the fleet shares: `redis://`, `rediss://`, `redis-socket://` or `redis-sentinel://`; may carry an ACL user (`redis://user:password@host:6379/0`)"},
+	},
+	providerSettings("BUNDLE_SOCIAL", "bundle.social", DefaultBundleSocialBaseURL, DefaultBundleSocialRate),
+	providerSettings("HOOKED", "hooked.so", DefaultHookedBaseURL, DefaultHookedRate),
+	[]Setting{
+		{Name: "RATE_MARGIN", Default: durText(ratelimit.DefaultMargin),
+			Meaning: "time added to every budget window, so requests admitted in Redis still fit the window when they reach the upstream with some delay; `0` for none"},
+		{Name: "MAX_RETRIES", Default: fmt.Sprint(DefaultMaxRetries),
+			Meaning: "tries after the first for 5xx, timeouts and network errors (429s and budget, cooldown or breaker waits do not count)"},
+		{Name: "RETRY_INITIAL", Default: durText(DefaultRetryInitial),
+			Meaning: "first backoff between those tries: ×2 each time, plus 0–50% jitter"},
+		{Name: "RETRY_MAX_INTERVAL", Default: durText(DefaultRetryMaxInterval),
+			Meaning: "the longest backoff between those tries"},
+		{Name: "UPSTREAM_TIMEOUT", Default: durText(DefaultUpstreamTimeout),
+			Meaning: "per upstream request"},
+		{Name: "BREAKER_THRESHOLD", Default: fmt.Sprint(ratelimit.DefaultBreakerThreshold),
+			Meaning: "5xx, timeouts or network errors in a row that open a provider's breaker (fleet-wide, per base URL)"},
+		{Name: "BREAKER_OPEN_FOR", Default: durText(ratelimit.DefaultBreakerOpenFor),
+			Meaning: "how long an open breaker first waits before one probe request; doubles on each failed probe, up to 5m"},
+		{Name: "TASK_DEADLINE", Default: durText(DefaultTaskDeadline),
+			Meaning: "how long after enqueue a task may wait or retry before it ends failed"},
+		{Name: "SHUTDOWN_GRACE", Default: durText(DefaultShutdownGrace),
+			Meaning: "time in-flight tasks get after SIGTERM"},
+		{Name: "RESULTS_STREAM", Default: results.DefaultStream,
+			Meaning: "the results stream's key"},
+		{Name: "RESULTS_MAX_AGE", Default: durText(DefaultResultsMaxAge),
+			Meaning: "workers trim results older than this (`off`: never), but never an entry a consumer group has not been delivered and acknowledged; the default is as long as results can be looked up by id"},
+		{Name: "RESULTS_MAX_LEN", Unset: "no bound",
+			Meaning: "workers also trim beyond the newest N entries, with the same exception"},
+		{Name: "WORKER_CONCURRENCY", Flag: "concurrency", Default: fmt.Sprint(DefaultConcurrency),
+			Meaning: "tasks in flight per process; the work is I/O-bound, so many; the budget, not this, protects the upstreams"},
+		{Name: "QUEUES", Default: DefaultQueues,
+			Meaning: "queues and their priority weights, `name=weight,...`"},
+		{Name: "HTTP_ADDR", Flag: "http-addr", Default: DefaultHTTPAddr,
+			Meaning: "address of the UI, metrics, health and enqueue API; when left at the default and its port is taken (a second worker on one machine), a free port is used and logged"},
+		{Name: "MONITOR_USER", Unset: "read-only UI, only on a loopback `HTTP_ADDR`",
+			Meaning: "basic auth user of the web UI and the upstreams page (set both or neither)"},
+		{Name: "MONITOR_PASSWORD", Unset: "read-only UI, only on a loopback `HTTP_ADDR`", Secret: true,
+			Meaning: "basic auth password of the web UI and the upstreams page"},
+		{Name: "ENQUEUE_TOKEN", Unset: "the API is off", Secret: true,
+			Meaning: "bearer token of the HTTP enqueue API"},
+		{Name: "SCHEDULE_FILE", Unset: "no schedule",
+			Meaning: "periodic refreshes, see [docs/schedule.md](docs/schedule.md)"},
+		{Name: "PPROF", Default: "0",
+			Meaning: "`1` serves `/debug/pprof/` on `HTTP_ADDR` (behind basic auth when set)"},
+		{Name: "PROMETHEUS_URL", Unset: "the tab is off",
+			Meaning: "the Prometheus that the web UI's Metrics tab queries, e.g. `http://prometheus:9090`"},
+		{Name: "LOG_FORMAT", Flag: "log-format", Default: "auto",
+			Meaning: "`json`, `text`, or `auto` (text on a terminal)"},
+		{Name: "LOG_LEVEL", Default: "info",
+			Meaning: "`debug`, `info`, `warn` or `error`"},
+	},
+)
+
+// providerSettings are one upstream's variables; prefix is its variable
+// prefix, e.g. HOOKED.
+func providerSettings(prefix, upstream, defBase, defRate string) []Setting {
+	return []Setting{
+		{Name: prefix + "_API_KEY", Unset: "the provider is not served", Secret: true,
+			Meaning: upstream + " API key; without one the provider's tasks end `auth`"},
+		{Name: prefix + "_BASE_URL", Default: defBase,
+			Meaning: upstream + " base URL (a path prefix is kept)"},
+		{Name: prefix + "_RATE", Default: defRate,
+			Meaning: "fleet-wide budget per " + upstream + " API key, `N/DURATION[,N/DURATION...]`, or `off`"},
+		{Name: prefix + "_DAILY_CAP", Unset: "no cap",
+			Meaning: upstream + " requests per UTC day per API key; tasks past it wait for the next day"},
+	}
+}
+
+// durText writes d as a user would: 5m, not 5m0s.
+func durText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func concat(parts ...[]Setting) []Setting {
+	var out []Setting
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// lookupSetting finds a setting by variable name.
+func lookupSetting(name string) (Setting, bool) {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// PrintSettings writes the settings for `worker -h`: every variable with
+// its default.
+func PrintSettings(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range Settings {
+		name := s.Name
+		if s.Flag != "" {
+			name += " (-" + s.Flag + ")"
+		}
+		if s.Secret {
+			name += ", " + s.Name + "_FILE"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", name, plain(s.DefaultText()))
+	}
+	tw.Flush()
+}
+
+// plain drops Markdown's backquotes for a terminal.
+func plain(s string) string { return strings.ReplaceAll(s, "`", "") }
+
+// SettingsTable renders the settings as the Markdown table the README and
+// docs/reference.md carry.
+func SettingsTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | meaning | default |\n|---|---|---|\n")
+	for _, s := range Settings {
+		name := "`" + s.Name + "`"
+		if s.Flag != "" {
+			name += " (`-" + s.Flag + "`)"
+		}
+		meaning := s.Meaning
+		if s.Secret {
+			meaning += "; or read from the file `" + s.Name + "_FILE` names"
+		}
+		def := s.DefaultText()
+		if s.Default != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, meaning, def)
+	}
+	return b.String()
+}
