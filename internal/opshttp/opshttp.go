@@ -43,21 +43,26 @@ type Options struct {
 	// makes /readyz answer 503 with the error's text, which must therefore
 	// carry no secret. Nil means always ready.
 	Ready func(ctx context.Context) error
-	// PProf serves /debug/pprof/ (PPROF=1); behind basic auth when
+	// PProf serves /debug/pprof/ (PPROF=1): behind basic auth when
 	// credentials are set, since profiles and the command line reveal
-	// internals.
+	// internals; without them only on a loopback Addr, and never on
+	// another (404 there, local requests included).
 	PProf bool
 	// Extra mounts more handlers (e.g. the enqueue API at "/v1/") by
 	// http.ServeMux pattern. They bring their own auth.
 	Extra map[string]http.Handler
 	// Logger receives one line describing what is served; nil discards.
 	Logger *slog.Logger
+	// Limits are the server's timeouts and header size; zero fields take
+	// DefaultLimits.
+	Limits Limits
 }
 
 // Server is the assembled HTTP surface. It serves nothing by itself: hand
 // Handler to an http.Server.
 type Server struct {
 	handler   http.Handler
+	limits    Limits
 	mon       *asynqmon.HTTPHandler // nil when the UI is off
 	closeOnce sync.Once
 	closeErr  error
@@ -95,7 +100,7 @@ func New(opt Options) (*Server, error) {
 		mode = uiReadOnly
 	}
 
-	s := &Server{}
+	s := &Server{limits: opt.Limits.withDefaults()}
 	if mode != uiOff {
 		if opt.RedisOpt == nil {
 			return nil, errors.New("opshttp: RedisOpt is required to serve the web UI")
@@ -107,25 +112,33 @@ func New(opt Options) (*Server, error) {
 		})
 	}
 
-	var guard func(http.Handler) http.Handler = func(h http.Handler) http.Handler { return h }
+	// Who may reach the UI and pprof: the holder of the credentials, or
+	// without them a browser on this machine that asked for a loopback
+	// name. Either way, changes only from the UI's own pages.
+	who := loopbackHost(log)
 	if auth {
-		guard = basicAuth(opt.MonitorUser, opt.MonitorPassword, log)
+		who = basicAuth(opt.MonitorUser, opt.MonitorPassword, log)
 	}
+	cross := sameOrigin(log)
+	guard := func(h http.Handler) http.Handler { return who(cross(h)) }
+	pprofOn := opt.PProf && (auth || loopback)
 
 	mux := http.NewServeMux()
-	if err := mountAll(mux, opt, s.mon, guard); err != nil {
+	if err := mountAll(mux, opt, s.mon, guard, pprofOn, s.limits); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.handler = mux
+	// Every request starts with the quick routes' deadline, 404s included;
+	// the long routes extend it.
+	s.handler = deadline(s.limits.Page, mux)
 
 	log.Info("ops http",
 		slog.String("addr", opt.Addr),
 		slog.String("monitoring", mode),
 		slog.Bool("metrics", opt.Metrics != nil),
-		slog.Bool("pprof", opt.PProf))
-	if opt.PProf && !auth && !loopback {
-		log.Warn("pprof is served without auth on a non-loopback address; set MONITOR_USER and MONITOR_PASSWORD to protect it",
+		slog.Bool("pprof", pprofOn))
+	if opt.PProf && !pprofOn {
+		log.Warn("PPROF=1 is ignored: pprof is not served on a non-loopback HTTP_ADDR without MONITOR_USER and MONITOR_PASSWORD",
 			slog.String("addr", opt.Addr))
 	}
 	return s, nil
@@ -133,7 +146,7 @@ func New(opt Options) (*Server, error) {
 
 // mountAll registers every route, turning ServeMux's panics on a bad or
 // clashing Extra pattern into an error for New.
-func mountAll(mux *http.ServeMux, opt Options, mon *asynqmon.HTTPHandler, guard func(http.Handler) http.Handler) (err error) {
+func mountAll(mux *http.ServeMux, opt Options, mon *asynqmon.HTTPHandler, guard func(http.Handler) http.Handler, pprofOn bool, lim Limits) (err error) {
 	pattern := ""
 	defer func() {
 		if r := recover(); r != nil {
@@ -158,15 +171,18 @@ func mountAll(mux *http.ServeMux, opt Options, mon *asynqmon.HTTPHandler, guard 
 	} else {
 		handle(MonitoringPath+"/", http.HandlerFunc(uiOffNotFound))
 	}
-	if opt.PProf {
-		handle("/debug/pprof/", guard(http.HandlerFunc(pprof.Index)))
+	if pprofOn {
+		// Named profiles take ?seconds= too (a heap delta), 0 by default.
+		handle("/debug/pprof/", guard(profileDeadline(lim, 0, http.HandlerFunc(pprof.Index))))
 		handle("/debug/pprof/cmdline", guard(http.HandlerFunc(pprof.Cmdline)))
-		handle("/debug/pprof/profile", guard(http.HandlerFunc(pprof.Profile)))
+		// The CPU profile takes 30 s unless ?seconds= says otherwise, the
+		// trace 1 s.
+		handle("/debug/pprof/profile", guard(profileDeadline(lim, 30, http.HandlerFunc(pprof.Profile))))
 		handle("/debug/pprof/symbol", guard(http.HandlerFunc(pprof.Symbol)))
-		handle("/debug/pprof/trace", guard(http.HandlerFunc(pprof.Trace)))
+		handle("/debug/pprof/trace", guard(profileDeadline(lim, 1, http.HandlerFunc(pprof.Trace))))
 	}
 	for p, h := range opt.Extra {
-		handle(p, h)
+		handle(p, deadline(lim.API, h))
 	}
 	return nil
 }

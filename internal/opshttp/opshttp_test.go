@@ -99,8 +99,11 @@ type response struct {
 	header http.Header
 }
 
+// do sends a request as a browser on this machine would: to a loopback
+// Host, without Origin or Sec-Fetch-Site.
 func do(h http.Handler, method, path, user, pass string) response {
 	req := httptest.NewRequest(method, path, nil)
+	req.Host = "127.0.0.1:8080"
 	if user != "" || pass != "" {
 		req.SetBasicAuth(user, pass)
 	}

@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
@@ -173,5 +176,95 @@ func TestUIShowsQueueInBrowser(t *testing.T) {
 			t.Fatalf("open the UI with credentials: %v", err)
 		}
 		waitForText(ctx, t, q)
+
+		// The operator pauses and resumes the queue with the row's buttons,
+		// as a person would: the UI's own writes pass the same-origin check.
+		for _, want := range []struct {
+			paused bool
+			shown  string
+		}{{true, "paused"}, {false, "run"}} {
+			clickQueueAction(ctx, t, q)
+			waitFor(t, fmt.Sprintf("queue paused=%v in Redis", want.paused), func() bool {
+				info, err := insp.GetQueueInfo(q)
+				return err == nil && info.Paused == want.paused
+			})
+			waitForRowState(ctx, t, q, want.shown)
+		}
+
+		// A page of another origin (another port) posts a form to the UI.
+		// The browser adds the remembered credentials; the UI refuses.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `<html><body><form id="f" method="POST" action="%s/monitoring/api/queues/%s:pause"></form>
+<script>document.getElementById("f").submit()</script></body></html>`, srv.URL, q)
+		}))
+		defer evil.Close()
+		if err := chromedp.Do(step(t, ctx), chromedp.Navigate(evil.URL)); err != nil {
+			t.Fatalf("open the other site's page: %v", err)
+		}
+		waitForText(ctx, t, "403 forbidden")
+		if info, err := insp.GetQueueInfo(q); err != nil || info.Paused {
+			t.Errorf("a form on another site paused the queue (paused=%v, %v)", info != nil && info.Paused, err)
+		}
 	})
+}
+
+// clickQueueAction hovers over q's row on the dashboard, which shows its
+// pause (or resume) and delete buttons, and clicks the first one with the
+// mouse.
+func clickQueueAction(ctx context.Context, t *testing.T, q string) {
+	t.Helper()
+	rect := func(sel string) (x, y float64) {
+		t.Helper()
+		var xy []float64
+		waitFor(t, "the action cell of "+q, func() bool {
+			js := fmt.Sprintf(`(() => {
+  const a = [...document.querySelectorAll("th a")].find(e => e.textContent === %q);
+  if (!a) return [];
+  const row = a.closest("tr");
+  row.scrollIntoView({block: "center"});
+  const el = %s;
+  if (!el) return [];
+  const r = el.getBoundingClientRect();
+  return [r.x + r.width / 2, r.y + r.height / 2];
+})()`, q, sel)
+			got, err := chromedp.Run(step(t, ctx), chromedp.Evaluate[[]float64](js))
+			xy = got
+			return err == nil && len(got) == 2
+		})
+		return xy[0], xy[1]
+	}
+	x, y := rect(`row.lastElementChild`)
+	if err := chromedp.Do(step(t, ctx), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y)); err != nil {
+		t.Fatalf("hover over the row: %v", err)
+	}
+	// Two buttons appear on hover: pause or resume, then delete.
+	x, y = rect(`row.lastElementChild.querySelectorAll("button").length === 2 ? row.lastElementChild.querySelector("button") : null`)
+	if err := chromedp.Do(step(t, ctx), chromedp.MouseClickXY(x, y)); err != nil {
+		t.Fatalf("click the pause/resume button: %v", err)
+	}
+}
+
+// waitForRowState waits until q's row shows state ("paused" or "run").
+func waitForRowState(ctx context.Context, t *testing.T, q, state string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => {
+  const a = [...document.querySelectorAll("th a")].find(e => e.textContent === %q);
+  return a ? a.closest("tr").children[1].textContent : "";
+})()`, q)
+	waitFor(t, fmt.Sprintf("row %s to show %q", q, state), func() bool {
+		got, err := chromedp.Run(step(t, ctx), chromedp.Evaluate[string](js))
+		return err == nil && got == state
+	})
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

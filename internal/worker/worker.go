@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 			return err
 		}
 	}
-	httpSrv := &http.Server{Handler: ops.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := ops.NewHTTPServer()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpSrv.Serve(ln) }()
 	defer func() {
