@@ -41,49 +41,13 @@ func TestNewNeverShowsPassword(t *testing.T) {
 	}
 }
 
-func TestRefreshValidate(t *testing.T) {
-	big := json.RawMessage(`{"x":"` + strings.Repeat("a", tasks.MaxMetaBytes) + `"}`)
-	for _, tc := range []struct {
-		name  string
-		r     Refresh
-		field string // "" means valid
-	}{
-		{"bundle", BundleSocial("t1", "TIKTOK"), ""},
-		{"hooked", Hooked("a1"), ""},
-		{"no provider", Refresh{AccountID: "a"}, "provider"},
-		{"unknown provider", Refresh{Provider: "myspace", AccountID: "a"}, "provider"},
-		{"bad platform", BundleSocial("t1", "tiktok"), "platform"},
-		{"no team", BundleSocial("", "TIKTOK"), "team_id"},
-		{"no account", Hooked(""), "account_id"},
-		{"account on bundle", Refresh{Provider: "bundle_social", TeamID: "t", Platform: "TIKTOK", AccountID: "a"}, "account_id"},
-		{"team on hooked", Refresh{Provider: "hooked", AccountID: "a", TeamID: "t"}, "team_id"},
-		{"meta not object", Refresh{Provider: "hooked", AccountID: "a", Meta: json.RawMessage(`[1]`)}, "meta"},
-		{"meta too big", Refresh{Provider: "hooked", AccountID: "a", Meta: big}, "meta"},
-		{"queue syntax", Refresh{Provider: "hooked", AccountID: "a", Queue: "a:b"}, "queue"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.r.Validate()
-			if tc.field == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var ve *tasks.ValidationError
-			if !errors.As(err, &ve) || ve.Field != tc.field {
-				t.Fatalf("Validate() = %v, want a *tasks.ValidationError on %s", err, tc.field)
-			}
-		})
-	}
-}
-
 func TestValidateNamesAllowedQueues(t *testing.T) {
 	f := setup(t)
-	err := f.c.Validate(Hooked("a"), Queue("nope"))
+	err := f.c.Validate(tasks.Hooked("a"), Queue("nope"))
 	if err == nil || !strings.Contains(err.Error(), f.queue) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("Validate(queue nope) = %v, want it to name the queue and list %s", err, f.queue)
 	}
-	if err := f.c.Validate(Hooked("a"), In(time.Second), At(time.Now())); err == nil {
+	if err := f.c.Validate(tasks.Hooked("a"), In(time.Second), At(time.Now())); err == nil {
 		t.Fatal("In and At together: no error")
 	}
 }
@@ -93,7 +57,7 @@ func TestEnqueue(t *testing.T) {
 	ctx := context.Background()
 	before := time.Now().UTC()
 	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	id, err := f.c.Enqueue(ctx, BundleSocial("team1", "TIKTOK"), Queue(f.queue), Meta(json.RawMessage(`{"request_id":"r1"}`)), Deadline(deadline))
+	id, err := f.c.Enqueue(ctx, tasks.BundleSocial("team1", "TIKTOK"), Queue(f.queue), Meta(json.RawMessage(`{"request_id":"r1"}`)), Deadline(deadline))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +72,7 @@ func TestEnqueue(t *testing.T) {
 	if err != nil {
 		t.Fatalf("worker would reject the payload %s: %v", info.Payload, err)
 	}
-	if r.Subject != "team1/TIKTOK" || string(r.Meta) != `{"request_id":"r1"}` || !r.Deadline.Equal(deadline) {
+	if r.Subject() != "team1/TIKTOK" || string(r.Meta) != `{"request_id":"r1"}` || !r.Deadline.Equal(deadline) {
 		t.Errorf("payload = %+v", r)
 	}
 	if r.EnqueuedAt.Before(before) || r.EnqueuedAt.After(time.Now()) || r.EnqueuedAt.Location() != time.UTC {
@@ -116,7 +80,7 @@ func TestEnqueue(t *testing.T) {
 	}
 
 	t.Run("delayed", func(t *testing.T) {
-		id, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), In(time.Hour))
+		id, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), In(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +94,7 @@ func TestEnqueue(t *testing.T) {
 		}
 	})
 	t.Run("refresh queue wins over option", func(t *testing.T) {
-		r := Hooked(f.subject(t))
+		r := tasks.Hooked(f.subject(t))
 		r.Queue = f.queue2
 		id, err := f.c.Enqueue(ctx, r, Queue(f.queue))
 		if err != nil {
@@ -141,11 +105,11 @@ func TestEnqueue(t *testing.T) {
 		}
 	})
 	t.Run("own task id", func(t *testing.T) {
-		id, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
+		id, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
 		if err != nil || id != "mine-"+f.queue {
 			t.Fatalf("Enqueue = %q, %v", id, err)
 		}
-		_, err = f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
+		_, err = f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
 			t.Fatalf("second Enqueue with the same id = %v, want ErrTaskIDConflict", err)
 		}
@@ -153,12 +117,12 @@ func TestEnqueue(t *testing.T) {
 	t.Run("invalid writes nothing", func(t *testing.T) {
 		q := f.queue2
 		before := pending(t, f, q)
-		for _, r := range []Refresh{BundleSocial("t", "NOPE"), Hooked(""), {Provider: "x"}} {
+		for _, r := range []tasks.Refresh{tasks.BundleSocial("t", "NOPE"), tasks.Hooked(""), {Provider: "x"}} {
 			if _, err := f.c.Enqueue(ctx, r, Queue(q)); err == nil {
 				t.Errorf("Enqueue(%+v): no error", r)
 			}
 		}
-		if _, err := f.c.Enqueue(ctx, Hooked("a"), Queue("not-allowed")); err == nil {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked("a"), Queue("not-allowed")); err == nil {
 			t.Error("Enqueue on a queue not allowed: no error")
 		}
 		if got := pending(t, f, q); got != before {
@@ -180,12 +144,12 @@ func TestUnique(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	acct := f.subject(t)
-	first, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), Unique(time.Hour))
+	first, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), Unique(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Another queue, other meta: still the same provider and subject.
-	_, err = f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue2), Unique(time.Hour), Meta(json.RawMessage(`{"x":1}`)))
+	_, err = f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue2), Unique(time.Hour), Meta(json.RawMessage(`{"x":1}`)))
 	var dup *DuplicateError
 	if !errors.Is(err, ErrDuplicate) || !errors.As(err, &dup) || dup.ExistingTaskID != first || dup.Subject != acct || dup.Provider != "hooked" {
 		t.Fatalf("second Enqueue = %v, want a *DuplicateError naming %s", err, first)
@@ -194,16 +158,16 @@ func TestUnique(t *testing.T) {
 		t.Errorf("%d tasks on %s, want the duplicate skipped", n, f.queue2)
 	}
 	// Other subjects, and the same subject without Unique, are not skipped.
-	if _, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), Unique(time.Hour)); err != nil {
+	if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), Unique(time.Hour)); err != nil {
 		t.Errorf("other subject: %v", err)
 	}
-	if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue)); err != nil {
+	if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue)); err != nil {
 		t.Errorf("same subject without Unique: %v", err)
 	}
 
 	t.Run("window ends", func(t *testing.T) {
 		acct := f.subject(t)
-		if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 		if f.mini != nil {
@@ -211,17 +175,17 @@ func TestUnique(t *testing.T) {
 		} else {
 			time.Sleep(400 * time.Millisecond)
 		}
-		if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
 			t.Fatalf("after the window: %v", err)
 		}
 	})
 	t.Run("failed enqueue frees the key", func(t *testing.T) {
 		id := "taken-" + f.queue
-		if _, err := f.c.Enqueue(ctx, Hooked(f.subject(t)), Queue(f.queue), TaskID(id)); err != nil {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), TaskID(id)); err != nil {
 			t.Fatal(err)
 		}
 		acct := f.subject(t)
-		if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); !errors.Is(err, asynq.ErrTaskIDConflict) {
 			t.Fatalf("Enqueue = %v, want ErrTaskIDConflict", err)
 		}
 		if n, _ := f.rdb.Exists(ctx, UniqueKey("hooked", acct)).Result(); n != 0 {
@@ -243,9 +207,9 @@ func TestUnique(t *testing.T) {
 func TestEnqueueMany(t *testing.T) {
 	f := setup(t, WithConcurrency(16))
 	ctx := context.Background()
-	var rs []Refresh
+	var rs []tasks.Refresh
 	for range 500 {
-		rs = append(rs, Hooked(f.subject(t)))
+		rs = append(rs, tasks.Hooked(f.subject(t)))
 	}
 	rs = append(rs, rs[0]) // a duplicate under Unique
 	var calls int
@@ -283,7 +247,7 @@ func TestEnqueueMany(t *testing.T) {
 	}
 
 	t.Run("invalid batch enqueues nothing", func(t *testing.T) {
-		bad := []Refresh{Hooked("ok"), Hooked(""), BundleSocial("t", "NOPE"), Hooked("ok2")}
+		bad := []tasks.Refresh{tasks.Hooked("ok"), tasks.Hooked(""), tasks.BundleSocial("t", "NOPE"), tasks.Hooked("ok2")}
 		_, err := f.c.EnqueueMany(ctx, bad, Queue(f.queue2))
 		var ib *InvalidBatchError
 		if !errors.As(err, &ib) || len(ib.Invalid) != 2 || ib.Invalid[0].Index != 1 || ib.Invalid[1].Index != 2 {
@@ -296,7 +260,7 @@ func TestEnqueueMany(t *testing.T) {
 	t.Run("cancelled context", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		out, err := f.c.EnqueueMany(cctx, []Refresh{Hooked("a"), Hooked("b")}, Queue(f.queue2))
+		out, err := f.c.EnqueueMany(cctx, []tasks.Refresh{tasks.Hooked("a"), tasks.Hooked("b")}, Queue(f.queue2))
 		if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v", err)
 		}
@@ -316,10 +280,10 @@ func TestUniqueSameTaskIDTwice(t *testing.T) {
 	ctx := context.Background()
 	acct := f.subject(t)
 	id := "again-" + f.queue
-	if _, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); err != nil {
+	if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.c.Enqueue(ctx, Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour))
+	_, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour))
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
 		t.Fatalf("second Enqueue = %v, want ErrTaskIDConflict (the task exists)", err)
 	}
@@ -334,10 +298,10 @@ func TestWithQueueNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Validate(Hooked("a"), Queue("reports")); err != nil {
+	if err := c.Validate(tasks.Hooked("a"), Queue("reports")); err != nil {
 		t.Errorf("allowed queue: %v", err)
 	}
-	if err := c.Validate(Hooked("a")); err == nil {
+	if err := c.Validate(tasks.Hooked("a")); err == nil {
 		t.Error(`"default" is not among the names, yet it is allowed`)
 	}
 	for _, bad := range [][]string{nil, {"a b"}, {"x:y"}} {

@@ -59,8 +59,9 @@ func Unique(window time.Duration) EnqueueOption {
 	}
 }
 
-// Deadline ends the task failed if it has not ended by t (the payload's
-// deadline); the worker's TASK_DEADLINE still applies when sooner.
+// Deadline ends refreshes that carry no deadline of their own failed if
+// they have not ended by t; the worker's TASK_DEADLINE still applies when
+// sooner.
 func Deadline(t time.Time) EnqueueOption { return func(s *enqueueSettings) { s.deadline = t } }
 
 // Meta sets the meta of refreshes that carry none of their own: a JSON
@@ -171,10 +172,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// Validate checks r as Enqueue would with opts: Refresh.Validate after
-// filling in the options' queue and meta, and that the queue is one of the
-// Client's. It returns a *tasks.ValidationError or an *OptionError.
-func (c *Client) Validate(r Refresh, opts ...EnqueueOption) error {
+// Validate checks r as Enqueue would with opts: tasks.Refresh.Validate
+// after filling in the options' queue, meta and deadline, and that the
+// queue is one of the Client's. It returns a *tasks.ValidationError or an
+// *OptionError.
+func (c *Client) Validate(r tasks.Refresh, opts ...EnqueueOption) error {
 	s, err := enqueueOptions(opts)
 	if err != nil {
 		return err
@@ -184,7 +186,7 @@ func (c *Client) Validate(r Refresh, opts ...EnqueueOption) error {
 }
 
 // resolve fills in r's defaults from s and validates the result.
-func (c *Client) resolve(r Refresh, s *enqueueSettings) (Refresh, error) {
+func (c *Client) resolve(r tasks.Refresh, s *enqueueSettings) (tasks.Refresh, error) {
 	if r.Queue == "" {
 		r.Queue = s.queue
 	}
@@ -196,6 +198,9 @@ func (c *Client) resolve(r Refresh, s *enqueueSettings) (Refresh, error) {
 	}
 	if len(r.Meta) == 0 {
 		r.Meta = s.meta
+	}
+	if r.Deadline.IsZero() {
+		r.Deadline = s.deadline
 	}
 	if err := r.Validate(); err != nil {
 		return r, err
@@ -212,7 +217,7 @@ func (c *Client) resolve(r Refresh, s *enqueueSettings) (Refresh, error) {
 // *DuplicateError under Unique (nothing enqueued); an *InDoubtError when
 // Redis failed mid-call — then the returned id is the task's, which may
 // exist; other errors mean nothing was enqueued.
-func (c *Client) Enqueue(ctx context.Context, r Refresh, opts ...EnqueueOption) (string, error) {
+func (c *Client) Enqueue(ctx context.Context, r tasks.Refresh, opts ...EnqueueOption) (string, error) {
 	s, err := enqueueOptions(opts)
 	if err != nil {
 		return "", err
@@ -227,7 +232,7 @@ func (c *Client) Enqueue(ctx context.Context, r Refresh, opts ...EnqueueOption) 
 
 // enqueue enqueues a validated refresh and says how it went. It never
 // returns State NotEnqueued with a nil Err.
-func (c *Client) enqueue(ctx context.Context, r Refresh, s *enqueueSettings, now time.Time) Outcome {
+func (c *Client) enqueue(ctx context.Context, r tasks.Refresh, s *enqueueSettings, now time.Time) Outcome {
 	id, generated := s.taskID, false
 	if id == "" {
 		id, generated = uuid.NewString(), true
@@ -287,7 +292,7 @@ func (c *Client) enqueue(ctx context.Context, r Refresh, s *enqueueSettings, now
 // build makes the asynq task. enqueued_at is when the task becomes due:
 // the worker measures TASK_DEADLINE from it, so a delayed task must not
 // start its life already late.
-func (c *Client) build(r Refresh, s *enqueueSettings, now time.Time) (*asynq.Task, time.Time, error) {
+func (c *Client) build(r tasks.Refresh, s *enqueueSettings, now time.Time) (*asynq.Task, time.Time, error) {
 	var processAt time.Time
 	switch {
 	case s.hasIn && s.in > 0:
@@ -299,22 +304,7 @@ func (c *Client) build(r Refresh, s *enqueueSettings, now time.Time) (*asynq.Tas
 	if !processAt.IsZero() {
 		due = processAt
 	}
-	common := tasks.Common{Meta: r.Meta, EnqueuedAt: due.UTC(), Deadline: s.deadline.UTC()}
-	var (
-		task *asynq.Task
-		err  error
-	)
-	switch r.Provider {
-	case tasks.ProviderBundleSocial:
-		p := r.bundlePayload()
-		p.Common = common
-		task, err = tasks.NewBundleSocialProfileRefreshTask(p)
-	case tasks.ProviderHooked:
-		p := r.hookedPayload()
-		p.Common = common
-		task, err = tasks.NewHookedAccountRefreshTask(p)
-	default:
-		err = fmt.Errorf("provider %q is not known", r.Provider)
-	}
+	r.EnqueuedAt = due.UTC()
+	task, err := tasks.NewTask(r)
 	return task, processAt, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 func ExampleNew() {
@@ -33,7 +34,7 @@ func ExampleClient_Enqueue() {
 	defer c.Close()
 	ctx := context.Background()
 
-	id, err := c.Enqueue(ctx, client.BundleSocial("team-42", "TIKTOK"),
+	id, err := c.Enqueue(ctx, tasks.BundleSocial("team-42", "TIKTOK"),
 		client.Queue("critical"),
 		client.Unique(time.Hour), // skip if team-42/TIKTOK was enqueued in the last hour
 		client.Meta(json.RawMessage(`{"request_id":"r-981"}`)),
@@ -58,10 +59,10 @@ func ExampleClient_EnqueueMany() {
 	}
 	defer c.Close()
 
-	batch := []client.Refresh{
-		client.Hooked("acct-1"),
-		client.Hooked("acct-2"),
-		client.BundleSocial("team-42", "INSTAGRAM"),
+	batch := []tasks.Refresh{
+		tasks.Hooked("acct-1"),
+		tasks.Hooked("acct-2"),
+		tasks.BundleSocial("team-42", "INSTAGRAM"),
 	}
 	outcomes, err := c.EnqueueMany(context.Background(), batch, client.Queue("low"), client.Unique(24*time.Hour))
 	var invalid *client.InvalidBatchError
@@ -87,7 +88,7 @@ func ExampleClient_Wait() {
 	defer c.Close()
 	ctx := context.Background()
 
-	id, err := c.Enqueue(ctx, client.Hooked("acct-1"))
+	id, err := c.Enqueue(ctx, tasks.Hooked("acct-1"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -136,25 +137,6 @@ func ExampleClient_TrimResults() {
 		log.Fatal(err)
 	}
 	fmt.Println("trimmed", n)
-}
-
-func ExampleRefresh_Validate() {
-	r := client.BundleSocial("team-42", "tiktok")
-	fmt.Println(r.Validate())
-	// Output:
-	// platform "tiktok" is not a known platform; use one of TIKTOK, YOUTUBE, INSTAGRAM, FACEBOOK, TWITTER, THREADS, LINKEDIN, PINTEREST, REDDIT, MASTODON, DISCORD, SLACK, BLUESKY, GOOGLE_BUSINESS
-}
-
-func ExampleRefresh() {
-	// A Refresh is a line of an `enqueue file` JSON Lines file.
-	var r client.Refresh
-	_ = json.Unmarshal([]byte(`{"provider":"hooked","account_id":"a1","queue":"low"}`), &r)
-	fmt.Println(r.Provider, r.Subject(), r.Queue, r.Validate())
-	b, _ := json.Marshal(client.BundleSocial("t1", "TIKTOK"))
-	fmt.Println(string(b))
-	// Output:
-	// hooked a1 low <nil>
-	// {"provider":"bundle_social","team_id":"t1","platform":"TIKTOK"}
 }
 
 func ExampleRedactURL() {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // State is what became of one refresh of a batch.
@@ -89,7 +91,7 @@ var ErrStopped = errors.New("enqueue stopped")
 // launching enqueues: that refresh is InDoubt, those in flight end as they
 // end, the rest are NotEnqueued, and the error returned wraps ErrStopped and
 // the cause. Duplicates are not errors.
-func (c *Client) EnqueueMany(ctx context.Context, rs []Refresh, opts ...EnqueueOption) ([]Outcome, error) {
+func (c *Client) EnqueueMany(ctx context.Context, rs []tasks.Refresh, opts ...EnqueueOption) ([]Outcome, error) {
 	s, err := enqueueOptions(opts)
 	if err != nil {
 		return nil, err
@@ -97,7 +99,7 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []Refresh, opts ...EnqueueO
 	if s.taskID != "" {
 		return nil, &OptionError{Problem: "TaskID would give every refresh the same id; EnqueueMany makes one per refresh"}
 	}
-	resolved := make([]Refresh, len(rs))
+	resolved := make([]tasks.Refresh, len(rs))
 	var invalid []Invalid
 	for i, r := range rs {
 		resolved[i], err = c.resolve(r, &s)

@@ -80,7 +80,7 @@ func (s *Stack) asynqClient() (*asynq.Client, *asynq.Inspector) {
 // enqueueHooked enqueues one hooked refresh with refreshq's own task
 // constructor (its default options: queue, MaxRetry 1000).
 func enqueueHooked(ctx context.Context, c *asynq.Client, account string) (string, error) {
-	task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: account})
+	task, err := tasks.NewTask(tasks.Hooked(account))
 	if err != nil {
 		return "", err
 	}
@@ -120,7 +120,7 @@ func (s *Stack) startProducer(prefix string, every time.Duration) *producer {
 			account := fmt.Sprintf("%s-%d", prefix, i)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			// A fixed id makes a failed enqueue's task findable later.
-			task, _ := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: account})
+			task, _ := tasks.NewTask(tasks.Hooked(account))
 			id := account
 			_, err := c.EnqueueContext(ctx, task, asynq.TaskID(id))
 			cancel()

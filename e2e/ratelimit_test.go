@@ -319,7 +319,7 @@ func TestWaitsSpendNoRetries(t *testing.T) {
 	c := asynq.NewClient(opt)
 	defer c.Close()
 	// A producer's override of refreshq's MaxRetry, as asynq allows.
-	task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: "no-retry"}, asynq.MaxRetry(0))
+	task, err := tasks.NewTask(tasks.Hooked("no-retry"), asynq.MaxRetry(0))
 	if err != nil {
 		t.Fatal(err)
 	}

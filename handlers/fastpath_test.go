@@ -94,7 +94,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 				if tc.before != nil {
 					tc.before(t, h.Limiter, key)
 				}
-				task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: "a1"})
+				task, err := tasks.NewTask(tasks.Hooked("a1"))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -107,7 +107,7 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	r.enqueued, r.deadline = h.window(r)
 
 	if parseErr != nil {
-		var unknown *tasks.ErrUnknownType
+		var unknown *tasks.UnknownTypeError
 		if errors.As(parseErr, &unknown) {
 			return h.fail(ctx, r, outcome{kind: results.KindUnknownTaskType, msg: parseErr.Error() + "; move it to a queue refreshq does not serve, or delete it"})
 		}
@@ -419,7 +419,7 @@ func (h *Refresh) entry(r *run, status results.Status) results.Entry {
 		TaskType:   r.task.Type(),
 		Queue:      r.queue,
 		Provider:   r.ref.Provider,
-		Subject:    r.ref.Subject,
+		Subject:    r.ref.Subject(),
 		Status:     status,
 		Attempts:   r.state.Attempts,
 		HTTPStatus: r.state.LastStatus,

@@ -182,7 +182,7 @@ func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 // what its handler would have said, or the last error the ledger knows,
 // or the lost connection to the worker that died.
 func sweptOutcome(info *asynq.TaskInfo, st ledger.State, parseErr error) (results.ErrorKind, string) {
-	var unknown *tasks.ErrUnknownType
+	var unknown *tasks.UnknownTypeError
 	switch {
 	case errors.As(parseErr, &unknown):
 		return results.KindUnknownTaskType, parseErr.Error() + "; move it to a queue refreshq does not serve, or delete it"

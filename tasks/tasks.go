@@ -1,8 +1,9 @@
 package tasks
 
 import (
-	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -27,7 +28,7 @@ const (
 	MaxIDLength     = 512      // team and account ids
 )
 
-// Default options given by the constructors.
+// Default options given by NewTask.
 const (
 	DefaultQueue = "default"
 
@@ -42,159 +43,66 @@ const (
 	DefaultTimeout = 15 * time.Minute
 )
 
-// TypeForProvider returns the task type that refreshes a provider's subjects.
-func TypeForProvider(provider string) (string, bool) {
-	switch provider {
-	case ProviderBundleSocial:
-		return TypeBundleSocialProfileRefresh, true
-	case ProviderHooked:
-		return TypeHookedAccountRefresh, true
+// NewTask validates r and returns its task: the provider's type, the
+// payload, and refreshq's default options (r's queue, else DefaultQueue),
+// overridden by opts.
+func NewTask(r Refresh, opts ...asynq.Option) (*asynq.Task, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
 	}
-	return "", false
-}
-
-// ProviderForType returns the provider a task type belongs to.
-func ProviderForType(taskType string) (string, bool) {
-	switch taskType {
-	case TypeBundleSocialProfileRefresh:
-		return ProviderBundleSocial, true
-	case TypeHookedAccountRefresh:
-		return ProviderHooked, true
+	b, err := r.Payload()
+	if err != nil {
+		return nil, err
 	}
-	return "", false
+	queue := r.Queue
+	if queue == "" {
+		queue = DefaultQueue
+	}
+	// Defaults come first so a caller's options override them.
+	all := append([]asynq.Option{
+		asynq.Queue(queue),
+		asynq.MaxRetry(DefaultMaxRetry),
+		asynq.Timeout(DefaultTimeout),
+	}, opts...)
+	return asynq.NewTask(r.Type(), b, all...), nil
 }
 
-// Common holds the optional fields both payloads share.
-type Common struct {
-	// Meta is any JSON object of at most MaxMetaBytes, copied to the result
-	// (a correlation id, say).
-	Meta json.RawMessage `json:"meta,omitempty"`
-	// EnqueuedAt is set by refreshq's producers; the worker measures the
-	// task's deadline and duration from it.
-	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
-	// Deadline, when set, ends the task failed at that time if it has not
-	// ended before; the worker's TASK_DEADLINE still applies when sooner.
-	Deadline time.Time `json:"deadline,omitzero"`
-}
-
-func (c Common) validate() error {
-	if len(c.Meta) > 0 {
-		if len(c.Meta) > MaxMetaBytes {
-			return &ValidationError{Field: "meta", Problem: fmt.Sprintf("is %d bytes; at most %d are allowed", len(c.Meta), MaxMetaBytes)}
-		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(c.Meta, &obj); err != nil || obj == nil {
-			return &ValidationError{Field: "meta", Problem: "must be a JSON object, e.g. {\"request_id\":\"r1\"}"}
-		}
+// CheckQueueName says what is wrong with a queue name, or returns nil. The
+// characters it refuses would break asynq's Redis keys, which embed the
+// name between braces and colons.
+func CheckQueueName(name string) error {
+	switch {
+	case name == "":
+		return &ValidationError{Field: "queue", Problem: "is empty; name a queue, e.g. default"}
+	case strings.ContainsAny(name, " \t\r\n:{}"):
+		return &ValidationError{Field: "queue", Problem: fmt.Sprintf("%q may not contain spaces, ':' or braces", name)}
 	}
 	return nil
 }
 
-// BundleSocialProfileRefresh asks bundle.social to refresh the profile of a
-// team's account on one platform.
-type BundleSocialProfileRefresh struct {
-	TeamID   string `json:"team_id"`
-	Platform string `json:"platform"`
-	Common
-}
-
-// Validate names the first field that is wrong and what it must be.
-func (p BundleSocialProfileRefresh) Validate() error {
-	if err := validateID("team_id", p.TeamID); err != nil {
-		return err
-	}
-	if p.Platform == "" {
-		return &ValidationError{Field: "platform", Problem: "is required; one of " + PlatformList()}
-	}
-	if !IsPlatform(p.Platform) {
-		return &ValidationError{Field: "platform", Problem: fmt.Sprintf("%q is not a known platform; use one of %s", p.Platform, PlatformList())}
-	}
-	return p.Common.validate()
-}
-
-// Subject is how results name what was refreshed: TEAM/PLATFORM.
-func (p BundleSocialProfileRefresh) Subject() string { return p.TeamID + "/" + p.Platform }
-
-// HookedAccountRefresh asks hooked.so to refresh one analysed account.
-type HookedAccountRefresh struct {
-	AccountID string `json:"account_id"`
-	Common
-}
-
-// Validate names the first field that is wrong and what it must be.
-func (p HookedAccountRefresh) Validate() error {
-	if err := validateID("account_id", p.AccountID); err != nil {
-		return err
-	}
-	return p.Common.validate()
-}
-
-// Subject is how results name what was refreshed: the account id.
-func (p HookedAccountRefresh) Subject() string { return p.AccountID }
-
-func validateID(field, v string) error {
-	if v == "" {
-		return &ValidationError{Field: field, Problem: "is required"}
-	}
-	if len(v) > MaxIDLength {
-		return &ValidationError{Field: field, Problem: fmt.Sprintf("is %d bytes; at most %d are allowed", len(v), MaxIDLength)}
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return &ValidationError{Field: field, Problem: "must not contain control characters"}
-		}
-	}
-	return nil
-}
-
-// ValidationError says which payload field is wrong and what it must be.
+// ValidationError says which field is wrong and what it must be.
 type ValidationError struct {
 	Field   string
 	Problem string
 }
 
-// Error is "FIELD PROBLEM", e.g. "platform is required; one of ...".
+// Error is "FIELD PROBLEM", e.g. "platform is required; one of ...". A
+// field that is not one refreshq knows is quoted, since keys match exactly.
 func (e *ValidationError) Error() string {
-	if e.Field == "" {
+	switch {
+	case e.Field == "":
 		return e.Problem
+	case fieldByKey(e.Field) == nil:
+		return strconv.Quote(e.Field) + " " + e.Problem
 	}
 	return e.Field + " " + e.Problem
 }
 
-// defaultOptions come first so a caller's options override them.
-func defaultOptions(opts []asynq.Option) []asynq.Option {
-	return append([]asynq.Option{
-		asynq.Queue(DefaultQueue),
-		asynq.MaxRetry(DefaultMaxRetry),
-		asynq.Timeout(DefaultTimeout),
-	}, opts...)
-}
+// UnknownTypeError is returned by Parse for a task type refreshq does not
+// handle.
+type UnknownTypeError struct{ Type string }
 
-func newTask(taskType string, p any, opts []asynq.Option) (*asynq.Task, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s payload: %w", taskType, err)
-	}
-	if len(b) > MaxPayloadBytes {
-		return nil, &ValidationError{Problem: fmt.Sprintf("payload is %d bytes; at most %d are allowed", len(b), MaxPayloadBytes)}
-	}
-	return asynq.NewTask(taskType, b, defaultOptions(opts)...), nil
-}
-
-// NewBundleSocialProfileRefreshTask validates p and returns a task with
-// refreshq's default options, overridden by opts.
-func NewBundleSocialProfileRefreshTask(p BundleSocialProfileRefresh, opts ...asynq.Option) (*asynq.Task, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return newTask(TypeBundleSocialProfileRefresh, p, opts)
-}
-
-// NewHookedAccountRefreshTask validates p and returns a task with refreshq's
-// default options, overridden by opts.
-func NewHookedAccountRefreshTask(p HookedAccountRefresh, opts ...asynq.Option) (*asynq.Task, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return newTask(TypeHookedAccountRefresh, p, opts)
+// Error names the type and the types refreshq handles.
+func (e *UnknownTypeError) Error() string {
+	return fmt.Sprintf("unknown task type %q; refreshq handles %s", e.Type, strings.Join(Types(), " and "))
 }

@@ -263,7 +263,7 @@ func enqueue(b *testing.B, opt asynq.RedisConnOpt, queue string, n int) []string
 	defer c.Close()
 	ids := make([]string, 0, n)
 	for i := range n {
-		t, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: fmt.Sprintf("acct-%05d", i)}, asynq.Queue(queue))
+		t, err := tasks.NewTask(tasks.Hooked(fmt.Sprintf("acct-%05d", i)), asynq.Queue(queue))
 		if err != nil {
 			b.Fatal(err)
 		}

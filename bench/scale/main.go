@@ -166,7 +166,7 @@ func measure(ctx context.Context, c config, n int, opt asynq.RedisConnOpt, rdb r
 		return 0, 0, fmt.Errorf("pause queue: %w", err)
 	}
 	for i := range c.tasks {
-		task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: fmt.Sprintf("acct-%d", i)})
+		task, err := tasks.NewTask(tasks.Hooked(fmt.Sprintf("acct-%d", i)))
 		if err != nil {
 			return 0, 0, err
 		}

@@ -183,8 +183,9 @@ func (e *enqueuer) one(ctx context.Context, queue string) (string, error) {
 	n := int(e.seq.Add(1))
 	now := time.Now()
 	id := taskID(e.prefix, n, now)
-	p := tasks.HookedAccountRefresh{AccountID: "acct-" + strconv.Itoa(n%1000), Common: tasks.Common{EnqueuedAt: now}}
-	t, err := tasks.NewHookedAccountRefreshTask(p, asynq.Queue(queue), asynq.TaskID(id))
+	r := tasks.Hooked("acct-" + strconv.Itoa(n%1000))
+	r.EnqueuedAt = now
+	t, err := tasks.NewTask(r, asynq.Queue(queue), asynq.TaskID(id))
 	if err != nil {
 		return "", err
 	}

@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -44,16 +42,13 @@ Examples:
   jq -c '{provider:"hooked",account_id:.id}' accounts.json | enqueue file - --queue low
 `
 
-// fileFields are the keys a line may have, for messages.
-const fileFields = "provider, team_id, platform, account_id, queue, meta"
-
 // maxLine bounds one line; a valid one is far smaller (ids ≤ 512 bytes,
 // meta ≤ 4 KiB).
 const maxLine = 1 << 20
 
 type fileLine struct {
 	n int // 1-based line number in the file
-	r client.Refresh
+	r tasks.Refresh
 }
 
 func runFile(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -121,7 +116,7 @@ func readLines(in io.Reader, cl *client.Client, opts []client.EnqueueOption) ([]
 		if len(b) == 0 {
 			continue
 		}
-		r, err := decodeLine(b)
+		r, err := tasks.Decode(b, nil) // strictly, as the HTTP API decodes an object
 		if err == nil {
 			err = cl.Validate(r, opts...)
 		}
@@ -140,50 +135,8 @@ func readLines(in io.Reader, cl *client.Client, opts []client.EnqueueOption) ([]
 	return lines, bad, nil
 }
 
-// decodeLine decodes one line strictly. The fast path is one Decode; only a
-// bad line pays for working out what exactly is wrong with it.
-func decodeLine(b []byte) (client.Refresh, error) {
-	var r client.Refresh
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&r)
-	if err == nil && !dec.More() {
-		return r, nil
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return r, fmt.Errorf("is not valid JSON (%v at byte %d); write one object per line, e.g. {\"provider\":\"hooked\",\"account_id\":\"a1\"}", se, se.Offset)
-		}
-		return r, errors.New(`must be a JSON object, e.g. {"provider":"hooked","account_id":"a1"}`)
-	}
-	if obj == nil {
-		return r, errors.New(`must be a JSON object, e.g. {"provider":"hooked","account_id":"a1"}`)
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "provider", "team_id", "platform", "account_id", "queue":
-			var s string
-			if err := json.Unmarshal(obj[k], &s); err != nil {
-				return r, &tasks.ValidationError{Field: k, Problem: "must be a string"}
-			}
-		case "meta":
-		default:
-			return r, &tasks.ValidationError{Field: strconv.Quote(k), Problem: "is not a known field; a line may have " + fileFields}
-		}
-	}
-	// Field names in the JSON differ from these only by case.
-	return r, &tasks.ValidationError{Problem: "does not decode: " + err.Error()}
-}
-
 func enqueueLines(ctx context.Context, cl *client.Client, e env, lines []fileLine, opts []client.EnqueueOption, stdout, stderr io.Writer) error {
-	rs := make([]client.Refresh, len(lines))
+	rs := make([]tasks.Refresh, len(lines))
 	for i, l := range lines {
 		rs[i] = l.r
 	}

@@ -151,9 +151,9 @@ func runOne(ctx context.Context, cmd string, args []string, getenv func(string) 
 	if wait < 0 {
 		return usagef("--wait %s is negative; give how long to wait, e.g. --wait 2m", wait)
 	}
-	r := client.Hooked(account)
+	r := tasks.Hooked(account)
 	if cmd == "bundle-social" {
-		r = client.BundleSocial(team, platform)
+		r = tasks.BundleSocial(team, platform)
 	}
 
 	cl, e, err := newClient(getenv)

@@ -175,13 +175,15 @@ func enqueueSample(redisURL string) (int, error) {
 	}
 	for _, team := range []string{"team-1", "team-2", "busy-team", "flaky-team"} {
 		for _, p := range []string{"TIKTOK", "INSTAGRAM", "YOUTUBE"} {
-			add(tasks.NewBundleSocialProfileRefreshTask(tasks.BundleSocialProfileRefresh{
-				TeamID: team, Platform: p, Common: tasks.Common{EnqueuedAt: now}}))
+			r := tasks.BundleSocial(team, p)
+			r.EnqueuedAt = now
+			add(tasks.NewTask(r))
 		}
 	}
 	for _, acc := range []string{"acc-1", "acc-2", "acc-3", "flaky-acc", "busy-acc", "gone-acc", "broken-acc", "hang-acc", "garbled-acc", "revoked-acc", "nocredit-acc", "slow-acc"} {
-		add(tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{
-			AccountID: acc, Common: tasks.Common{EnqueuedAt: now, Meta: []byte(`{"source":"demo"}`)}}))
+		r := tasks.Hooked(acc)
+		r.EnqueuedAt, r.Meta = now, []byte(`{"source":"demo"}`)
+		add(tasks.NewTask(r))
 	}
 	ts = append(ts,
 		asynq.NewTask(tasks.TypeHookedAccountRefresh, []byte(`{"account":"typo"}`), asynq.MaxRetry(tasks.DefaultMaxRetry)),

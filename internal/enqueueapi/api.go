@@ -115,13 +115,11 @@ func (a *api) result(w http.ResponseWriter, r *http.Request) {
 
 // item is one refresh of a request: a file line plus its own options.
 type item struct {
-	client.Refresh
-	Unique string `json:"unique,omitempty"`
-	In     string `json:"in,omitempty"`
-	At     string `json:"at,omitempty"`
+	tasks.Refresh
+	Unique string
+	In     string
+	At     string
 }
-
-var itemFields = []string{"provider", "team_id", "platform", "account_id", "queue", "meta", "unique", "in", "at"}
 
 func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -144,7 +142,7 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 	type group struct {
 		opts    []client.EnqueueOption
 		indexes []int
-		rs      []client.Refresh
+		rs      []tasks.Refresh
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -266,37 +264,17 @@ func splitBody(body []byte) ([]json.RawMessage, *Problem) {
 	return nil, &Problem{Message: "body must be a JSON object or an array of objects"}
 }
 
-// decodeItem decodes one refresh strictly: unknown keys and wrong types
-// are field-level problems.
+// decodeItem decodes one refresh strictly, as `enqueue file` decodes a
+// line: keys match exactly, and unknown keys and wrong types are
+// field-level problems.
 func decodeItem(raw json.RawMessage) (item, *Problem) {
 	var it item
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&it); err == nil {
-		return it, nil
+	r, err := tasks.Decode(raw, map[string]any{"unique": &it.Unique, "in": &it.In, "at": &it.At})
+	if err != nil {
+		return it, problemOf(err)
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return it, &Problem{Message: `must be a JSON object, e.g. {"provider":"hooked","account_id":"a1"}`}
-	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		switch k {
-		case "meta":
-		case "provider", "team_id", "platform", "account_id", "queue", "unique", "in", "at":
-			var s string
-			if json.Unmarshal(obj[k], &s) != nil {
-				return it, &Problem{Field: k, Message: "must be a string"}
-			}
-		default:
-			return it, &Problem{Field: k, Message: "is not a known field; a refresh may have " + strings.Join(itemFields, ", ")}
-		}
-	}
-	return it, &Problem{Message: "does not decode; field names are lower case, e.g. account_id"}
+	it.Refresh = r
+	return it, nil
 }
 
 // itemOptions turns an item's unique, in and at into client options.

@@ -128,7 +128,7 @@ func TestParseInvalid(t *testing.T) {
 		{"scalar top level", "hello", []string{"the top level must be a list"}},
 		{"unknown top-level key", "x: 1\nentries: []", []string{`unknown top-level key "x"`}},
 		{"unknown entry key", `[{provider: hooked, account_id: a, evrey: 1h, every: 1h}]`,
-			[]string{`entry 1 (line 1, hooked a): has unknown key "evrey"; allowed keys: name, provider, team_id, platform, account_id, every, cron, tz, queue, meta`}},
+			[]string{`entry 1 (line 1, hooked a): has unknown key "evrey"; allowed keys: name, provider, team_id, platform, account_id, queue, meta, every, cron, tz`}},
 		{"cron minute out of range", `
 - provider: hooked
   account_id: ok-1
@@ -181,10 +181,10 @@ func TestParseInvalid(t *testing.T) {
 `, []string{
 			`entry 1 (line 2, bundle_social t1/tiktok): platform "tiktok" is not a known platform; use one of TIKTOK`,
 			`entry 2 (line 3, bundle_social /TIKTOK): team_id is required`,
-			`entry 3 (line 4, hooked a): team_id is for bundle_social entries`,
-			`entry 3 (line 4, hooked a): platform is for bundle_social entries`,
-			`entry 4 (line 5, bundle_social t1/TIKTOK): account_id is for hooked entries`,
-			`entry 5 (line 6, hookd): provider "hookd" is not a provider; use bundle_social or hooked`,
+			`entry 3 (line 4, hooked a): team_id is not used by hooked, which takes account_id`,
+			`entry 3 (line 4, hooked a): platform is not used by hooked, which takes account_id`,
+			`entry 4 (line 5, bundle_social t1/TIKTOK): account_id is not used by bundle_social, which takes team_id and platform`,
+			`entry 5 (line 6, hookd): provider "hookd" is not known; use one of bundle_social, hooked`,
 			`entry 6 (line 7): provider is required; one of bundle_social, hooked`,
 			`entry 7 (line 8, hooked): account_id must be a non-empty string`,
 		}},
@@ -211,7 +211,7 @@ func TestParseInvalid(t *testing.T) {
 			`entry 2 (line 3, hooked b): name "a" is also the name of entry 1`,
 			`entry 4 (line 5, hooked c): has the same provider, subject and schedule as entry 3; remove one`,
 			`entry 5 (line 6, hooked d): name "has space": use letters, digits`,
-			`entry 6 (line 7, hooked e): queue "two words": use letters, digits`,
+			`entry 6 (line 7, hooked e): queue "two words" may not contain spaces, ':' or braces`,
 			`entry 7 (line 8, hooked f): meta must be an object`,
 			`entry 8 (line 9, hooked g): meta must not set "schedule"`,
 			`entry 9 (line 10, hooked h): meta is 4`,

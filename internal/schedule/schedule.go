@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // tz names must resolve the same in a scratch image as on a laptop
@@ -41,38 +42,24 @@ type Schedule struct {
 type Entry struct {
 	// Name keys the entry's task ids: given in the file, or derived from
 	// provider, subject and spec so that every worker derives the same one.
-	Name     string
-	Provider string // tasks.ProviderBundleSocial or tasks.ProviderHooked
-
-	TeamID    string // bundle_social only
-	Platform  string // bundle_social only
-	AccountID string // hooked only
+	Name string
+	// Refresh is what each period enqueues. Its Queue is tasks.DefaultQueue
+	// when the file names none; its Meta is the file's meta (nil when none),
+	// to which the runner adds "schedule" and "period".
+	tasks.Refresh
 
 	// Every is aligned to the Unix epoch: every 24h starts at 00:00 UTC.
 	Every time.Duration
 	// Cron is a 5-field spec or a descriptor such as @daily, read in TZ.
 	Cron string
 	// TZ is the IANA zone Cron is read in; "UTC" when the file gives none.
-	TZ    string
-	Queue string
-	// Meta is the file's meta object as JSON, nil when none; the runner adds
-	// "schedule" and "period" to it.
-	Meta json.RawMessage
+	TZ string
 
 	// Line is where the entry starts in the file, for messages.
 	Line int
 
 	loc  *time.Location
 	spec *cron.SpecSchedule // on wall-clock time, see period.go
-}
-
-// Subject is how results name what the entry refreshes: TEAM/PLATFORM or
-// the account id.
-func (e Entry) Subject() string {
-	if e.Provider == tasks.ProviderBundleSocial {
-		return e.TeamID + "/" + e.Platform
-	}
-	return e.AccountID
 }
 
 // Spec is the entry's schedule as one string: "every 1h0m0s" or
@@ -107,16 +94,9 @@ func (e Entry) Task(now, start, end time.Time) (*asynq.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule %s: meta: %w", e.Name, err)
 	}
-	common := tasks.Common{Meta: mb, EnqueuedAt: now.UTC()}
-	opts := []asynq.Option{
-		asynq.Queue(e.Queue),
-		asynq.TaskID(e.TaskID(start)),
-		asynq.Retention(end.Sub(start) + retentionSlack),
-	}
-	if e.Provider == tasks.ProviderBundleSocial {
-		return tasks.NewBundleSocialProfileRefreshTask(tasks.BundleSocialProfileRefresh{TeamID: e.TeamID, Platform: e.Platform, Common: common}, opts...)
-	}
-	return tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: e.AccountID, Common: common}, opts...)
+	r := e.Refresh
+	r.Meta, r.EnqueuedAt = mb, now.UTC()
+	return tasks.NewTask(r, asynq.TaskID(e.TaskID(start)), asynq.Retention(end.Sub(start)+retentionSlack))
 }
 
 // retentionSlack covers workers whose clocks disagree by up to a minute.
@@ -202,13 +182,25 @@ func readFile(path string) ([]byte, error) {
 	return data, nil
 }
 
+// scheduleKeys are an entry's keys of its own; the refresh's keys are
+// tasks.InputFields, all but deadline, which a repeating entry cannot
+// carry as one time.
+var scheduleKeys = []string{"name", "every", "cron", "tz"}
+
 // entryKeys are the keys an entry may have, in the order messages list them.
-var entryKeys = []string{"name", "provider", "team_id", "platform", "account_id", "every", "cron", "tz", "queue", "meta"}
+var entryKeys = func() []string {
+	keys := []string{"name"}
+	for _, k := range tasks.InputFields() {
+		if k != "deadline" {
+			keys = append(keys, k)
+		}
+	}
+	return append(keys, scheduleKeys[1:]...)
+}()
 
 var (
-	nameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-	queueRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
-	unsafe  = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	unsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 )
 
 // Parse validates a schedule: a list of entries, or a mapping whose only
@@ -300,11 +292,9 @@ type parsed struct {
 }
 
 func label(e parsed) string {
-	switch {
-	case e.Provider == tasks.ProviderBundleSocial && (e.TeamID != "" || e.Platform != ""):
-		return e.Provider + " " + e.TeamID + "/" + e.Platform
-	case e.Provider == tasks.ProviderHooked && e.AccountID != "":
-		return e.Provider + " " + e.AccountID
+	switch subj := e.Subject(); {
+	case strings.Trim(subj, "/") != "":
+		return e.Provider + " " + subj
 	case !e.derived && e.Name != "":
 		return e.Name
 	}
@@ -364,7 +354,8 @@ func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
 	keys, vals := pairs(n)
 	str := map[string]string{}
 	given := map[string]bool{}
-	var metaNode *yaml.Node
+	refresh := map[string]json.RawMessage{}
+	reported := map[string]bool{} // keys whose problem is said already
 	for i, k := range keys {
 		key, v := k.Value, deref(vals[i])
 		if given[key] {
@@ -373,40 +364,47 @@ func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
 		}
 		given[key] = true
 		switch {
-		case key == "meta":
-			metaNode = v
-		case isEntryKey(key):
-			if v.Kind != yaml.ScalarNode || v.Tag == "!!null" || strings.TrimSpace(v.Value) == "" {
-				bad(key, "must be a non-empty string; remove the key to leave it unset")
-				continue
-			}
-			str[key] = strings.TrimSpace(v.Value)
-		default:
+		case !slices.Contains(entryKeys, key):
 			bad("", "has unknown key %q; allowed keys: %s", key, strings.Join(entryKeys, ", "))
+		case key == "meta":
+			if m := parseMeta(v, func(msg string) { bad("meta", "%s", msg) }); m != nil {
+				refresh[key] = m
+			}
+			reported[key] = refresh[key] == nil
+		case v.Kind != yaml.ScalarNode || v.Tag == "!!null" || strings.TrimSpace(v.Value) == "":
+			bad(key, "must be a non-empty string; remove the key to leave it unset")
+			reported[key] = true
+		default:
+			str[key] = strings.TrimSpace(v.Value)
+			if !slices.Contains(scheduleKeys, key) {
+				// A YAML scalar is a string here, so account_id: 12345 is
+				// the id "12345".
+				refresh[key], _ = json.Marshal(str[key])
+			}
 		}
 	}
-	e.Name, e.Provider = str["name"], str["provider"]
-	e.TeamID, e.Platform, e.AccountID = str["team_id"], str["platform"], str["account_id"]
-	e.Cron, e.TZ, e.Queue = str["cron"], str["tz"], str["queue"]
+	e.Name, e.Cron, e.TZ = str["name"], str["cron"], str["tz"]
 
-	// Subject, by provider.
-	switch e.Provider {
-	case "":
-		if !given["provider"] {
-			bad("provider", "is required; one of %s, %s", tasks.ProviderBundleSocial, tasks.ProviderHooked)
+	// The refresh is read by the tasks package, as every producer's is, and
+	// checked as the worker will check it.
+	obj, _ := json.Marshal(refresh)
+	r, err := tasks.Decode(obj, nil)
+	if err != nil {
+		bad("", "%v", err)
+	}
+	e.Refresh = r
+	if e.Queue == "" {
+		e.Queue = tasks.DefaultQueue
+	}
+	for _, p := range r.Problems() {
+		var ve *tasks.ValidationError
+		switch {
+		case !errors.As(p, &ve):
+			bad("", "%v", p)
+		case reported[ve.Field]:
+		default:
+			bad(ve.Field, "%s", ve.Problem)
 		}
-	case tasks.ProviderBundleSocial:
-		if given["account_id"] {
-			bad("account_id", "is for hooked entries; bundle_social entries name team_id and platform")
-		}
-	case tasks.ProviderHooked:
-		for _, f := range []string{"team_id", "platform"} {
-			if given[f] {
-				bad(f, "is for bundle_social entries; hooked entries name account_id")
-			}
-		}
-	default:
-		bad("provider", "%q is not a provider; use %s or %s", e.Provider, tasks.ProviderBundleSocial, tasks.ProviderHooked)
 	}
 
 	// When: exactly one of every and cron.
@@ -441,24 +439,14 @@ func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
 		}
 	}
 
-	if e.Queue == "" {
-		e.Queue = tasks.DefaultQueue
-	} else if !queueRE.MatchString(e.Queue) {
-		bad("queue", "%q: use letters, digits and _ . : - (at most 100), e.g. default, critical, low", e.Queue)
-	}
-
-	if metaNode != nil {
-		e.Meta = parseMeta(metaNode, func(msg string) { bad("meta", "%s", msg) })
-	}
-
 	if e.Name != "" {
 		if !nameRE.MatchString(e.Name) {
 			bad("name", "%q: use letters, digits and _ . - (at most 128, starting with a letter or digit); it becomes part of task ids", e.Name)
 		}
 	}
 
-	// The payload is checked by the tasks package, as the worker will check
-	// it, so a subject the worker would reject fails here instead.
+	// The task is built as the runner will build it, so a meta that grows
+	// past its limit with schedule and period fails here instead.
 	if len(ps) == 0 {
 		if e.Name == "" {
 			e.Name, e.derived = deriveName(e.Entry), true
@@ -477,15 +465,6 @@ func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
 		ps[i].Label = label(e)
 	}
 	return e, ps
-}
-
-func isEntryKey(k string) bool {
-	for _, x := range entryKeys {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 func parseEvery(v string, out *time.Duration) string {

@@ -128,7 +128,7 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 
 func (b *bundle) enqueue(t *testing.T, account string) string {
 	t.Helper()
-	task, err := tasks.NewHookedAccountRefreshTask(tasks.HookedAccountRefresh{AccountID: account}, asynq.Queue(b.queue))
+	task, err := tasks.NewTask(tasks.Hooked(account), asynq.Queue(b.queue))
 	if err != nil {
 		t.Fatal(err)
 	}
