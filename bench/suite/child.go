@@ -2,6 +2,7 @@ package suite
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -29,11 +29,14 @@ import (
 	"github.com/refreshq/refreshq/tasks"
 )
 
-// Worker kinds a child can run.
+// Worker kinds: a bench child runs noop or naive; full is refreshq's
+// worker binary, budgeted or not; bullmq is bench/bullmq's script.
 const (
-	kindNoop  = "noop"
-	kindNaive = "naive"
-	kindFull  = "full"
+	kindNoop       = "noop"
+	kindNaive      = "naive"
+	kindFull       = "full"
+	kindFullBudget = "full-budget"
+	kindBullMQ     = "bullmq"
 )
 
 // childStats is what a child reports about itself.
@@ -55,12 +58,11 @@ type childStats struct {
 func RunChild(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench -child", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	kind := fs.String("kind", kindNoop, "noop, naive or full")
+	kind := fs.String("kind", kindNoop, "noop or naive")
 	queues := fs.String("queues", "", "QUEUES, as the worker reads it")
 	concurrency := fs.Int("concurrency", 50, "tasks in flight")
-	upstreamURL := fs.String("upstream", "", "hooked.so base URL")
+	upstreamURL := fs.String("upstream", "", "bundle.social base URL")
 	stream := fs.String("stream", "", "results stream")
-	logMode := fs.String("worker-log", "discard", "full worker's logs: discard (formatted, then dropped), stderr or off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,36 +113,8 @@ func RunChild(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		reply(childStats{Ready: true})
 		go func() { <-ctx.Done(); srv.Shutdown(); done <- nil }()
-	case kindFull:
-		env := map[string]string{
-			"REDIS_URL":          redisURL,
-			"HOOKED_API_KEY":     "bench-key",
-			"HOOKED_BASE_URL":    *upstreamURL,
-			"HOOKED_RATE":        "off",
-			"QUEUES":             *queues,
-			"RESULTS_STREAM":     *stream,
-			"WORKER_CONCURRENCY": strconv.Itoa(*concurrency),
-			"HTTP_ADDR":          "127.0.0.1:0",
-			"SHUTDOWN_GRACE":     "5s",
-		}
-		cfg, err := config.LoadWorker(nil, func(k string) string { return env[k] }, stderr)
-		if err != nil {
-			return err
-		}
-		var w io.Writer = io.Discard
-		level := "info"
-		switch *logMode {
-		case "stderr":
-			w = stderr
-		case "off":
-			level = "error"
-		}
-		log := worker.NewLogger(w, "json", level)
-		go func() {
-			done <- worker.Run(ctx, cfg, worker.Options{Logger: log, Started: func(string) { reply(childStats{Ready: true}) }})
-		}()
 	default:
-		return fmt.Errorf("-kind %q: use noop, naive or full", *kind)
+		return fmt.Errorf("-kind %q: use noop or naive", *kind)
 	}
 
 	lines := make(chan string)
@@ -293,18 +267,24 @@ type naiveHandler struct {
 
 func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p struct {
-		AccountID  string          `json:"account_id"`
+		TeamID     string          `json:"team_id"`
+		Platform   string          `json:"platform"`
 		Meta       json.RawMessage `json:"meta"`
 		EnqueuedAt time.Time       `json:"enqueued_at"`
 	}
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+"/v1/social/account/"+url.PathEscape(p.AccountID)+"/refresh", nil)
+	reqBody, err := json.Marshal(map[string]string{"type": p.Platform, "teamId": p.TeamID})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+bundleRefreshPath, bytes.NewReader(reqBody))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("x-api-key", "bench-key")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := h.hc.Do(req)
 	if err != nil {
 		return err
@@ -319,8 +299,8 @@ func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
-	e := results.Entry{TaskID: id, TaskType: t.Type(), Queue: queue, Provider: tasks.ProviderHooked,
-		Subject: p.AccountID, Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: resp.StatusCode,
+	e := results.Entry{TaskID: id, TaskType: t.Type(), Queue: queue, Provider: tasks.ProviderBundleSocial,
+		Subject: p.TeamID + "/" + p.Platform, Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: resp.StatusCode,
 		Result: string(body), Meta: string(p.Meta), EnqueuedAt: p.EnqueuedAt, FinishedAt: time.Now(), Worker: h.worker}
 	return naiveXAdd(ctx, h.rdb, h.stream, e).Err()
 }

@@ -14,6 +14,7 @@ import (
 
 // childProc is the driver's handle on a worker child.
 type childProc struct {
+	kind  string
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	lines chan []byte
@@ -36,7 +37,7 @@ func startChild(exe string, args []string, redisURL string, stderr io.Writer) (*
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start worker child: %w", err)
 	}
-	c := &childProc{cmd: cmd, in: in, lines: make(chan []byte), exit: make(chan error, 1)}
+	c := &childProc{kind: kindOf(args), cmd: cmd, in: in, lines: make(chan []byte), exit: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 256<<20) // latency lists are long lines
@@ -108,3 +109,26 @@ func (c *childProc) stop(ctx context.Context) error {
 }
 
 func (c *childProc) kill() { _ = c.cmd.Process.Kill() }
+
+// kindOf is the -kind argument of a child's args.
+func kindOf(args []string) string {
+	for i, a := range args {
+		if a == "-kind" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return kindNoop
+}
+
+func (c *childProc) stats() (childStats, error) { return c.ask("stats") }
+
+func (c *childProc) startProfile(path string, _ time.Duration) error {
+	_, err := c.ask("prof " + path)
+	return err
+}
+
+// finishProfile ends the profile at once: a child's runs until told.
+func (c *childProc) finishProfile() error {
+	_, err := c.ask("prof-stop")
+	return err
+}

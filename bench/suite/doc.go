@@ -1,15 +1,17 @@
-// Package suite is refreshq's throughput benchmark: it runs bare asynq with
-// a no-op handler (the ceiling), a naive asynq handler that makes the same
-// HTTP call and one XADD, and refreshq's full worker (worker.Run) side by
-// side, on one Redis and one local upstream, and reports tasks/s,
-// enqueue-to-result latency, Redis commands and allocations per task and
-// worker RSS. It also checks priority under a backlog and, on request,
-// RSS growth over a long run.
+// Package suite is refreshq's benchmark: it runs refreshq's worker binary
+// as deployed (with BUNDLE_SOCIAL_RATE=off, and with a budget large enough
+// never to refuse), a naive asynq handler that makes the same HTTP call and
+// one XADD, and BullMQ doing the same job (bench/bullmq), side by side in
+// interleaved rounds on one Redis and one local stand-in for bundle.social,
+// and reports their rates as ratios, with Redis commands, CPU and
+// allocations per task. Two scenarios measure what a user waits for under
+// a saturated budget: critical tasks behind a backlog in low, and one
+// tenant's tasks behind another's backlog.
 //
-// Each worker runs in a child process (the bench binary re-executed with
-// -child), so its RSS and allocation counts are its own and not the load
-// generator's. The driver talks to the child over stdin/stdout, one JSON
-// object a line.
+// Every worker runs in a process of its own: the worker binary built from
+// ./cmd/worker, the bench binary re-executed with -child for the naive and
+// no-op handlers (which talk to the driver over stdin/stdout, one JSON
+// object a line), and node for BullMQ.
 //
 // It is not a test: nothing here fails because a machine is slow. See
 // docs/benchmarks.md for how to read and rerun it.

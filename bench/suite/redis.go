@@ -3,6 +3,7 @@ package suite
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,8 +25,14 @@ import (
 // measured; they are not the worker's cost.
 var driverCommands = map[string]bool{"info": true, "xlen": true, "client|info": true}
 
-// commandStats reads INFO commandstats: calls per command.
-func commandStats(ctx context.Context, rdb *redis.Client) (map[string]int64, error) {
+// cmdStat is one command's line of INFO commandstats.
+type cmdStat struct {
+	Calls int64
+	Usec  int64 // Redis CPU time spent in the command, µs
+}
+
+// commandStats reads INFO commandstats.
+func commandStats(ctx context.Context, rdb *redis.Client) (map[string]cmdStat, error) {
 	s, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
 		return nil, fmt.Errorf("INFO commandstats: %w", err)
@@ -52,8 +59,8 @@ func redisCPU(ctx context.Context, rdb *redis.Client) (int64, error) {
 
 // parseCommandStats reads lines like
 // "cmdstat_evalsha:calls=12,usec=30,usec_per_call=2.50,...".
-func parseCommandStats(s string) map[string]int64 {
-	out := map[string]int64{}
+func parseCommandStats(s string) map[string]cmdStat {
+	out := map[string]cmdStat{}
 	for line := range strings.SplitSeq(s, "\n") {
 		line = strings.TrimSpace(line)
 		rest, ok := strings.CutPrefix(line, "cmdstat_")
@@ -64,12 +71,15 @@ func parseCommandStats(s string) map[string]int64 {
 		if !ok {
 			continue
 		}
+		var st cmdStat
 		for f := range strings.SplitSeq(fields, ",") {
 			if v, ok := strings.CutPrefix(f, "calls="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				out[name] = n
+				st.Calls, _ = strconv.ParseInt(v, 10, 64)
+			} else if v, ok := strings.CutPrefix(f, "usec="); ok {
+				st.Usec, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
+		out[name] = st
 	}
 	return out
 }
@@ -77,15 +87,31 @@ func parseCommandStats(s string) map[string]int64 {
 // commandDelta is the worker's commands between two snapshots: every
 // command Redis executed, those run inside scripts included, less the
 // driver's own.
-func commandDelta(before, after map[string]int64) int64 {
+func commandDelta(before, after map[string]cmdStat) int64 {
 	var n int64
-	for name, calls := range after {
+	for name, st := range after {
 		if driverCommands[name] {
 			continue
 		}
-		n += calls - before[name]
+		n += st.Calls - before[name].Calls
 	}
 	return n
+}
+
+// commandCosts is, per command, the calls and Redis µs per task between
+// two snapshots (a script's commands are counted both on their own and in
+// its evalsha), less the driver's own commands.
+func commandCosts(before, after map[string]cmdStat, tasks float64) map[string]cmdStat {
+	out := map[string]cmdStat{}
+	for name, st := range after {
+		d := cmdStat{Calls: st.Calls - before[name].Calls, Usec: st.Usec - before[name].Usec}
+		if driverCommands[name] || d.Calls <= 0 {
+			continue
+		}
+		// Kept per 1000 tasks, so small costs survive integer division.
+		out[name] = cmdStat{Calls: int64(float64(d.Calls) * 1000 / tasks), Usec: int64(float64(d.Usec) * 1000 / tasks)}
+	}
+	return out
 }
 
 // monitorCounts tallies MONITOR lines: commands clients sent (top) by
@@ -171,28 +197,56 @@ func startMonitor(ctx context.Context, opt *redis.Options, m *monitorCounts) (io
 }
 
 // enqueuer puts benchmark tasks on a queue through asynq's client, the
-// same task every producer of refreshq makes.
+// same bundle_social task every producer of refreshq makes.
 type enqueuer struct {
 	client *asynq.Client
 	prefix string
+	// tenant, when set, is the payload's tenant field: a producer's tag
+	// that builds without tenants ignore, as they ignore any unknown field.
+	tenant string
 	seq    atomic.Int64
 }
 
-// one enqueues one hooked refresh on queue and returns its id.
+// one enqueues one bundle_social profile refresh on queue and returns its
+// id.
 func (e *enqueuer) one(ctx context.Context, queue string) (string, error) {
 	n := int(e.seq.Add(1))
 	now := time.Now()
 	id := taskID(e.prefix, n, now)
-	r := tasks.Hooked("acct-" + strconv.Itoa(n%1000))
+	r := tasks.BundleSocial("team-"+strconv.Itoa(n%1000), "TIKTOK")
 	r.EnqueuedAt = now
 	t, err := tasks.NewTask(r, asynq.Queue(queue), asynq.TaskID(id))
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.client.EnqueueContext(ctx, t); err != nil {
+	var opts []asynq.Option
+	if e.tenant != "" {
+		payload, err := withField(t.Payload(), "tenant", e.tenant)
+		if err != nil {
+			return "", err
+		}
+		// The task's own options go with the task it was made from.
+		t = asynq.NewTask(t.Type(), payload)
+		opts = []asynq.Option{asynq.Queue(queue), asynq.TaskID(id), asynq.MaxRetry(tasks.DefaultMaxRetry), asynq.Timeout(tasks.DefaultTimeout)}
+	}
+	if _, err := e.client.EnqueueContext(ctx, t, opts...); err != nil {
 		return "", fmt.Errorf("enqueue: %w", err)
 	}
 	return id, nil
+}
+
+// withField adds one string field to a JSON object.
+func withField(obj []byte, name, value string) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil {
+		return nil, err
+	}
+	v, err := json.Marshal(value)
+	if err != nil {
+		return nil, err
+	}
+	m[name] = v
+	return json.Marshal(m)
 }
 
 // batch enqueues n tasks on queue from a few goroutines, as fast as Redis

@@ -15,9 +15,15 @@ type row struct {
 	Latency time.Duration
 	Tasks   int
 
-	TPS           float64 // steady-state drain rate of the batch
+	TPS float64 // steady-state drain rate of the batch
+	// SpanTPS is the batch's entries over the time from the first result
+	// entry to the last (start-up left out, the tail counted).
+	SpanTPS float64
+	// CmdCosts is, per Redis command, calls and µs per 1000 tasks
+	// (INFO commandstats over the measured window).
+	CmdCosts      map[string]cmdStat
 	CmdsPerTask   float64 // INFO commandstats: every command, those inside scripts too
-	AllocsPerTask float64 // the worker process's heap allocations
+	AllocsPerTask float64 // the worker process's heap allocations; -1: not known
 	RSSMB         float64 // the worker process's RSS at the end of the window
 	// CPU time per task, µs, of the worker process, of Redis, and of the
 	// driver (which serves the upstream and polls for progress).
@@ -59,23 +65,33 @@ func ms(d time.Duration) string {
 
 func formatTable(rows []row, cfg Config) string {
 	var b strings.Builder
-	b.WriteString("| variant | upstream | tasks/s | p50 | p99 | latency measured at | Redis cmds/task (all) | client cmds/task | allocs/task | worker RSS | CPU µs/task: worker + Redis + upstream |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| variant | upstream | tasks/s, 10–90% | tasks/s, first to last entry | p50 | p99 | latency measured at | Redis cmds/task (all) | client cmds/task | allocs/task | worker RSS | CPU µs/task: worker + Redis + upstream |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		up := fmt.Sprintf("%d ms", r.Latency.Milliseconds())
 		if r.Kind == kindNoop {
 			up = "none"
 		}
 		if r.Err != nil {
-			fmt.Fprintf(&b, "| %s | %s | error: %v ||||||||| \n", r.Name, up, r.Err)
+			fmt.Fprintf(&b, "| %s | %s | error: %v |||||||||| \n", r.Name, up, strings.ReplaceAll(r.Err.Error(), "\n", " "))
 			continue
 		}
 		top := "–"
 		if r.TopPerTask >= 0 {
 			top = fmt.Sprintf("%.1f", r.TopPerTask)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.0f/s | %.1f | %s | %.0f | %.1f MB | %.0f + %.0f + %.0f |\n",
-			r.Name, up, tpsCell(r), ms(r.P50), ms(r.P99), r.LatRate, r.CmdsPerTask, top, r.AllocsPerTask, r.RSSMB,
+		span, allocs, latRate := "–", "–", "–"
+		if r.SpanTPS > 0 {
+			span = fmt.Sprintf("%.0f", r.SpanTPS)
+		}
+		if r.AllocsPerTask >= 0 {
+			allocs = fmt.Sprintf("%.0f", r.AllocsPerTask)
+		}
+		if r.LatRate > 0 {
+			latRate = fmt.Sprintf("%.0f/s", r.LatRate)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %.1f MB | %.0f + %.0f + %.0f |\n",
+			r.Name, up, tpsCell(r), span, ms(r.P50), ms(r.P99), latRate, r.CmdsPerTask, top, allocs, r.RSSMB,
 			r.WorkerCPU, r.RedisCPU, r.DriverCPU)
 	}
 	return b.String()
@@ -127,7 +143,8 @@ func medianRows(rounds [][]row) []row {
 	return out
 }
 
-// ratios is a/b for every round in which both variants ran.
+// ratios is a/b for every round in which both variants ran, by their
+// 10–90% rates.
 func ratios(rounds [][]row, a, b string) []float64 {
 	var out []float64
 	for _, rs := range rounds {
@@ -140,19 +157,24 @@ func ratios(rounds [][]row, a, b string) []float64 {
 	return out
 }
 
+// spanRatios is a/b for every round, by the first-to-last-entry rates.
+func spanRatios(rounds [][]row, a, b string) []float64 {
+	var out []float64
+	for _, rs := range rounds {
+		ra, okA := find(rs, a)
+		rb, okB := find(rs, b)
+		if okA && okB && ra.SpanTPS > 0 && rb.SpanTPS > 0 {
+			out = append(out, ra.SpanTPS/rb.SpanTPS)
+		}
+	}
+	return out
+}
+
 // median of vs (the lower middle of an even count, as medianRows).
 func median(vs []float64) float64 {
 	s := slices.Clone(vs)
 	slices.Sort(s)
 	return s[(len(s)-1)/2]
-}
-
-// pct is a fraction as a percentage, with the range over rounds.
-func pct(fs []float64) string {
-	if len(fs) == 1 {
-		return fmt.Sprintf("%.0f%%", 100*fs[0])
-	}
-	return fmt.Sprintf("%.0f%% (median of %d rounds; %.0f–%.0f%%)", 100*median(fs), len(fs), 100*slices.Min(fs), 100*slices.Max(fs))
 }
 
 func find(rows []row, name string) (row, bool) {
@@ -171,31 +193,129 @@ func verdict(ok bool) string {
 	return "MISSED"
 }
 
-// formatTargets checks the throughput goals against the rounds:
-// a ratio between two variants is taken within each round, where both
-// met the same machine, and the median of those is judged.
+// comparison is one ratio the report gives, and its target if it has one.
+type comparison struct {
+	a, b   string
+	what   string
+	target float64 // 0: none, reported for reading only
+}
+
+// comparisons are the ratios issue 14 asks about, between variants run in
+// the same rounds.
+var comparisons = []comparison{
+	{"full-budget-0ms", "naive-0ms", "0 ms upstream: budgeted worker / naive asynq handler", 0.9},
+	{"full-0ms", "naive-0ms", "0 ms upstream: worker with BUNDLE_SOCIAL_RATE=off / naive asynq handler", 0},
+	{"full-budget-0ms", "full-0ms", "0 ms upstream: budgeted / off, what the budget costs", 0},
+	{"full-budget-0ms", "bullmq-0ms", "0 ms upstream: budgeted worker / BullMQ", 1.2},
+	{"full-0ms", "bullmq-0ms", "0 ms upstream: worker off / BullMQ", 0},
+	{"naive-0ms", "bullmq-0ms", "0 ms upstream: naive asynq handler / BullMQ", 0},
+	{"full-0ms", "noop", "0 ms upstream: worker off / no-op asynq handler", 0},
+	{"full-budget-50ms", "naive-50ms", "50 ms upstream: budgeted worker / naive asynq handler", 0},
+}
+
+// formatTargets gives the ratios between variants: each taken within one
+// round, where both met the same machine, and the median of those judged.
+// Both ways of measuring a rate are given; the 10–90% one is judged.
 func formatTargets(rows []row, rounds [][]row, cfg Config) string {
 	var b strings.Builder
-	b.WriteString("Targets:\n")
-	if f := ratios(rounds, "full-0ms", "naive-0ms"); len(f) > 0 {
-		fmt.Fprintf(&b, "- 0 ms upstream: full worker at %s of the naive handler (target ≥ 90%%): %s\n", pct(f), verdict(median(f) >= 0.9))
-	}
-	if f, n := ratios(rounds, "full-0ms", "noop"), ratios(rounds, "naive-0ms", "noop"); len(f) > 0 && len(n) > 0 {
-		fmt.Fprintf(&b, "- 0 ms upstream: full worker at %s of the no-op ceiling; naive at %s\n", pct(f), pct(n))
+	b.WriteString("Ratios (within each round; median of rounds; 10–90% rates, and first-to-last-entry rates after the slash):\n\n")
+	for _, c := range comparisons {
+		f := ratios(rounds, c.a, c.b)
+		if len(f) == 0 {
+			continue
+		}
+		span := "–"
+		if sf := spanRatios(rounds, c.a, c.b); len(sf) > 0 {
+			span = fmt.Sprintf("%.2f", median(sf))
+		}
+		target := ""
+		if c.target > 0 {
+			target = fmt.Sprintf(" (target ≥ %.2f: %s)", c.target, verdict(median(f) >= c.target))
+		}
+		fmt.Fprintf(&b, "- %s: %s / %s%s\n", c.what, ratioCell(f), span, target)
 	}
 	bound := float64(cfg.Concurrency) / cfg.Latency.Seconds()
-	for _, name := range []string{"full-50ms", "naive-50ms"} {
-		if r, ok := find(rows, name); ok {
-			fs := []float64{r.TPS / bound}
-			if len(r.RoundTPS) > 1 {
-				fs = fs[:0]
-				for _, tps := range r.RoundTPS {
-					fs = append(fs, tps/bound)
-				}
-			}
-			fmt.Fprintf(&b, "- %s upstream: %s at %s of Little's-law bound %d/%s = %.0f tasks/s (target ≥ 90%%): %s\n",
-				cfg.Latency, name, pct(fs), cfg.Concurrency, cfg.Latency, bound, verdict(median(fs) >= 0.9))
+	for _, name := range []string{"full-budget-50ms", "full-50ms", "naive-50ms", "bullmq-50ms"} {
+		r, ok := find(rows, name)
+		if !ok {
+			continue
 		}
+		fs := []float64{r.TPS / bound}
+		if len(r.RoundTPS) > 1 {
+			fs = fs[:0]
+			for _, tps := range r.RoundTPS {
+				fs = append(fs, tps/bound)
+			}
+		}
+		target := ""
+		if name == "full-budget-50ms" {
+			target = fmt.Sprintf(" (target ≥ 0.93: %s)", verdict(median(fs) >= 0.93))
+		}
+		fmt.Fprintf(&b, "- %s upstream: %s / Little's-law bound %d/%s = %.0f tasks/s: %s%s\n",
+			cfg.Latency, name, cfg.Concurrency, cfg.Latency, bound, ratioCell(fs), target)
+	}
+	return b.String()
+}
+
+// ratioCell is the median ratio and, over several rounds, the range.
+func ratioCell(fs []float64) string {
+	if len(fs) == 1 {
+		return fmt.Sprintf("%.2f", fs[0])
+	}
+	return fmt.Sprintf("%.2f (%d rounds: %.2f–%.2f)", median(fs), len(fs), slices.Min(fs), slices.Max(fs))
+}
+
+// formatRounds is every round's tasks/s per variant, in the order run.
+func formatRounds(rounds [][]row) string {
+	if len(rounds) == 0 || len(rounds[0]) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Every round, tasks/s (10–90% / first to last entry):\n\n| round |")
+	for _, r := range rounds[0] {
+		fmt.Fprintf(&b, " %s |", r.Name)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(rounds[0])) + "\n")
+	for i, rs := range rounds {
+		fmt.Fprintf(&b, "| %d |", i+1)
+		for _, r := range rs {
+			if r.Err != nil {
+				b.WriteString(" error |")
+				continue
+			}
+			fmt.Fprintf(&b, " %.0f / %.0f |", r.TPS, r.SpanTPS)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// formatCmdCosts lists, per variant, what each Redis command cost per
+// task over the measured window: the evalsha lines are whole scripts, the
+// others include commands scripts ran.
+func formatCmdCosts(rows []row) string {
+	var b strings.Builder
+	for _, r := range rows {
+		if r.Err != nil || len(r.CmdCosts) == 0 || r.Kind == kindNoop {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("Redis time per task by command (INFO commandstats over the 10–90% window; evalsha is whole scripts, whose commands are also counted on their own lines):\n\n")
+		}
+		names := make([]string, 0, len(r.CmdCosts))
+		for k := range r.CmdCosts {
+			names = append(names, k)
+		}
+		slices.SortFunc(names, func(x, y string) int { return cmp.Compare(r.CmdCosts[y].Usec, r.CmdCosts[x].Usec) })
+		parts := []string{}
+		for _, k := range names {
+			c := r.CmdCosts[k]
+			if c.Usec < 500 { // under 0.5 µs a task
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s %.2f×, %.1f µs", k, float64(c.Calls)/1000, float64(c.Usec)/1000))
+		}
+		fmt.Fprintf(&b, "- %s: %s\n", r.Name, strings.Join(parts, "; "))
 	}
 	return b.String()
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// rssGrowth runs the full worker (0 ms upstream) through RSSLarge tasks,
+// rssGrowth runs the budgeted worker binary (0 ms upstream) through RSSLarge tasks,
 // keeping a backlog of 10,000–20,000 tasks so Redis does not have to hold
 // all of them, and samples the worker's RSS at RSSSmall and at every tenth
 // of RSSLarge.
@@ -31,7 +31,11 @@ func (s *suite) rssRun(ctx context.Context) (string, error) {
 		return "", err
 	}
 	enqueued := first
-	c, err := s.startChild(kindFull, n, 0)
+	u, err := s.upstream(upstreamOptions{})
+	if err != nil {
+		return "", err
+	}
+	c, err := s.startWorker(n, u, s.cfg.Budget)
 	if err != nil {
 		return "", err
 	}
@@ -52,7 +56,7 @@ func (s *suite) rssRun(ctx context.Context) (string, error) {
 	defer func() { stopFeed(); wg.Wait() }()
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "Worker RSS over %d tasks (full worker, 0 ms upstream, concurrency %d):\n\n| tasks done | RSS | heap in use | elapsed |\n|---:|---:|---:|---:|\n", total, s.cfg.Concurrency)
+	fmt.Fprintf(&b, "Worker RSS over %d tasks (budgeted worker, 0 ms upstream, concurrency %d):\n\n| tasks done | RSS | heap in use | elapsed |\n|---:|---:|---:|---:|\n", total, s.cfg.Concurrency)
 	marks := []int{s.cfg.RSSSmall}
 	for i := 1; i <= 10; i++ {
 		if m := total * i / 10; m != s.cfg.RSSSmall {
@@ -69,7 +73,7 @@ func (s *suite) rssRun(ctx context.Context) (string, error) {
 		}
 		done := enqueued - info.Size
 		for next < len(marks) && done >= marks[next] {
-			st, err := c.ask("stats")
+			st, err := c.stats()
 			if err != nil {
 				return b.String(), err
 			}

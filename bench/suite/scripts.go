@@ -39,20 +39,16 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 	led := ledger.New(s.rdb, prefix+"task:", time.Hour)
 	pub := results.NewPublisher(s.rdb, prefix+"results", time.Hour)
 	lim := ratelimit.New(s.rdb, ratelimit.Options{Prefix: prefix + "rl:"})
-	key := ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "bench"}
+	key := ratelimit.Key{Provider: tasks.ProviderBundleSocial, KeyID: "bench"}
 	holds, err := lim.Holds(key)
-	if err != nil {
-		return "Redis CPU per call: " + err.Error()
-	}
-	body, err := hookedBody()
 	if err != nil {
 		return "Redis CPU per call: " + err.Error()
 	}
 	entry := func(i int) results.Entry {
 		now := time.Now()
-		return results.Entry{TaskID: prefix + strconv.Itoa(i), TaskType: tasks.TypeHookedAccountRefresh, Queue: "default",
-			Provider: tasks.ProviderHooked, Subject: "acct", Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: 200,
-			Result: string(body), Meta: "{}", EnqueuedAt: now, FinishedAt: now, Worker: "bench:1"}
+		return results.Entry{TaskID: prefix + strconv.Itoa(i), TaskType: tasks.TypeBundleSocialProfileRefresh, Queue: "default",
+			Provider: tasks.ProviderBundleSocial, Subject: "team-1/TIKTOK", Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: 200,
+			Result: bundleBody, Meta: "{}", EnqueuedAt: now, FinishedAt: now, Worker: "bench:1"}
 	}
 	// Load the scripts, so that no NOSCRIPT fallback is measured.
 	if _, err := led.Begin(ctx, prefix+"warm", time.Now()); err != nil {

@@ -9,20 +9,40 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/ratelimit"
 )
 
 // Config is one benchmark run.
 type Config struct {
-	RedisURL    string
-	Exe         string // the bench binary, re-executed as the worker child
-	Concurrency int    // every variant's tasks in flight
-	Tasks       int    // batch size per throughput measurement
+	RedisURL string
+	Exe      string // the bench binary, re-executed as the naive and no-op child
+	// Root is the repository: cmd/worker is built from it and
+	// bench/bullmq run in it.
+	Root string
+	// BullMQDir is bench/bullmq, with node_modules; default under Root.
+	BullMQDir string
+	// WorkerBin, when set, is a worker binary to run instead of building
+	// one from Root.
+	WorkerBin string
+	// WorkerLog is where the worker binary's info logs go: "file" (a file
+	// in a temporary directory, as deployed) or "null" (/dev/null).
+	WorkerLog string
+	// WorkerEnv is added to every worker binary's environment, after the
+	// benchmark's own settings (so it can override them).
+	WorkerEnv   map[string]string
+	Concurrency int // every variant's tasks in flight
+	Tasks       int // batch size per throughput measurement
 	Latency     time.Duration
+	// Budget is full-budget's BUNDLE_SOCIAL_RATE: large enough never to
+	// refuse.
+	Budget string
 	// LatencyPhase is how long tasks are enqueued at half the variant's
 	// measured throughput to measure enqueue-to-result latency.
 	LatencyPhase time.Duration
@@ -37,18 +57,27 @@ type Config struct {
 	Rounds int
 	// ScriptCosts measures the Redis CPU of each call a task makes.
 	ScriptCosts bool
-	Priority    bool
-	Backlog     int // tasks waiting in low for the priority check
-	Critical    int // tasks put in critical during it
-	RSS         bool
-	RSSSmall    int
-	RSSLarge    int
-	ProfileDir  string
-	WorkerLog   string
+	// Priority and Tenants run the two scenarios under a saturated
+	// ScenarioRate budget (scenario.go).
+	Priority     bool
+	Tenants      bool
+	ScenarioRate int // requests per second the key allows
+	Backlog      int // tasks waiting in low for the priority scenario
+	Critical     int // critical tasks, one a second
+	TenantA      int // tenant A's backlog in the tenant scenario
+	TenantB      int // tenant B's tasks, enqueued once A saturates the budget
+	RSS          bool
+	RSSSmall     int
+	RSSLarge     int
+	ProfileDir   string
 }
 
-// DefaultVariants is every throughput variant, in the order they run.
-var DefaultVariants = []string{"noop", "naive-0ms", "full-0ms", "naive-50ms", "full-50ms"}
+// DefaultVariants is every throughput variant run unless -variants says
+// otherwise, in the order they run.
+var DefaultVariants = []string{"naive-0ms", "full-0ms", "full-budget-0ms", "bullmq-0ms", "full-budget-50ms"}
+
+// variantKinds are the kinds a variant name may start with.
+var variantKinds = []string{kindNoop, kindNaive, kindFull, kindFullBudget, kindBullMQ}
 
 type variant struct {
 	name    string
@@ -57,31 +86,54 @@ type variant struct {
 }
 
 func (c Config) variant(name string) (variant, error) {
-	kind, lat, _ := strings.Cut(name, "-")
-	v := variant{name: name, kind: kind}
-	switch lat {
-	case "", "0ms":
+	if name == kindNoop {
+		return variant{name: name, kind: kindNoop}, nil
+	}
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return variant{}, fmt.Errorf("variant %q: write KIND-0ms or KIND-50ms, KIND one of %s (or noop)", name, strings.Join(variantKinds[1:], ", "))
+	}
+	v := variant{name: name, kind: name[:i]}
+	switch name[i+1:] {
+	case "0ms":
 	case "50ms":
 		v.latency = c.Latency
 	default:
 		return v, fmt.Errorf("variant %q: the upstream is 0ms or 50ms (-latency sets what 50ms means)", name)
 	}
-	if kind != kindNoop && kind != kindNaive && kind != kindFull {
-		return v, fmt.Errorf("variant %q: use noop, naive-0ms, full-0ms, naive-50ms or full-50ms", name)
+	if !slices.Contains(variantKinds[1:], v.kind) {
+		return v, fmt.Errorf("variant %q: kind %q is not one of %s", name, v.kind, strings.Join(variantKinds[1:], ", "))
 	}
 	return v, nil
 }
 
+// CheckVariants says which variant name is wrong, before anything runs.
+func CheckVariants(cfg Config) error {
+	for _, name := range cfg.Variants {
+		if _, err := cfg.variant(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ModuleRoot is the refreshq repository at or above dir.
+func ModuleRoot(dir string) (string, error) { return moduleRoot(dir) }
+
 // suite is one run's shared state.
 type suite struct {
-	cfg    Config
-	runID  string
-	rdb    *redis.Client
-	insp   *asynq.Inspector
-	client *asynq.Client
-	ups    map[time.Duration]*upstream
-	log    io.Writer
-	stderr io.Writer
+	cfg       Config
+	runID     string
+	rdb       *redis.Client
+	insp      *asynq.Inspector
+	client    *asynq.Client
+	ups       map[upstreamOptions]*upstream
+	workerBin string
+	tmp       string // worker logs and the built binary
+	bullmq    bullmqScript
+	apiKey    string // the worker's bundle.social key: its budget keys are the run's own
+	log       io.Writer
+	stderr    io.Writer
 }
 
 // Run runs the benchmark and prints the report on out; progress goes to log.
@@ -102,7 +154,12 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	s := &suite{cfg: cfg, runID: hex.EncodeToString(b), rdb: rdb, insp: asynq.NewInspector(redisOpt),
-		client: asynq.NewClient(redisOpt), ups: map[time.Duration]*upstream{}, log: log, stderr: os.Stderr}
+		client: asynq.NewClient(redisOpt), ups: map[upstreamOptions]*upstream{}, log: log, stderr: os.Stderr,
+		bullmq: bullmqScript{dir: cfg.BullMQDir, redisURL: cfg.RedisURL}}
+	if s.bullmq.dir == "" {
+		s.bullmq.dir = filepath.Join(cfg.Root, "bench", "bullmq")
+	}
+	s.apiKey = "bench-" + s.runID
 	defer s.insp.Close()
 	defer s.client.Close()
 	defer func() {
@@ -110,8 +167,20 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 			u.Close()
 		}
 	}()
+	defer s.cleanupBudget()
+	if s.tmp, err = os.MkdirTemp("", "refreshq-bench-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(s.tmp)
 	if cfg.ProfileDir != "" {
 		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	s.workerBin = cfg.WorkerBin
+	if s.workerBin == "" {
+		fmt.Fprintf(log, "== go build ./cmd/worker\n")
+		if s.workerBin, err = buildWorker(ctx, cfg.Root, s.tmp); err != nil {
 			return err
 		}
 	}
@@ -147,16 +216,22 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 	}
 	if rows := medianRows(rounds); len(rows) > 0 {
 		fmt.Fprintln(out, formatTable(rows, cfg))
+		fmt.Fprintln(out, formatRounds(rounds))
 		fmt.Fprintln(out, formatTargets(rows, rounds, cfg))
 		fmt.Fprintln(out, formatRoundTrips(rows))
+		fmt.Fprintln(out, formatCmdCosts(rows))
 	}
 	if cfg.ScriptCosts {
 		fmt.Fprintf(log, "== Redis CPU per call\n")
 		fmt.Fprintln(out, s.scriptCosts(ctx))
 	}
 	if cfg.Priority {
-		fmt.Fprintf(log, "== priority\n")
+		fmt.Fprintf(log, "== priority scenario\n")
 		fmt.Fprintln(out, s.priority(ctx))
+	}
+	if cfg.Tenants {
+		fmt.Fprintf(log, "== tenant scenario\n")
+		fmt.Fprintln(out, s.tenants(ctx))
 	}
 	if cfg.RSS {
 		fmt.Fprintf(log, "== rss\n")
@@ -180,24 +255,52 @@ func (s *suite) environment(ctx context.Context) (string, error) {
 	clients, _ := s.rdb.ClientList(ctx).Result()
 	others := strings.Count(clients, "\n") - 1
 	load, _ := os.ReadFile("/proc/loadavg")
+	host, _ := os.Hostname()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Redis %s; concurrency %d for every variant; %d tasks per batch; run %s; load average %s\n",
-		version, s.cfg.Concurrency, s.cfg.Tasks, s.runID, strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
+	fmt.Fprintf(&b, "%s UTC, host %s, %d CPUs; Redis %s; concurrency %d for every variant; %d bundle_social tasks per batch; upstream body %d bytes; run %s; load average %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04"), host, numCPU(), version, s.cfg.Concurrency, s.cfg.Tasks, len(bundleBody), s.runID,
+		strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
+	fmt.Fprintf(&b, "\nfull and full-budget: the worker binary (%s), env WORKER_CONCURRENCY=%d, BUNDLE_SOCIAL_RATE=off or %s, info logs to %s, everything else default%s\n",
+		s.workerBin, s.cfg.Concurrency, s.cfg.Budget, map[string]string{"file": "a file", "null": "/dev/null"}[s.cfg.WorkerLog], formatEnv(s.cfg.WorkerEnv))
 	if others > 0 {
-		fmt.Fprintf(&b, "warning: %d other clients are connected to this Redis: INFO commandstats and MONITOR are server-wide, so their commands are counted too\n", others)
+		fmt.Fprintf(&b, "\nwarning: %d other clients are connected to this Redis: INFO commandstats and MONITOR are server-wide, so their commands are counted too\n", others)
 	}
 	return b.String(), nil
 }
 
-func (s *suite) upstream(latency time.Duration) (*upstream, error) {
-	if u, ok := s.ups[latency]; ok {
+func formatEnv(env map[string]string) string {
+	if len(env) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + env[k]
+	}
+	return " but " + strings.Join(parts, " ")
+}
+
+func numCPU() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "\nprocessor\t") + 1
+}
+
+func (s *suite) upstream(opt upstreamOptions) (*upstream, error) {
+	if u, ok := s.ups[opt]; ok {
 		return u, nil
 	}
-	u, err := newUpstream(latency)
+	u, err := newUpstream(opt)
 	if err != nil {
 		return nil, err
 	}
-	s.ups[latency] = u
+	s.ups[opt] = u
 	return u, nil
 }
 
@@ -219,6 +322,8 @@ func (s *suite) names(what string) names {
 	}
 }
 
+// queues are the default QUEUES' three queues and weights, under the
+// run's names.
 func (n names) queues() string {
 	return n.critical + "=6," + n.def + "=3," + n.low + "=1"
 }
@@ -229,34 +334,95 @@ func (s *suite) cleanup(n names) {
 	if err := cleanup(ctx, s.rdb, s.insp, []string{n.critical, n.def, n.low}, n.stream, n.idPrefix); err != nil {
 		fmt.Fprintf(s.log, "   cleanup: %v\n", err)
 	}
+	if err := cleanupBullMQ(ctx, s.rdb, n.def); err != nil {
+		fmt.Fprintf(s.log, "   cleanup: %v\n", err)
+	}
 }
 
-func (s *suite) startChild(kind string, n names, latency time.Duration) (*childProc, error) {
-	u, err := s.upstream(latency)
+// cleanupBudget removes the run's budget, cooldown and breaker keys: the
+// run's API key and upstream URLs are its own.
+func (s *suite) cleanupBudget() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	patterns := []string{ratelimit.DefaultPrefix + "*" + ratelimit.KeyID(s.apiKey) + "*"}
+	for _, u := range s.ups {
+		patterns = append(patterns, ratelimit.DefaultPrefix+"*"+ratelimit.EndpointID(u.URL)+"*")
+	}
+	for _, p := range patterns {
+		if err := unlinkMatching(ctx, s.rdb, p); err != nil {
+			fmt.Fprintf(s.log, "   cleanup: %v\n", err)
+		}
+	}
+}
+
+// startWorker runs the worker binary on n's queues and stream against u,
+// with BUNDLE_SOCIAL_RATE=rate and the defaults for everything else.
+func (s *suite) startWorker(n names, u *upstream, rate string) (*workerProc, error) {
+	env := map[string]string{
+		"REDIS_URL":              s.cfg.RedisURL,
+		"BUNDLE_SOCIAL_API_KEY":  s.apiKey,
+		"BUNDLE_SOCIAL_BASE_URL": u.URL,
+		"BUNDLE_SOCIAL_RATE":     rate,
+		"WORKER_CONCURRENCY":     strconv.Itoa(s.cfg.Concurrency),
+		"QUEUES":                 n.queues(),
+		"RESULTS_STREAM":         n.stream,
+	}
+	if s.cfg.ProfileDir != "" {
+		env["PPROF"] = "1"
+	}
+	for k, v := range s.cfg.WorkerEnv {
+		env[k] = v
+	}
+	logPath := filepath.Join(s.tmp, strings.ReplaceAll(n.idPrefix, "/", "_")+".log")
+	if s.cfg.WorkerLog == "null" {
+		logPath = os.DevNull
+	}
+	return startWorker(s.workerBin, env, logPath)
+}
+
+// start runs variant v's worker on n's queues.
+func (s *suite) start(v variant, n names) (runner, error) {
+	u, err := s.upstream(upstreamOptions{latency: v.latency})
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-kind", kind, "-queues", n.queues(), "-concurrency", fmt.Sprint(s.cfg.Concurrency),
-		"-upstream", u.URL, "-stream", n.stream, "-worker-log", s.cfg.WorkerLog}
+	switch v.kind {
+	case kindFull:
+		return s.startWorker(n, u, "off")
+	case kindFullBudget:
+		return s.startWorker(n, u, s.cfg.Budget)
+	case kindBullMQ:
+		return s.bullmq.start(n.def, n.stream, u.URL, s.cfg.Concurrency, s.stderr)
+	}
+	args := []string{"-kind", v.kind, "-queues", n.queues(), "-concurrency", strconv.Itoa(s.cfg.Concurrency),
+		"-upstream", u.URL, "-stream", n.stream}
 	return startChild(s.cfg.Exe, args, s.cfg.RedisURL, s.stderr)
+}
+
+// enqueue puts k tasks on n's default queue before v's worker starts.
+func (s *suite) enqueue(ctx context.Context, v variant, n names, enq *enqueuer, k int) error {
+	if v.kind == kindBullMQ {
+		return s.bullmq.enqueue(ctx, n.def, k)
+	}
+	return enq.batch(ctx, n.def, k)
 }
 
 // snapshot is the state at one end of a measured window.
 type snapshot struct {
 	at       time.Time
 	done     int64
-	cmds     map[string]int64
+	cmds     map[string]cmdStat
 	redisCPU int64 // µs
 	ownCPU   int64 // µs: the driver, which is also the upstream
 	child    childStats
 }
 
-// counter tells how many tasks the child has finished: the no-op handler
+// counter tells how many tasks the worker has finished: the no-op handler
 // counts them itself, the others leave one stream entry each.
-func (s *suite) counter(c *childProc, kind string, n names) func(context.Context) (int64, error) {
-	if kind == kindNoop {
+func (s *suite) counter(c runner, n names) func(context.Context) (int64, error) {
+	if cp, ok := c.(*childProc); ok && cp.kind == kindNoop {
 		return func(context.Context) (int64, error) {
-			st, err := c.ask("stats")
+			st, err := cp.ask("stats")
 			return st.Processed, err
 		}
 	}
@@ -281,7 +447,7 @@ func waitFor(ctx context.Context, count func(context.Context) (int64, error), ta
 	}
 }
 
-func (s *suite) snap(ctx context.Context, c *childProc, count func(context.Context) (int64, error)) (snapshot, error) {
+func (s *suite) snap(ctx context.Context, c runner, count func(context.Context) (int64, error)) (snapshot, error) {
 	var sn snapshot
 	var err error
 	if sn.done, err = count(ctx); err != nil {
@@ -295,7 +461,7 @@ func (s *suite) snap(ctx context.Context, c *childProc, count func(context.Conte
 		return sn, err
 	}
 	sn.ownCPU = cpuMicros()
-	sn.child, err = c.ask("stats")
+	sn.child, err = c.stats()
 	return sn, err
 }
 
@@ -307,17 +473,17 @@ func (s *suite) phaseTimeout(tasks int) time.Duration {
 
 // throughput measures one variant: drain rate of a batch enqueued before
 // the worker starts (measured between 10% and 90% done, so start-up and
-// the tail do not count), then latency at half that rate, then commands
-// per task under MONITOR.
+// the tail do not count, and from the first result entry to the last),
+// then latency at half that rate, then commands per task under MONITOR.
 func (s *suite) throughput(ctx context.Context, v variant) row {
 	r := row{Name: v.name, Kind: v.kind, Latency: v.latency, Tasks: s.cfg.Tasks, TopPerTask: -1}
 	n := s.names(v.name)
 	defer s.cleanup(n)
 	enq := &enqueuer{client: s.client, prefix: n.idPrefix}
-	if r.Err = enq.batch(ctx, n.def, s.cfg.Tasks); r.Err != nil {
+	if r.Err = s.enqueue(ctx, v, n, enq, s.cfg.Tasks); r.Err != nil {
 		return r
 	}
-	c, err := s.startChild(v.kind, n, v.latency)
+	c, err := s.start(v, n)
 	if err != nil {
 		r.Err = err
 		return r
@@ -327,7 +493,7 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 			r.Err = err
 		}
 	}()
-	count := s.counter(c, v.kind, n)
+	count := s.counter(c, n)
 	lo, hi := int64(s.cfg.Tasks/10), int64(s.cfg.Tasks*9/10)
 	timeout := s.phaseTimeout(s.cfg.Tasks)
 	if _, r.Err = waitFor(ctx, count, lo, timeout); r.Err != nil {
@@ -341,7 +507,9 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 	profiling := false
 	if s.cfg.ProfileDir != "" {
 		path, _ := filepath.Abs(filepath.Join(s.cfg.ProfileDir, v.name+".cpu.pprof"))
-		if _, err := c.ask("prof " + path); err == nil {
+		if err := c.startProfile(path, s.profileLength(ctx, n, lo)); err != nil {
+			fmt.Fprintf(s.log, "   no profile: %v\n", err)
+		} else {
 			profiling = true
 		}
 	}
@@ -350,7 +518,9 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 	}
 	b, err := s.snap(ctx, c, count)
 	if profiling {
-		_, _ = c.ask("prof-stop")
+		if err := c.finishProfile(); err != nil {
+			fmt.Fprintf(s.log, "   profile: %v\n", err)
+		}
 	}
 	if err != nil {
 		r.Err = err
@@ -359,7 +529,11 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 	done := float64(b.done - a.done)
 	r.TPS = done / b.at.Sub(a.at).Seconds()
 	r.CmdsPerTask = float64(commandDelta(a.cmds, b.cmds)) / done
-	r.AllocsPerTask = float64(b.child.Mallocs-a.child.Mallocs) / done
+	r.CmdCosts = commandCosts(a.cmds, b.cmds, done)
+	r.AllocsPerTask = -1
+	if b.child.Mallocs > 0 {
+		r.AllocsPerTask = float64(b.child.Mallocs-a.child.Mallocs) / done
+	}
 	r.RSSMB = float64(b.child.RSSKB) / 1024
 	r.WorkerCPU = float64(b.child.CPU-a.child.CPU) / done
 	r.RedisCPU = float64(b.redisCPU-a.redisCPU) / done
@@ -367,9 +541,17 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 	if _, r.Err = waitFor(ctx, count, int64(s.cfg.Tasks), timeout); r.Err != nil {
 		return r
 	}
-	fmt.Fprintf(s.log, "   %.0f tasks/s, %.1f Redis commands/task, %.0f allocs/task, RSS %.1f MB; CPU µs/task: worker %.0f, Redis %.0f, driver+upstream %.0f\n",
-		r.TPS, r.CmdsPerTask, r.AllocsPerTask, r.RSSMB, r.WorkerCPU, r.RedisCPU, r.DriverCPU)
+	if v.kind != kindNoop {
+		if r.SpanTPS, r.Err = spanRate(ctx, s.rdb, n.stream); r.Err != nil {
+			return r
+		}
+	}
+	fmt.Fprintf(s.log, "   %.0f tasks/s (first to last entry: %.0f), %.1f Redis commands/task, %.0f allocs/task, RSS %.1f MB; CPU µs/task: worker %.0f, Redis %.0f, driver+upstream %.0f\n",
+		r.TPS, r.SpanTPS, r.CmdsPerTask, r.AllocsPerTask, r.RSSMB, r.WorkerCPU, r.RedisCPU, r.DriverCPU)
 
+	if v.kind == kindBullMQ {
+		return r // the phases below enqueue with asynq
+	}
 	if s.cfg.LatencyPhase > 0 {
 		if r.Err = s.latency(ctx, &r, c, enq, count, v, n); r.Err != nil {
 			return r
@@ -385,16 +567,59 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 	return r
 }
 
+// profileLength is how long a profile started at the lo mark can run and
+// still end before the 90% mark, at the rate seen so far.
+func (s *suite) profileLength(ctx context.Context, n names, lo int64) time.Duration {
+	msgs, err := s.rdb.XRangeN(ctx, n.stream, "-", "+", 1).Result()
+	if err != nil || len(msgs) == 0 {
+		return time.Second
+	}
+	first, _ := entryTime(msgs[0].ID)
+	rate := float64(lo) / time.Since(first).Seconds()
+	return time.Duration(0.7 * float64(s.cfg.Tasks) * 0.8 / rate * float64(time.Second))
+}
+
+// spanRate is the way of measuring: entries over the time from
+// the first result entry to the last, by their stream ids.
+func spanRate(ctx context.Context, rdb *redis.Client, stream string) (float64, error) {
+	first, err := rdb.XRangeN(ctx, stream, "-", "+", 1).Result()
+	if err != nil {
+		return 0, err
+	}
+	last, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
+	if err != nil {
+		return 0, err
+	}
+	n, err := rdb.XLen(ctx, stream).Result()
+	if err != nil || len(first) == 0 || len(last) == 0 {
+		return 0, err
+	}
+	a, _ := entryTime(first[0].ID)
+	b, _ := entryTime(last[0].ID)
+	if !b.After(a) {
+		return 0, nil
+	}
+	return float64(n-1) / b.Sub(a).Seconds(), nil
+}
+
+// entryTime is when Redis added a stream entry, from its id "MS-SEQ".
+func entryTime(id string) (time.Time, bool) {
+	ms, _, _ := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n), err == nil
+}
+
 // latency enqueues at half the measured throughput, so every variant is
 // equally loaded, and reads each task's enqueue-to-result time.
-func (s *suite) latency(ctx context.Context, r *row, c *childProc, enq *enqueuer, count func(context.Context) (int64, error), v variant, n names) error {
+func (s *suite) latency(ctx context.Context, r *row, c runner, enq *enqueuer, count func(context.Context) (int64, error), v variant, n names) error {
 	before, err := count(ctx)
 	if err != nil {
 		return err
 	}
 	lastID := "0"
+	noop, _ := c.(*childProc)
 	if v.kind == kindNoop {
-		if _, err := c.ask("lat-start"); err != nil {
+		if _, err := noop.ask("lat-start"); err != nil {
 			return err
 		}
 	} else if msgs, err := s.rdb.XRevRangeN(ctx, n.stream, "+", "-", 1).Result(); err != nil {
@@ -412,7 +637,7 @@ func (s *suite) latency(ctx context.Context, r *row, c *childProc, enq *enqueuer
 	}
 	var lat []int64
 	if v.kind == kindNoop {
-		st, err := c.ask("lat")
+		st, err := noop.ask("lat")
 		if err != nil {
 			return err
 		}

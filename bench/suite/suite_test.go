@@ -1,7 +1,12 @@
 package suite
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,13 +16,18 @@ import (
 
 func TestParseCommandStats(t *testing.T) {
 	got := parseCommandStats("# Commandstats\r\ncmdstat_evalsha:calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\ncmdstat_client|info:calls=3,usec=1\r\n")
-	if got["evalsha"] != 12 || got["client|info"] != 3 || len(got) != 2 {
+	if got["evalsha"] != (cmdStat{Calls: 12, Usec: 30}) || got["client|info"] != (cmdStat{Calls: 3, Usec: 1}) || len(got) != 2 {
 		t.Fatalf("got %v", got)
 	}
-	before := map[string]int64{"evalsha": 2, "info": 1}
-	after := map[string]int64{"evalsha": 12, "info": 9, "hget": 4}
+	before := map[string]cmdStat{"evalsha": {Calls: 2, Usec: 10}, "info": {Calls: 1}}
+	after := map[string]cmdStat{"evalsha": {Calls: 12, Usec: 60}, "info": {Calls: 9}, "hget": {Calls: 4, Usec: 2}}
 	if n := commandDelta(before, after); n != 14 {
 		t.Fatalf("delta %d, want 14 (the driver's INFO left out)", n)
+	}
+	costs := commandCosts(before, after, 10)
+	want := map[string]cmdStat{"evalsha": {Calls: 1000, Usec: 5000}, "hget": {Calls: 400, Usec: 200}}
+	if len(costs) != len(want) || costs["evalsha"] != want["evalsha"] || costs["hget"] != want["hget"] {
+		t.Fatalf("costs per 1000 tasks %v, want %v", costs, want)
 	}
 }
 
@@ -73,9 +83,97 @@ func TestMedianRoundsAndRatios(t *testing.T) {
 	if len(f) != 2 || f[0] != 0.8 || f[1] != 0.95 {
 		t.Fatalf("ratios %v, want [0.8 0.95]: the round where full failed has none", f)
 	}
-	if got := pct(f); got != "80% (median of 2 rounds; 80–95%)" {
-		t.Errorf("pct %q", got)
+	if got := ratioCell(f); got != "0.80 (2 rounds: 0.80–0.95)" {
+		t.Errorf("ratio cell %q", got)
 	}
 }
 
 var errTest = errors.New("test")
+
+// TestVariants: the names -variants takes, and what each means.
+func TestVariants(t *testing.T) {
+	cfg := Config{Latency: 50 * time.Millisecond}
+	for _, tc := range []struct {
+		name, kind string
+		latency    time.Duration
+		bad        bool
+	}{
+		{"noop", kindNoop, 0, false},
+		{"naive-0ms", kindNaive, 0, false},
+		{"full-0ms", kindFull, 0, false},
+		{"full-budget-0ms", kindFullBudget, 0, false},
+		{"full-budget-50ms", kindFullBudget, 50 * time.Millisecond, false},
+		{"bullmq-50ms", kindBullMQ, 50 * time.Millisecond, false},
+		{"full-budget", "", 0, true},
+		{"full-10ms", "", 0, true},
+		{"sidekiq-0ms", "", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := cfg.variant(tc.name)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("accepted %q as %+v", tc.name, v)
+				}
+				return
+			}
+			if err != nil || v.kind != tc.kind || v.latency != tc.latency {
+				t.Fatalf("got %+v, %v; want kind %s, latency %s", v, err, tc.kind, tc.latency)
+			}
+		})
+	}
+}
+
+func TestProcAndMetricsParsing(t *testing.T) {
+	// A command name with a space and a parenthesis must not shift fields.
+	stat := "4242 (node bench) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 11 0 100 1000 200"
+	if us := parseStatCPU(stat); us != 3_000_000 {
+		t.Errorf("CPU %d µs, want 3000000 (300 ticks)", us)
+	}
+	m := parseMetrics(strings.NewReader("# HELP x\ngo_memstats_mallocs_total 1.5e+06\ngo_memstats_heap_inuse_bytes 8.192e+06\ngo_memstats_mallocs_total_other 3\n"),
+		"go_memstats_mallocs_total", "go_memstats_heap_inuse_bytes")
+	if m["go_memstats_mallocs_total"] != 1.5e6 || m["go_memstats_heap_inuse_bytes"] != 8.192e6 || len(m) != 2 {
+		t.Errorf("metrics %v", m)
+	}
+	if ts, ok := entryTime("1700000000123-4"); !ok || ts.UnixMilli() != 1700000000123 {
+		t.Errorf("entry time %v %v", ts, ok)
+	}
+}
+
+// TestTenantField: the tenant goes into the payload beside its fields.
+func TestTenantField(t *testing.T) {
+	got, err := withField([]byte(`{"team_id":"t1","platform":"TIKTOK"}`), "tenant", "tenant-a")
+	if err != nil || string(got) != `{"platform":"TIKTOK","team_id":"t1","tenant":"tenant-a"}` {
+		t.Fatalf("got %s, %v", got, err)
+	}
+}
+
+// TestUpstreamLimit: past its limit the stand-in answers 429, as the real
+// API does, and counts it; the body is the documented 880 bytes.
+func TestUpstreamLimit(t *testing.T) {
+	u, err := newUpstream(upstreamOptions{limit: 3, window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.startRecording()
+	var codes []int
+	for range 5 {
+		resp, err := http.Post(u.URL+bundleRefreshPath, "application/json", strings.NewReader(`{"type":"TIKTOK","teamId":"t"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && len(body) != 880 {
+			t.Errorf("200 body is %d bytes, want 880", len(body))
+		}
+		codes = append(codes, resp.StatusCode)
+	}
+	if !slices.Equal(codes, []int{200, 200, 200, 429, 429}) || u.tooMany.Load() != 2 || len(u.answered()) != 3 {
+		t.Fatalf("codes %v, 429s %d, recorded %d", codes, u.tooMany.Load(), len(u.answered()))
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(bundleBody), &v); err != nil || v["success"] != true {
+		t.Fatalf("body is not a success: %v", err)
+	}
+}
