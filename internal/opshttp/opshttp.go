@@ -1,6 +1,7 @@
 package opshttp
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +23,9 @@ import (
 // MonitoringPath is where the web UI is served; asynqmon builds its links
 // and API calls under it.
 const MonitoringPath = "/monitoring"
+
+// UpstreamsPath is where the upstreams status page is served.
+const UpstreamsPath = "/upstreams"
 
 // readyTimeout bounds a readiness check so a hung Redis makes /readyz
 // answer 503 before the orchestrator's probe gives up on its own.
@@ -48,6 +53,9 @@ type Options struct {
 	// internals; without them only on a loopback Addr, and never on
 	// another (404 there, local requests included).
 	PProf bool
+	// Upstreams is the upstreams status page, served at UpstreamsPath
+	// under the same rules as the web UI; nil leaves it out.
+	Upstreams http.Handler
 	// Extra mounts more handlers (e.g. the enqueue API at "/v1/") by
 	// http.ServeMux pattern. They bring their own auth.
 	Extra map[string]http.Handler
@@ -167,9 +175,22 @@ func mountAll(mux *http.ServeMux, opt Options, mon *asynqmon.HTTPHandler, guard 
 		// Every method passes through: the full UI posts to
 		// .../archived_tasks/{id}:run and friends, and read-only mode is
 		// enforced by asynqmon itself.
-		handle(MonitoringPath+"/", guard(mon))
+		var ui http.Handler = mon
+		if opt.Upstreams != nil {
+			ui = withUpstreamsLink(mon)
+		}
+		handle(MonitoringPath+"/", guard(ui))
 	} else {
 		handle(MonitoringPath+"/", http.HandlerFunc(uiOffNotFound))
+	}
+	if opt.Upstreams != nil {
+		// The page shows key ids, cooldowns and upstream error messages:
+		// the same people as the web UI may see it.
+		if mon != nil {
+			handle("GET "+UpstreamsPath+"/", guard(opt.Upstreams))
+		} else {
+			handle(UpstreamsPath+"/", http.HandlerFunc(uiOffNotFound))
+		}
 	}
 	if pprofOn {
 		// Named profiles take ?seconds= too (a heap delta), 0 by default.
@@ -279,3 +300,47 @@ func basicAuth(user, password string, log *slog.Logger) func(http.Handler) http.
 		})
 	}
 }
+
+// upstreamsLink is added to the web UI's page: asynqmon has no place for
+// links of its own, and an operator looking at stuck queues wants the
+// upstreams page one click away.
+const upstreamsLink = `<a href="` + UpstreamsPath + `/" id="refreshq-upstreams-link" ` +
+	`style="position:fixed;right:16px;bottom:12px;z-index:2000;padding:6px 12px;border-radius:4px;` +
+	`background:#1d2330;color:#fff;font:13px system-ui,sans-serif;text-decoration:none">Upstreams status →</a>`
+
+// withUpstreamsLink adds upstreamsLink to the web UI's HTML page. Only
+// asynqmon's page is buffered (its API answers JSON under /api/, its assets
+// have file extensions), and that page is a few KiB.
+func withUpstreamsLink(ui http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || strings.HasPrefix(r.URL.Path, MonitoringPath+"/api/") || path.Ext(r.URL.Path) != "" {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		buf := &bufferedResponse{header: w.Header(), code: http.StatusOK}
+		ui.ServeHTTP(buf, r)
+		body := buf.body.Bytes()
+		if w.Header().Get("Content-Type") == "" {
+			// asynqmon leaves its page's type to net/http's sniffing.
+			w.Header().Set("Content-Type", http.DetectContentType(body))
+		}
+		if buf.code == http.StatusOK && strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+			body = bytes.Replace(body, []byte("</body>"), []byte(upstreamsLink+"</body>"), 1)
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(buf.code)
+		_, _ = w.Write(body)
+	})
+}
+
+// bufferedResponse holds a response's status and body until it is
+// complete; its headers are the real writer's.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header         { return b.header }
+func (b *bufferedResponse) WriteHeader(code int)        { b.code = code }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.body.Write(p) }

@@ -112,6 +112,10 @@ func do(h http.Handler, method, path, user, pass string) response {
 	return response{rec.Code, rec.Body.String(), rec.Result().Header}
 }
 
+var fakeUpstreams = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	io.WriteString(w, "upstreams page\n")
+})
+
 var fakeMetrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "refreshq_tasks_total 0\n")
 })
@@ -140,6 +144,10 @@ func TestAccessMatrix(t *testing.T) {
 				{"POST", "/monitoring/api/queues/refreshq-test-never-created:pause", "", "", 405, "read-only"},
 				{"GET", "/metrics", "", "", 200, "refreshq_tasks_total"},
 				{"GET", "/healthz", "", "", 200, "ok"},
+				{"GET", "/upstreams/", "", "", 200, "upstreams page"},
+				{"GET", "/upstreams", "", "", 307, "/upstreams/"},
+				{"GET", "/monitoring/queues", "", "", 200, `href="/upstreams/"`},
+				{"POST", "/upstreams/", "", "", 405, ""},
 			},
 		},
 		{
@@ -159,6 +167,7 @@ func TestAccessMatrix(t *testing.T) {
 				{"GET", "/monitoring/", "", "", 404, "MONITOR_USER and MONITOR_PASSWORD"},
 				{"GET", "/monitoring/api/queues", "", "", 404, ""},
 				{"POST", "/monitoring/api/queues/refreshq-test-never-created:pause", "", "", 404, ""},
+				{"GET", "/upstreams/", "", "", 404, "MONITOR_USER and MONITOR_PASSWORD"},
 				{"GET", "/metrics", "", "", 200, "refreshq_tasks_total"},
 				{"GET", "/healthz", "", "", 200, "ok"},
 				{"GET", "/readyz", "", "", 200, "ready"},
@@ -180,6 +189,9 @@ func TestAccessMatrix(t *testing.T) {
 				{"GET", "/monitoring/api/queues", "", "", 401, ""},
 				{"GET", "/monitoring/", "ops", "s3cret-pw", 200, `FLAG_READ_ONLY="false"`},
 				{"GET", "/monitoring/api/queues", "ops", "s3cret-pw", 200, `"queues"`},
+				{"GET", "/upstreams/", "", "", 401, ""},
+				{"GET", "/upstreams/", "ops", "wrong", 401, ""},
+				{"GET", "/upstreams/", "ops", "s3cret-pw", 200, "upstreams page"},
 				{"GET", "/metrics", "", "", 200, "refreshq_tasks_total"},
 				{"GET", "/healthz", "", "", 200, "ok"},
 				{"GET", "/readyz", "", "", 200, "ready"},
@@ -227,7 +239,7 @@ func TestAccessMatrix(t *testing.T) {
 			s := newServer(t, opshttp.Options{
 				Addr: tt.addr, RedisOpt: ropt,
 				MonitorUser: tt.user, MonitorPassword: tt.pass,
-				Metrics: fakeMetrics, PProf: tt.pprof,
+				Metrics: fakeMetrics, PProf: tt.pprof, Upstreams: fakeUpstreams,
 			})
 			for _, r := range tt.reqs {
 				got := do(s.Handler(), r.method, r.path, r.user, r.pass)

@@ -215,7 +215,15 @@ func (l *Limiter) Cooldown(ctx context.Context, key Key, wait time.Duration) (ti
 	if err := key.validate(); err != nil {
 		return 0, err
 	}
-	return l.cooldown(ctx, key, max(wait, 0))
+	paused, err := l.cooldown(ctx, key, max(wait, 0))
+	if err == nil {
+		cause := CauseBackoff
+		if wait > 0 {
+			cause = CauseRetryAfter + ": " + wait.String()
+		}
+		l.noteCause(ctx, key, cause, paused)
+	}
+	return paused, err
 }
 
 func (l *Limiter) cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
@@ -243,9 +251,11 @@ func (l *Limiter) Observe(ctx context.Context, key Key, limit, used, remaining, 
 		return err
 	}
 	if pause := observePause(limit, used, remaining, windowSeconds); pause > 0 {
-		if _, err := l.cooldown(ctx, key, pause); err != nil {
+		paused, err := l.cooldown(ctx, key, pause)
+		if err != nil {
 			return fmt.Errorf("ratelimit observe: %w", err)
 		}
+		l.noteCause(ctx, key, fmt.Sprintf("%s: %d of %d left in %ds", CauseQuota, max(remaining, 0), limit, windowSeconds), paused)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/internal/schedule"
+	"github.com/refreshq/refreshq/internal/statuspage"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -143,11 +144,16 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		extra["/v1/"] = enqueueapi.New(producer, cfg.EnqueueToken, log.With("component", "enqueueapi"))
 	}
 
+	upstreams, err := buildUpstreams(cfg, opt.HTTPClient)
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
 	ops, err := opshttp.New(opshttp.Options{
 		Addr: cfg.HTTPAddr, RedisOpt: redisOpt,
 		MonitorUser: cfg.MonitorUser, MonitorPassword: cfg.MonitorPassword,
 		Metrics: m.Handler(), Ready: ready, PProf: cfg.PProf,
-		Extra: extra, Logger: log,
+		Upstreams: statusPage(cfg, limiter, rdb, upstreams, m, log),
+		Extra:     extra, Logger: log,
 	})
 	if err != nil {
 		return &config.UsageError{Err: err}
@@ -203,8 +209,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	if hc == nil {
 		hc = upstreamHTTPClient(cfg.Concurrency)
 	}
-	upstreams, err := buildUpstreams(cfg, hc)
-	if err != nil {
+	if upstreams, err = buildUpstreams(cfg, hc); err != nil {
 		return &config.UsageError{Err: err}
 	}
 	for _, u := range upstreams {
@@ -338,14 +343,38 @@ func buildUpstreams(cfg config.Worker, hc *http.Client) (map[string]handlers.Ups
 	return out, nil
 }
 
-// watchState publishes breaker and daily-cap state to metrics, and logs
-// each breaker change once.
+// statusPage is the upstreams page of this process: fleet-wide state from
+// Redis, this process's own counters labelled as such.
+func statusPage(cfg config.Worker, l *ratelimit.Limiter, rdb redis.UniversalClient, ups map[string]handlers.Upstream, m *metrics.Metrics, log *slog.Logger) http.Handler {
+	var providers []statuspage.Provider
+	for _, p := range []config.Provider{cfg.BundleSocial, cfg.Hooked} {
+		sp := statuspage.Provider{Name: p.Name, KeyVar: p.KeyVar}
+		if u := ups[p.Name]; p.APIKey != "" && !cfg.MonitorOnly {
+			sp.KeyID = u.Key.KeyID
+		}
+		providers = append(providers, sp)
+	}
+	return statuspage.New(statuspage.Options{
+		Limiter: l, Results: results.NewReader(rdb, cfg.ResultsStream), Providers: providers,
+		Metrics: m.Registry(), Process: Name(), MonitorOnly: cfg.MonitorOnly,
+		MonitoringPath: opshttp.MonitoringPath, Logger: log.With("component", "statuspage"),
+	})
+}
+
+// watchState publishes breaker and daily-cap state to metrics, logs each
+// breaker change once, and announces the keys this process serves, so the
+// upstreams page of any process (the monitor too) can show them.
 func watchState(ctx context.Context, l *ratelimit.Limiter, ups map[string]handlers.Upstream, m *metrics.Metrics, log *slog.Logger) {
 	last := map[string]string{}
 	t := time.NewTicker(stateEvery)
 	defer t.Stop()
 	for {
 		for name, u := range ups {
+			if u.Call != nil {
+				if err := l.Announce(ctx, u.Key, u.Budget, u.DailyCap); err != nil {
+					log.Debug("announce key", "provider", name, "err", err)
+				}
+			}
 			if state, err := l.BreakerState(ctx, u.Key); err == nil {
 				m.SetBreakerState(name, state)
 				if prev, ok := last[name]; ok && prev != state {

@@ -1,0 +1,88 @@
+package ratelimit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Status shows what admission, 429s, quota hints and failures left in
+// Redis, for every key a worker announced, and never a key nobody serves.
+func TestStatusShowsTheFleetsState(t *testing.T) {
+	f := setup(t, Options{BreakerThreshold: 2, BreakerOpenFor: 30 * time.Second}, true)
+	ctx := context.Background()
+	budget, _ := ParseBudget("5/1s,20/10s")
+	bundle := Key{Provider: "bundle_social", KeyID: KeyID("k1"), Endpoint: EndpointID("http://b")}
+	hooked := Key{Provider: "hooked", KeyID: KeyID("k2")}
+	for _, k := range []Key{bundle, hooked} {
+		if err := f.lim.Announce(ctx, k, budget, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if d, err := f.lim.Acquire(ctx, bundle, budget, 100); err != nil || !d.Allowed {
+			t.Fatalf("acquire: %+v %v", d, err)
+		}
+	}
+	if _, err := f.lim.Cooldown(ctx, bundle, 40*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := f.lim.Report(ctx, hooked, false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.lim.Observe(ctx, hooked, 100, 100, 0, 60); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(10 * time.Second)
+
+	states, err := f.lim.Status(ctx, []string{"bundle_social", "hooked", "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 {
+		t.Fatalf("got %d keys, want 2: %+v", len(states), states)
+	}
+	b, h := states[0], states[1]
+	if b.Key != bundle || h.Key != hooked {
+		t.Fatalf("keys %+v %+v, want %+v %+v", b.Key, h.Key, bundle, hooked)
+	}
+	if b.CooldownLeft != 30*time.Second || !strings.HasPrefix(b.CooldownCause, CauseRetryAfter) {
+		t.Errorf("bundle cooldown %v %q, want 30s left from a Retry-After", b.CooldownLeft, b.CooldownCause)
+	}
+	if b.DailyUsed != 3 || b.DailyCap != 100 || b.Breaker != BreakerClosed {
+		t.Errorf("bundle daily %d/%d breaker %s, want 3/100 closed", b.DailyUsed, b.DailyCap, b.Breaker)
+	}
+	if len(b.Windows) != 2 || b.Windows[0].Used != 0 || b.Windows[1].Used != 3 {
+		t.Errorf("bundle windows %+v, want 0 in the last 1s and 3 in the last 10s", b.Windows)
+	}
+	if h.Breaker != BreakerOpen || h.BreakerLeft != 20*time.Second {
+		t.Errorf("hooked breaker %s, %v left; want open, 20s left", h.Breaker, h.BreakerLeft)
+	}
+	if h.CooldownLeft != 50*time.Second || !strings.HasPrefix(h.CooldownCause, CauseQuota) || !strings.Contains(h.CooldownCause, "0 of 100") {
+		t.Errorf("hooked cooldown %v %q, want 50s left from the quota", h.CooldownLeft, h.CooldownCause)
+	}
+
+	// A key nobody announced for a while is no longer served.
+	f.clock.Advance(announceStale + time.Second)
+	if states, err = f.lim.Status(ctx, []string{"bundle_social", "hooked"}); err != nil || len(states) != 0 {
+		t.Errorf("stale keys still shown: %+v %v", states, err)
+	}
+}
+
+func TestStatusReadsAtMostMaxStatusKeys(t *testing.T) {
+	f := setup(t, Options{}, true)
+	ctx := context.Background()
+	budget, _ := ParseBudget("5/1s")
+	for i := range MaxStatusKeys + 5 {
+		if err := f.lim.Announce(ctx, Key{Provider: "hooked", KeyID: KeyID(string(rune('a' + i)))}, budget, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	states, err := f.lim.Status(ctx, []string{"hooked"})
+	if err != nil || len(states) != MaxStatusKeys {
+		t.Fatalf("got %d keys (%v), want %d", len(states), err, MaxStatusKeys)
+	}
+}
