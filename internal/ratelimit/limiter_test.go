@@ -519,8 +519,8 @@ func TestEveryKeyExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 6 { // 2 windows, daily, cooldown, back-off, breaker
-		t.Fatalf("keys %v, want 6", keys)
+	if len(keys) != 7 { // 2 windows, daily, cooldown and its cause, back-off, breaker
+		t.Fatalf("keys %v, want 7", keys)
 	}
 	for _, k := range keys {
 		ttl, err := f.rdb.PTTL(ctx, k).Result()
