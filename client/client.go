@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -73,15 +74,17 @@ func WithQueueNames(names ...string) Option {
 // default is DefaultConcurrency.
 func WithConcurrency(n int) Option { return func(s *settings) { s.conc = n } }
 
-// New returns a Client for the Redis at redisURL, in any form asynq accepts
-// (redis://, rediss://, redis-socket://, redis-sentinel://). It does not
-// connect: the first call does (use Ping to check early). Errors never
-// contain the URL's password.
+// New returns a Client for the Redis at redisURL: redis://, rediss://,
+// redis-socket:// or redis-sentinel://host:port,...?master=NAME, with an
+// ACL user if any (redis://user:password@host:6379/0). Sentinels with
+// credentials of their own, or a private CA, need NewFromRedis with
+// asynq.RedisFailoverClientOpt or a TLSConfig. It does not connect: the
+// first call does (use Ping to check early). Errors never contain the
+// URL's password.
 func New(redisURL string, opts ...Option) (*Client, error) {
-	opt, err := asynq.ParseRedisURI(redisURL)
+	opt, err := redisconn.Settings{URL: redisURL}.Options()
 	if err != nil {
-		// asynq's message may quote the URL, password and all.
-		return nil, fmt.Errorf("redis URL %s is not valid: want redis://[user:password@]host:port[/db], rediss://..., redis-socket://... or redis-sentinel://...", RedactURL(redisURL))
+		return nil, fmt.Errorf("redis URL %s is not valid: %w", RedactURL(redisURL), err)
 	}
 	c, err := NewFromRedis(opt, opts...)
 	if err != nil {

@@ -8,13 +8,14 @@ import (
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/redisconn"
 )
 
 // env is the producer's configuration, read once from the environment.
 type env struct {
-	redisURL string
-	queues   config.Queues
-	stream   string
+	redis  redisconn.Settings
+	queues config.Queues
+	stream string
 }
 
 func loadEnv(getenv func(string) string) (env, error) {
@@ -22,7 +23,7 @@ func loadEnv(getenv func(string) string) (env, error) {
 	if err != nil {
 		return env{}, &usageError{err}
 	}
-	return env{redisURL: p.RedisURL, queues: p.Queues, stream: p.ResultsStream}, nil
+	return env{redis: p.RedisSettings(), queues: p.Queues, stream: p.ResultsStream}, nil
 }
 
 // newClient reads the environment and makes a client. A REDIS_URL that
@@ -33,9 +34,14 @@ func newClient(getenv func(string) string, opts ...client.Option) (*client.Clien
 		return nil, e, err
 	}
 	opts = append([]client.Option{client.WithQueues(e.queues), client.WithResultsStream(e.stream)}, opts...)
-	c, err := client.New(e.redisURL, opts...)
+	// LoadProducer has checked the settings; this builds the same options.
+	ropt, err := e.redis.Options()
 	if err != nil {
-		return nil, e, usagef("REDIS_URL: %v", err)
+		return nil, e, &usageError{err}
+	}
+	c, err := client.NewFromRedis(ropt, opts...)
+	if err != nil {
+		return nil, e, usagef("%v", err)
 	}
 	return c, e, nil
 }

@@ -61,6 +61,10 @@ Run "enqueue COMMAND -h" for a command's flags and examples.
 
 Environment:
   REDIS_URL       Redis to enqueue into (required), e.g. redis://127.0.0.1:6379
+                  or redis://USER:PASSWORD@host:6379/0 (an ACL user)
+  REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD
+                  the sentinels' own credentials, for redis-sentinel://
+  REDIS_CA_CERT   PEM file of the CAs to trust for rediss://
   QUEUES          queues workers serve, as the worker's: critical=6,default=3,low=1
   RESULTS_STREAM  results stream key (default refresh:results)
 

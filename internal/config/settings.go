@@ -52,7 +52,13 @@ func (s Setting) DefaultText() string {
 var Settings = concat(
 	[]Setting{
 		{Name: "REDIS_URL", Unset: "required (except `-demo`): unset exits 2", Secret: true,
-			Meaning: "the Redis the fleet shares: `redis://`, `rediss://`, `redis-socket://` or `redis-sentinel://`; may carry an ACL user (`redis://user:password@host:6379/0`)"},
+			Meaning: "the Redis the fleet shares: `redis://`, `rediss://`, `redis-socket://` or `redis-sentinel://host1:26379,host2:26379/0?master=NAME`; may carry an ACL user (`redis://user:password@host:6379/0`), which with Sentinel is the master's; see [docs/security.md](docs/security.md) for the ACL rules a worker and a producer need"},
+		{Name: "REDIS_SENTINEL_USERNAME", Unset: "no user name",
+			Meaning: "ACL user for the sentinels of a `redis-sentinel://` `REDIS_URL`, when they have their own"},
+		{Name: "REDIS_SENTINEL_PASSWORD", Unset: "the sentinels need no password", Secret: true,
+			Meaning: "password for the sentinels of a `redis-sentinel://` `REDIS_URL` (the URL's password is the master's)"},
+		{Name: "REDIS_CA_CERT", Unset: "the system's certificate authorities",
+			Meaning: "path of a PEM file of the certificate authorities to trust for `rediss://` (a managed Redis with a private CA); with `redis-sentinel://` it turns TLS on for the sentinels and the master"},
 	},
 	providerSettings("BUNDLE_SOCIAL", "bundle.social", DefaultBundleSocialBaseURL, DefaultBundleSocialRate),
 	providerSettings("HOOKED", "hooked.so", DefaultHookedBaseURL, DefaultHookedRate),

@@ -208,6 +208,9 @@ func TestEverySecretAcceptsFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379", "MONITOR_USER": "u", "MONITOR_PASSWORD": "p"}
+		if s.Name == "REDIS_SENTINEL_PASSWORD" {
+			env["REDIS_URL"] = "redis-sentinel://127.0.0.1:26379?master=mymaster" // refused with any other scheme
+		}
 		delete(env, s.Name)
 		env[s.Name+"_FILE"] = p
 		r := &reader{getenv: envOf(env)}

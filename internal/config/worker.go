@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redisconn"
 )
 
 // Defaults the contract names.
@@ -54,6 +55,9 @@ type Worker struct {
 	MonitorOnly bool
 
 	RedisURL string
+	// RedisSentinelUsername, RedisSentinelPassword and RedisCACert go
+	// with RedisURL; RedisSettings puts them together.
+	RedisSentinelUsername, RedisSentinelPassword, RedisCACert string
 
 	BundleSocial Provider
 	Hooked       Provider
@@ -159,17 +163,29 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	return c, nil
 }
 
-// parseRedis reads REDIS_URL.
+// parseRedis reads REDIS_URL and the settings that go with it.
 func (c *Worker) parseRedis(r *reader) {
 	c.RedisURL = r.str("REDIS_URL")
+	c.RedisSentinelUsername, c.RedisSentinelPassword, c.RedisCACert = readRedisExtras(r)
 	switch {
 	case c.RedisURL == "" && !c.Demo:
 		r.fail("REDIS_URL is not set; point it at Redis ≥ 6.2, e.g. REDIS_URL=redis://127.0.0.1:6379, or run `worker -demo` to try refreshq with an embedded Redis")
 	case c.RedisURL != "":
-		if err := checkRedisURL(c.RedisURL); err != nil {
+		if _, err := c.RedisSettings().Options(); err != nil {
 			r.errs = append(r.errs, err)
 		}
 	}
+}
+
+// RedisSettings is how to reach Redis.
+func (c Worker) RedisSettings() redisconn.Settings {
+	return redisconn.Settings{URL: c.RedisURL, SentinelUsername: c.RedisSentinelUsername,
+		SentinelPassword: c.RedisSentinelPassword, CACert: c.RedisCACert}
+}
+
+// readRedisExtras reads the settings that go with REDIS_URL.
+func readRedisExtras(r *reader) (sentinelUser, sentinelPassword, caCert string) {
+	return r.str("REDIS_SENTINEL_USERNAME"), r.str("REDIS_SENTINEL_PASSWORD"), r.str("REDIS_CA_CERT")
 }
 
 // parseProvider reads one upstream's variables, named prefix_*.
@@ -286,18 +302,4 @@ func (c *Worker) parseHTTP(r *reader) {
 func (c *Worker) parseLogging(r *reader) {
 	c.LogFormat = r.oneOf("LOG_FORMAT", "auto", "json", "text")
 	c.LogLevel = r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error")
-}
-
-// checkRedisURL accepts asynq's URI forms and says which it takes
-// otherwise. The URL itself is never echoed: it may hold a password.
-func checkRedisURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return errors.New("REDIS_URL is not a URL; write e.g. redis://:PASSWORD@host:6379/0")
-	}
-	switch u.Scheme {
-	case "redis", "rediss", "redis-socket", "redis-sentinel":
-		return nil
-	}
-	return fmt.Errorf("REDIS_URL has scheme %q; use redis://, rediss://, redis-socket:// or redis-sentinel://", u.Scheme)
 }

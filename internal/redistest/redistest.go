@@ -102,8 +102,9 @@ func (s *Server) Start(t testing.TB) {
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		// LOADING answers an error until the AOF is read back.
-		if err := c.Ping(context.Background()).Err(); err == nil {
+		// LOADING answers an error until the AOF is read back. A server
+		// whose default user is off answers NOAUTH: it is up.
+		if err := c.Ping(context.Background()).Err(); err == nil || strings.HasPrefix(err.Error(), "NOAUTH") {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/handlers"
@@ -26,6 +25,7 @@ import (
 	"github.com/refreshq/refreshq/internal/opshttp"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
+	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/internal/schedule"
 	"github.com/refreshq/refreshq/internal/statuspage"
@@ -88,13 +88,13 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	redisOpt, err := cfg.RedisSettings().Options()
 	if err != nil {
-		return &config.UsageError{Err: fmt.Errorf("REDIS_URL: %v", redactErr(err, cfg.RedisURL))}
+		return &config.UsageError{Err: err}
 	}
-	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return errors.New("REDIS_URL: asynq made a Redis client of an unexpected type")
+	rdb, err := redisconn.Client(redisOpt)
+	if err != nil {
+		return err
 	}
 	defer rdb.Close()
 	// Closed after the server and the background loops (deferred first),
