@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/handlers"
