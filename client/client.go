@@ -12,6 +12,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redisconn"
+	"github.com/refreshq/refreshq/internal/resultfeed"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -27,6 +28,7 @@ type Client struct {
 	ownsRedis bool
 	aq        *asynq.Client
 	reader    *results.Reader
+	feed      *resultfeed.Feed
 	stream    string
 	queues    config.Queues
 	conc      int
@@ -170,6 +172,7 @@ func newClient(rdb redis.UniversalClient, s settings) *Client {
 		rdb:    rdb,
 		aq:     asynq.NewClientFromRedisClient(rdb),
 		reader: results.NewReader(rdb, s.stream),
+		feed:   resultfeed.New(rdb, s.stream, nil),
 		stream: s.stream,
 		queues: *s.queues,
 		conc:   s.conc,
@@ -177,9 +180,10 @@ func newClient(rdb redis.UniversalClient, s settings) *Client {
 	}
 }
 
-// Close releases the connection pool (unless it was given to
-// NewFromRedisClient).
+// Close stops the reading that Wait shares and releases the connection
+// pool (unless it was given to NewFromRedisClient).
 func (c *Client) Close() error {
+	c.feed.Close()
 	if !c.ownsRedis {
 		return nil
 	}

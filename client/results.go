@@ -20,10 +20,11 @@ func (c *Client) Result(ctx context.Context, taskID string) (results.Entry, resu
 }
 
 // Wait blocks until taskID has a result and returns it, however early the
-// result landed. It blocks on the stream (no polling loop) and returns
-// ctx's error when ctx ends first: give ctx a timeout.
+// result landed. It returns ctx's error when ctx ends first: give ctx a
+// timeout. Concurrent Waits on one Client share a single blocking read of
+// the stream, so thousands of waiters cost Redis about what one does.
 func (c *Client) Wait(ctx context.Context, taskID string) (results.Entry, results.Map, error) {
-	return c.reader.Wait(ctx, taskID)
+	return c.feed.Wait(ctx, taskID)
 }
 
 // Follow calls fn with each result added after from ("$": only new ones;

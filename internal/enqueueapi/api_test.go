@@ -15,14 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"log/slog"
+
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 func TestMain(m *testing.M) {
@@ -169,6 +174,44 @@ func TestAuth(t *testing.T) {
 	})
 }
 
+func TestAuthCountedAndLoggedWithoutToken(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var logs syncbuf.Buffer
+	h := New(nil, token, slog.New(slog.NewJSONHandler(&logs, nil)), WithMetrics(reg))
+	for _, auth := range []string{"", "Basic abc", "Bearer " + token + "x", "Bearer " + strings.Repeat("y", 5000)} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/v1/refreshes", strings.NewReader("{}"))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("Authorization %.20q: %d, want 401", auth, rec.Code)
+		}
+	}
+	want := map[string]float64{"missing": 1, "malformed": 1, "wrong": 2}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "refreshq_enqueue_auth_failures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("refreshq_enqueue_auth_failures_total = %v, want %v", got, want)
+	}
+	out := logs.String()
+	if strings.Count(out, "authentication failed") != 4 || strings.Contains(out, token) || strings.Contains(out, "abc") || strings.Contains(out, "yyyy") {
+		t.Errorf("logs should name each failure without the token:\n%s", out)
+	}
+}
+
 func TestEnqueue(t *testing.T) {
 	f := setup(t, "")
 	t.Run("one object", func(t *testing.T) {
@@ -237,6 +280,24 @@ func TestBadRequests(t *testing.T) {
 			{"provider":"myspace","queue":"` + q + `"},
 			42
 		]`, 400, []string{"1/platform", "2/account_id", "3/queue", "4/colour", "5/account_id", "6/unique", "7/at", "8/at", "9/meta", "10/provider", "11/-"}},
+		{"keys match exactly", `[
+			{"Provider":"hooked","account_id":"a","queue":"` + q + `"},
+			{"provider":"hooked","Account_ID":"a","queue":"` + q + `"},
+			{"provider":"hooked","account_id":"a","account_id":"b","queue":"` + q + `"},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","meta":{"k":1,"k":2}},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","meta":{"a":[{"x":1,"x":1}]}}
+		]`, 400, []string{"0/Provider", "1/Account_ID", "2/account_id", "3/meta.k", "4/meta.a.x"}},
+		{"task_id and deadline", `[
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","task_id":"has space"},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","task_id":"` + strings.Repeat("x", 129) + `"},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","task_id":"same"},
+			{"provider":"hooked","account_id":"b","queue":"` + q + `","task_id":"same"},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","deadline":"soon"},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","deadline":"2001-01-01T00:00:00Z"},
+			{"provider":"hooked","account_id":"a","queue":"` + q + `","in":"2h","deadline":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}
+		]`, 400, []string{"0/task_id", "1/task_id", "3/task_id", "4/deadline", "5/deadline", "6/deadline"}},
+		{"trailing data", `{"provider":"hooked","account_id":"a","queue":"` + q + `"} {"provider":"hooked"}`, 400, []string{"-/-"}},
+		{"junk bytes", "\x00\xff\xfe junk", 400, []string{"-/-"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, m := f.post(t, tc.body)
@@ -268,14 +329,35 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 	t.Run("too large", func(t *testing.T) {
-		big := `[` + strings.Repeat(`{"provider":"hooked","account_id":"a","queue":"`+q+`"},`, MaxBodyBytes/40) + `{}]`
+		big := `[` + strings.Repeat(`{"provider":"hooked","account_id":"a","queue":"`+q+`","meta":{"pad":"`+strings.Repeat("x", 4000)+`"}},`, MaxBodyBytes/4000) + `{}]`
 		code, m := f.post(t, big)
 		if code != http.StatusRequestEntityTooLarge {
 			t.Fatalf("%d %v, want 413", code, m)
 		}
 	})
+	t.Run("too many refreshes", func(t *testing.T) {
+		many := `[` + strings.Repeat(`{"provider":"hooked","account_id":"a","queue":"`+q+`"},`, MaxItems) + `{"provider":"hooked","account_id":"a","queue":"` + q + `"}]`
+		code, m := f.post(t, many)
+		if code != http.StatusRequestEntityTooLarge || !strings.Contains(fmt.Sprint(m), fmt.Sprint(MaxItems)) {
+			t.Fatalf("%d %v, want 413 naming the cap", code, m)
+		}
+		if n := f.tasks(); n != 0 {
+			t.Errorf("%d tasks enqueued; a 413 enqueues nothing", n)
+		}
+	})
+	t.Run("errors listed are capped and counted", func(t *testing.T) {
+		bad := `[` + strings.Repeat(`{"provider":"myspace"},`, 99) + `{"provider":"myspace"}]`
+		code, m := f.post(t, bad)
+		errs, _ := m["errors"].([]any)
+		if code != http.StatusBadRequest || len(errs) != MaxListedErrors || m["error_count"] != 100.0 {
+			t.Fatalf("%d: %d errors listed, error_count %v; want 400, %d listed, 100 counted", code, len(errs), m["error_count"], MaxListedErrors)
+		}
+		if first := errs[0].(map[string]any); first["index"] != 0.0 {
+			t.Errorf("first error listed is %v, want index 0", first)
+		}
+	})
 	t.Run("wrong method", func(t *testing.T) {
-		if code, _, _ := f.do(t, "DELETE", "/v1/refreshes/x", "Bearer "+token, nil); code != http.StatusMethodNotAllowed {
+		if code, _, _ := f.do(t, "PUT", "/v1/refreshes/x", "Bearer "+token, nil); code != http.StatusMethodNotAllowed {
 			t.Errorf("%d, want 405", code)
 		}
 	})
@@ -298,15 +380,177 @@ func TestRedisDown(t *testing.T) {
 func TestResult(t *testing.T) {
 	f := setup(t, "")
 	now := time.Now()
-	e := results.Entry{TaskID: "task-1", TaskType: "hooked:account_refresh", Queue: f.queue1, Provider: "hooked", Subject: "a1", Status: results.StatusSucceeded, Result: `{"ok":true}`, EnqueuedAt: now, FinishedAt: now}
+	e := results.Entry{TaskID: "task-1", TaskType: "hooked:account_refresh", Queue: f.queue1, Provider: "hooked", Subject: "a1", Status: results.StatusSucceeded, Attempts: 3, HTTPStatus: 200, Result: `{"ok":true}`, Meta: `{"r":"x"}`, EnqueuedAt: now.Add(-1500 * time.Millisecond), FinishedAt: now}
 	if _, _, err := results.NewPublisher(f.rdb, f.stream, time.Hour).Publish(context.Background(), e, 1); err != nil {
 		t.Fatal(err)
 	}
-	code, m, h := f.do(t, "GET", "/v1/refreshes/task-1", "Bearer "+token, nil)
-	if code != http.StatusOK || m["task_id"] != "task-1" || m["status"] != "succeeded" || m["result"] != `{"ok":true}` || h.Get("Content-Type") != "application/json" {
-		t.Fatalf("%d %v", code, m)
+	code, raw, h := f.raw(t, "GET", "/v1/refreshes/task-1", nil)
+	if code != http.StatusOK || h.Get("Content-Type") != "application/json" {
+		t.Fatalf("%d %s", code, raw)
 	}
-	if code, m, _ := f.do(t, "GET", "/v1/refreshes/task-none", "Bearer "+token, nil); code != http.StatusNotFound || m["errors"] == nil {
-		t.Fatalf("%d %v, want 404", code, m)
+	// Typed JSON: numbers as numbers, result and meta as objects.
+	for _, want := range []string{`"v":1`, `"attempts":3`, `"http_status":200`, `"duration_ms":1500`, `"result":{"ok":true}`, `"meta":{"r":"x"}`, `"status":"succeeded"`, `"task_id":"task-1"`, `"error":""`} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("body lacks %s: %s", want, raw)
+		}
 	}
+	t.Run("failed result has null result and {} meta", func(t *testing.T) {
+		e := results.Entry{TaskID: "task-2", Status: results.StatusFailed, ErrorKind: results.KindNotFound, Error: "gone", EnqueuedAt: now, FinishedAt: now}
+		if _, _, err := results.NewPublisher(f.rdb, f.stream, time.Hour).Publish(context.Background(), e, 1); err != nil {
+			t.Fatal(err)
+		}
+		code, raw, _ := f.raw(t, "GET", "/v1/refreshes/task-2", nil)
+		if code != http.StatusOK || !strings.Contains(raw, `"result":null`) || !strings.Contains(raw, `"meta":{}`) {
+			t.Errorf("%d %s", code, raw)
+		}
+	})
+}
+
+func TestResultState(t *testing.T) {
+	f := setup(t, "")
+	pending := f.enqueueOne(t, "")
+	scheduled := f.enqueueOne(t, `,"in":"1h"`)
+	retrying := f.enqueueOne(t, "")
+	// asynq moves a task to retry only from a worker; the hash's state
+	// field is what a retrying task looks like to a reader.
+	if err := f.rdb.HSet(context.Background(), "asynq:{"+f.queue1+"}:t:"+retrying, "state", "retry").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ id, state string }{
+		{pending, "pending"}, {scheduled, "scheduled"}, {retrying, "retry"}, {"never-enqueued", "unknown"},
+	} {
+		code, m, _ := f.do(t, "GET", "/v1/refreshes/"+tc.id, "Bearer "+token, nil)
+		if code != http.StatusNotFound || m["state"] != tc.state || m["task_id"] != tc.id || m["errors"] == nil {
+			t.Errorf("%s: %d %v, want 404 with state %s", tc.id, code, m, tc.state)
+		}
+	}
+}
+
+func TestWait(t *testing.T) {
+	f := setup(t, "")
+	id := f.enqueueOne(t, "")
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		e := results.Entry{TaskID: id, Status: results.StatusSucceeded, Result: `{"ok":true}`, EnqueuedAt: time.Now(), FinishedAt: time.Now()}
+		_, _, _ = results.NewPublisher(f.rdb, f.stream, time.Hour).Publish(context.Background(), e, 1)
+	}()
+	start := time.Now()
+	code, m, _ := f.do(t, "GET", "/v1/refreshes/"+id+"?wait=10s", "Bearer "+token, nil)
+	if code != http.StatusOK || m["task_id"] != id || time.Since(start) > 5*time.Second {
+		t.Fatalf("%d %v after %s, want 200 with the result as soon as it lands", code, m, time.Since(start))
+	}
+	t.Run("times out with the state", func(t *testing.T) {
+		id := f.enqueueOne(t, "")
+		start := time.Now()
+		code, m, _ := f.do(t, "GET", "/v1/refreshes/"+id+"?wait=1s", "Bearer "+token, nil)
+		if took := time.Since(start); code != http.StatusNotFound || m["state"] != "pending" || took < time.Second || took > 5*time.Second {
+			t.Fatalf("%d %v after %s, want 404 pending after 1s", code, m, took)
+		}
+	})
+	t.Run("bad wait", func(t *testing.T) {
+		for _, w := range []string{"61s", "forever", "-1s", "2m"} {
+			if code, m, _ := f.do(t, "GET", "/v1/refreshes/x?wait="+w, "Bearer "+token, nil); code != http.StatusBadRequest {
+				t.Errorf("wait=%s: %d %v, want 400", w, code, m)
+			}
+		}
+	})
+}
+
+func TestTaskID(t *testing.T) {
+	f := setup(t, "")
+	ctx := context.Background()
+	acct := f.subject()
+	id := "order-" + randHex(6)
+	t.Cleanup(func() { f.rdb.Del(ctx, f.stream+":taskid:"+id) })
+	body := func(account, meta string) string {
+		return fmt.Sprintf(`{"provider":"hooked","account_id":%q,"queue":%q,"task_id":%q,"deadline":%q,"meta":%s}`,
+			account, f.queue1, id, time.Now().Add(time.Hour).UTC().Format(time.RFC3339), meta)
+	}
+	code, m := f.post(t, body(acct, `{"a":1,"b":2}`))
+	if code != http.StatusAccepted || fmt.Sprint(m["task_ids"]) != "["+id+"]" || m["existing"] != nil {
+		t.Fatalf("first: %d %v, want 202 with the given id", code, m)
+	}
+	info, err := f.insp.GetTaskInfo(f.queue1, id)
+	if err != nil || !strings.Contains(string(info.Payload), `"deadline":`) {
+		t.Fatalf("task %s: %+v, %v; want its payload to carry the deadline", id, info, err)
+	}
+	t.Run("same refresh again is the same task", func(t *testing.T) {
+		// Meta compares as JSON: key order and spacing do not matter.
+		code, m := f.post(t, body(acct, `{ "b":2, "a":1 }`))
+		ex, _ := m["existing"].([]any)
+		if code != http.StatusAccepted || fmt.Sprint(m["task_ids"]) != "["+id+"]" || len(ex) != 1 {
+			t.Fatalf("%d %v, want 202 naming the existing task", code, m)
+		}
+		if n := f.tasks(); n != 1 {
+			t.Errorf("%d tasks, want 1", n)
+		}
+	})
+	t.Run("a different refresh is a 409", func(t *testing.T) {
+		code, m := f.post(t, body(f.subject(), `{"a":1,"b":2}`))
+		errs, _ := m["errors"].([]any)
+		if code != http.StatusConflict || len(errs) != 1 || errs[0].(map[string]any)["field"] != "task_id" {
+			t.Fatalf("%d %v, want 409 on task_id", code, m)
+		}
+		if n := f.tasks(); n != 1 {
+			t.Errorf("%d tasks, want 1", n)
+		}
+	})
+	t.Run("still the same task once it ended", func(t *testing.T) {
+		if err := f.insp.DeleteTask(f.queue1, id); err != nil {
+			t.Fatal(err)
+		}
+		e := results.Entry{TaskID: id, Status: results.StatusSucceeded, EnqueuedAt: time.Now(), FinishedAt: time.Now()}
+		if _, _, err := results.NewPublisher(f.rdb, f.stream, time.Hour).Publish(ctx, e, 1); err != nil {
+			t.Fatal(err)
+		}
+		code, m := f.post(t, body(acct, `{"a":1,"b":2}`))
+		if code != http.StatusAccepted || m["existing"] == nil || f.tasks() != 0 {
+			t.Fatalf("%d %v (%d tasks), want the ended task and nothing enqueued", code, m, f.tasks())
+		}
+		if code, _ := f.post(t, body(f.subject(), `{}`)); code != http.StatusConflict {
+			t.Errorf("different refresh: %d, want 409", code)
+		}
+	})
+	t.Run("an id taken outside the API is a 409", func(t *testing.T) {
+		other := "foreign-" + randHex(4)
+		c, err := client.NewFromRedisClient(f.rdb, client.WithQueueNames(f.queue1, f.queue2), client.WithResultsStream(f.stream))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Enqueue(ctx, tasks.Hooked(acct), client.Queue(f.queue2), client.TaskID(other)); err != nil {
+			t.Fatal(err)
+		}
+		code, m := f.post(t, fmt.Sprintf(`{"provider":"hooked","account_id":%q,"queue":%q,"task_id":%q}`, acct, f.queue1, other))
+		if code != http.StatusConflict {
+			t.Fatalf("%d %v, want 409", code, m)
+		}
+	})
+}
+
+// enqueueOne enqueues a hooked refresh on queue1 (with extra JSON fields)
+// and returns its id.
+func (f *fixture) enqueueOne(t *testing.T, extra string) string {
+	t.Helper()
+	code, m := f.post(t, `{"provider":"hooked","account_id":"`+f.subject()+`","queue":"`+f.queue1+`"`+extra+`}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("enqueue: %d %v", code, m)
+	}
+	return m["task_ids"].([]any)[0].(string)
+}
+
+func (f *fixture) raw(t *testing.T, method, path string, body []byte) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
 }

@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 			return fmt.Errorf("enqueue API: %w", err)
 		}
 		defer producer.Close()
-		extra["/v1/"] = enqueueapi.New(producer, cfg.EnqueueToken, log.With("component", "enqueueapi"))
+		extra["/v1/"] = enqueueapi.New(producer, cfg.EnqueueToken, log.With("component", "enqueueapi"), enqueueapi.WithMetrics(m.Registry()))
 	}
 
 	upstreams, err := buildUpstreams(cfg, opt.HTTPClient)

@@ -1,0 +1,331 @@
+package enqueueapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/tasks"
+)
+
+// EnqueueResponse is the body of a 202 answer, of a 409 answer, and of a
+// 503 answer when Redis failed part-way through a batch.
+type EnqueueResponse struct {
+	// TaskIDs has one entry per refresh, in order: the task id, or null
+	// when it was skipped as a duplicate (or, on 409 and 503, not
+	// enqueued).
+	TaskIDs []*string `json:"task_ids"`
+	// Existing lists refreshes whose task_id already named the same
+	// refresh: nothing was enqueued for them, and task_ids has that task.
+	Existing []Existing `json:"existing,omitempty"`
+	// Duplicates names, for each skipped refresh, the task it duplicates.
+	Duplicates []Duplicate `json:"duplicates,omitempty"`
+	// InDoubt lists refreshes that may or may not have been enqueued
+	// (only on 503).
+	InDoubt []InDoubt `json:"in_doubt,omitempty"`
+	// NotEnqueued lists the indexes of refreshes that were not enqueued
+	// (only on 409 and 503).
+	NotEnqueued []int `json:"not_enqueued,omitempty"`
+	// Errors says what failed (only on 409 and 503).
+	Errors []Problem `json:"errors,omitempty"`
+	// ErrorCount is how many problems there were (only with Errors).
+	ErrorCount int `json:"error_count,omitempty"`
+}
+
+// Existing is a refresh whose task_id already named the same refresh.
+type Existing struct {
+	Index  int    `json:"index"`
+	TaskID string `json:"task_id"`
+}
+
+// Duplicate is a refresh skipped under "unique".
+type Duplicate struct {
+	Index          int    `json:"index"`
+	ExistingTaskID string `json:"existing_task_id"`
+}
+
+// InDoubt is a refresh whose enqueue was cut off by a Redis failure.
+type InDoubt struct {
+	Index  int    `json:"index"`
+	TaskID string `json:"task_id"`
+}
+
+// item is one refresh of a request: a file line plus its own options.
+type item struct {
+	tasks.Refresh
+	TaskID string
+	Unique string
+	In     string
+	At     string
+}
+
+// onceConcurrency bounds the refreshes with a task_id enqueued at a time.
+const onceConcurrency = 16
+
+func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
+	raws, err := readItems(w, r)
+	if err != nil {
+		var tooLarge *errTooLarge
+		if errors.As(err, &tooLarge) {
+			writeErrors(w, http.StatusRequestEntityTooLarge, Problem{Message: tooLarge.msg})
+			return
+		}
+		writeErrors(w, http.StatusBadRequest, *problemOf(err))
+		return
+	}
+
+	// Validate everything before enqueuing anything.
+	type group struct {
+		opts    []client.EnqueueOption
+		indexes []int
+		rs      []tasks.Refresh
+	}
+	type once struct {
+		index int
+		id    string
+		r     tasks.Refresh
+		opts  []client.EnqueueOption
+	}
+	groups := map[string]*group{}
+	var order []string
+	var onces []once
+	ids := map[string]int{}
+	var bad problems
+	now := time.Now()
+	for i, raw := range raws {
+		it, p := decodeItem(raw)
+		var opts []client.EnqueueOption
+		if p == nil {
+			opts, p = itemOptions(it, now)
+		}
+		if p == nil {
+			if err := a.c.Validate(it.Refresh, opts...); err != nil {
+				p = problemOf(err)
+			}
+		}
+		if p == nil && it.TaskID != "" {
+			if err := client.ValidateTaskID(it.TaskID); err != nil {
+				p = problemOf(err)
+			} else if j, ok := ids[it.TaskID]; ok {
+				p = &Problem{Field: "task_id", Message: fmt.Sprintf("%q is also the task_id of refresh %d; give each refresh its own", it.TaskID, j)}
+			}
+			ids[it.TaskID] = i
+		}
+		if p != nil {
+			p.Index = &i
+			bad.add(*p)
+			continue
+		}
+		if it.TaskID != "" {
+			onces = append(onces, once{index: i, id: it.TaskID, r: it.Refresh, opts: opts})
+			continue
+		}
+		// Refreshes with the same options go in one concurrent batch.
+		key := it.Unique + "|" + it.In + "|" + it.At
+		g, ok := groups[key]
+		if !ok {
+			g = &group{opts: opts}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.indexes = append(g.indexes, i)
+		g.rs = append(g.rs, it.Refresh)
+	}
+	if bad.count > 0 {
+		writeJSON(w, http.StatusBadRequest, ErrorResponse{Errors: bad.list, ErrorCount: bad.count})
+		return
+	}
+
+	ctx := r.Context()
+	if err := a.c.Ping(ctx); err != nil {
+		a.log.Error("enqueue: Redis unreachable", "err", err)
+		writeErrors(w, http.StatusServiceUnavailable, Problem{Message: "Redis is unreachable; nothing was enqueued; retry later"})
+		return
+	}
+	resp := EnqueueResponse{TaskIDs: make([]*string, len(raws))}
+	var failed error
+	for _, key := range order {
+		g := groups[key]
+		if failed != nil {
+			resp.NotEnqueued = append(resp.NotEnqueued, g.indexes...)
+			continue
+		}
+		outs, err := a.c.EnqueueMany(ctx, g.rs, g.opts...)
+		if outs == nil && err != nil {
+			failed = err
+			resp.NotEnqueued = append(resp.NotEnqueued, g.indexes...)
+			continue
+		}
+		for j, o := range outs {
+			i := g.indexes[j]
+			switch o.State {
+			case client.Enqueued:
+				id := o.TaskID
+				resp.TaskIDs[i] = &id
+			case client.Duplicate:
+				var d *client.DuplicateError
+				if errors.As(o.Err, &d) {
+					resp.Duplicates = append(resp.Duplicates, Duplicate{Index: i, ExistingTaskID: d.ExistingTaskID})
+				}
+			case client.InDoubt:
+				resp.InDoubt = append(resp.InDoubt, InDoubt{Index: i, TaskID: o.TaskID})
+			default:
+				resp.NotEnqueued = append(resp.NotEnqueued, i)
+			}
+		}
+		if err != nil {
+			failed = err
+		}
+	}
+
+	var (
+		mu        sync.Mutex
+		wg        sync.WaitGroup
+		conflicts problems
+	)
+	sem := make(chan struct{}, onceConcurrency)
+	for _, o := range onces {
+		mu.Lock()
+		stop := failed != nil
+		if stop {
+			resp.NotEnqueued = append(resp.NotEnqueued, o.index)
+		}
+		mu.Unlock()
+		if stop {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			existing, err := a.c.EnqueueOnce(ctx, o.id, o.r, o.opts...)
+			mu.Lock()
+			defer mu.Unlock()
+			id := o.id
+			var d *client.DuplicateError
+			switch {
+			case err == nil:
+				resp.TaskIDs[o.index] = &id
+				if existing {
+					resp.Existing = append(resp.Existing, Existing{Index: o.index, TaskID: id})
+				}
+			case errors.Is(err, client.ErrTaskIDTaken):
+				i := o.index
+				conflicts.add(Problem{Index: &i, Field: "task_id", Message: err.Error()})
+				resp.NotEnqueued = append(resp.NotEnqueued, o.index)
+			case errors.As(err, &d):
+				resp.Duplicates = append(resp.Duplicates, Duplicate{Index: o.index, ExistingTaskID: d.ExistingTaskID})
+			case errors.Is(err, client.ErrInDoubt):
+				resp.InDoubt = append(resp.InDoubt, InDoubt{Index: o.index, TaskID: id})
+				failed = err
+			default:
+				resp.NotEnqueued = append(resp.NotEnqueued, o.index)
+				failed = err
+			}
+		}()
+	}
+	wg.Wait()
+
+	sort.Slice(resp.Existing, func(x, y int) bool { return resp.Existing[x].Index < resp.Existing[y].Index })
+	sort.Slice(resp.Duplicates, func(x, y int) bool { return resp.Duplicates[x].Index < resp.Duplicates[y].Index })
+	sort.Slice(resp.InDoubt, func(x, y int) bool { return resp.InDoubt[x].Index < resp.InDoubt[y].Index })
+	sort.Ints(resp.NotEnqueued)
+	enqueued := len(raws) - len(resp.Existing) - len(resp.Duplicates) - len(resp.InDoubt) - len(resp.NotEnqueued)
+	if failed != nil {
+		a.log.Error("enqueue stopped", "refreshes", len(raws), "enqueued", enqueued, "in_doubt", len(resp.InDoubt), "not_enqueued", len(resp.NotEnqueued), "err", failed)
+		cause := "Redis failed"
+		if errors.Is(failed, context.Canceled) {
+			cause = "the request was cancelled"
+		}
+		resp.Errors = append([]Problem{{Message: cause + " part-way: task_ids has the refreshes enqueued; re-send those in not_enqueued, and look those in in_doubt up before re-sending them"}}, conflicts.list...)
+		resp.ErrorCount = 1 + conflicts.count
+		writeJSON(w, http.StatusServiceUnavailable, resp)
+		return
+	}
+	if conflicts.count > 0 {
+		sort.Slice(conflicts.list, func(x, y int) bool { return *conflicts.list[x].Index < *conflicts.list[y].Index })
+		a.log.Info("enqueue: task ids taken", "refreshes", len(raws), "enqueued", enqueued, "conflicts", conflicts.count)
+		resp.Errors, resp.ErrorCount = conflicts.list, conflicts.count
+		writeJSON(w, http.StatusConflict, resp)
+		return
+	}
+	a.log.Info("enqueued", "refreshes", len(raws), "enqueued", enqueued, "existing", len(resp.Existing), "duplicates", len(resp.Duplicates))
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// decodeItem decodes one refresh strictly, as `enqueue file` decodes a
+// line: keys match exactly and once, also inside meta, and unknown keys
+// and wrong types are field-level problems.
+func decodeItem(raw json.RawMessage) (item, *Problem) {
+	var it item
+	if len(raw) > MaxItemBytes {
+		return it, &Problem{Message: fmt.Sprintf("is %d bytes; a refresh is at most %d", len(raw), MaxItemBytes)}
+	}
+	r, err := tasks.Decode(raw, map[string]any{"task_id": &it.TaskID, "unique": &it.Unique, "in": &it.In, "at": &it.At})
+	if err != nil {
+		return it, problemOf(err)
+	}
+	if p := checkDuplicates(raw); p != nil {
+		return it, p
+	}
+	it.Refresh = r
+	return it, nil
+}
+
+// itemOptions turns an item's unique, in, at and deadline into client
+// options.
+func itemOptions(it item, now time.Time) ([]client.EnqueueOption, *Problem) {
+	var opts []client.EnqueueOption
+	if it.In != "" && it.At != "" {
+		return nil, &Problem{Field: "at", Message: `"in" and "at" are both set; use one`}
+	}
+	due := now
+	if it.Unique != "" {
+		d, err := time.ParseDuration(it.Unique)
+		if err != nil || d < time.Millisecond {
+			return nil, &Problem{Field: "unique", Message: fmt.Sprintf("%s is not a window of at least 1ms; write a duration such as \"1h\" or \"30m\"", strconv.Quote(it.Unique))}
+		}
+		opts = append(opts, client.Unique(d))
+	}
+	if it.In != "" {
+		d, err := time.ParseDuration(it.In)
+		if err != nil || d < 0 {
+			return nil, &Problem{Field: "in", Message: fmt.Sprintf("%s is not a delay; write a duration such as \"10m\"", strconv.Quote(it.In))}
+		}
+		opts = append(opts, client.In(d))
+		due = now.Add(d)
+	}
+	if it.At != "" {
+		t, err := time.Parse(time.RFC3339, it.At)
+		if err != nil {
+			return nil, &Problem{Field: "at", Message: fmt.Sprintf("%s is not an RFC 3339 time; write e.g. \"2026-05-01T09:00:00Z\"", strconv.Quote(it.At))}
+		}
+		opts = append(opts, client.At(t))
+		if t.After(due) {
+			due = t
+		}
+	}
+	if d := it.Deadline; !d.IsZero() && !d.After(due) {
+		return nil, &Problem{Field: "deadline", Message: fmt.Sprintf("%s is not after the task is due (%s); give a later deadline", d.UTC().Format(time.RFC3339), due.UTC().Format(time.RFC3339))}
+	}
+	return opts, nil
+}
+
+func problemOf(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var ve *tasks.ValidationError
+	if errors.As(err, &ve) {
+		return &Problem{Field: ve.Field, Message: ve.Problem}
+	}
+	return &Problem{Message: err.Error()}
+}
