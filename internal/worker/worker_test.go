@@ -326,8 +326,8 @@ func TestEnqueueAPIOnTheWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r2.Body.Close()
-	var m map[string]string
-	if err := json.NewDecoder(r2.Body).Decode(&m); err != nil || r2.StatusCode != 200 || m["status"] != "succeeded" {
+	var m map[string]any
+	if err := json.NewDecoder(r2.Body).Decode(&m); err != nil || r2.StatusCode != 200 || m["status"] != "succeeded" || m["attempts"] != 1.0 {
 		t.Fatalf("GET result: %d %v %v", r2.StatusCode, m, err)
 	}
 }
