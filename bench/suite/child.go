@@ -269,22 +269,35 @@ func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p struct {
 		TeamID     string          `json:"team_id"`
 		Platform   string          `json:"platform"`
+		AccountID  string          `json:"account_id"`
 		Meta       json.RawMessage `json:"meta"`
 		EnqueuedAt time.Time       `json:"enqueued_at"`
 	}
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
-	reqBody, err := json.Marshal(map[string]string{"type": p.Platform, "teamId": p.TeamID})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+bundleRefreshPath, bytes.NewReader(reqBody))
-	if err != nil {
-		return err
+	provider, subject := tasks.ProviderBundleSocial, p.TeamID+"/"+p.Platform
+	var req *http.Request
+	if t.Type() == tasks.TypeHookedAccountRefresh {
+		provider, subject = tasks.ProviderHooked, p.AccountID
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+hookedRefreshPath(p.AccountID), nil)
+		if err != nil {
+			return err
+		}
+		req = r
+	} else {
+		reqBody, err := json.Marshal(map[string]string{"type": p.Platform, "teamId": p.TeamID})
+		if err != nil {
+			return err
+		}
+		r, err := http.NewRequestWithContext(ctx, http.MethodPost, h.base+bundleRefreshPath, bytes.NewReader(reqBody))
+		if err != nil {
+			return err
+		}
+		r.Header.Set("Content-Type", "application/json")
+		req = r
 	}
 	req.Header.Set("x-api-key", "bench-key")
-	req.Header.Set("Content-Type", "application/json")
 	resp, err := h.hc.Do(req)
 	if err != nil {
 		return err
@@ -299,8 +312,8 @@ func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
-	e := results.Entry{TaskID: id, TaskType: t.Type(), Queue: queue, Provider: tasks.ProviderBundleSocial,
-		Subject: p.TeamID + "/" + p.Platform, Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: resp.StatusCode,
+	e := results.Entry{TaskID: id, TaskType: t.Type(), Queue: queue, Provider: provider,
+		Subject: subject, Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: resp.StatusCode,
 		Result: string(body), Meta: string(p.Meta), EnqueuedAt: p.EnqueuedAt, FinishedAt: time.Now(), Worker: h.worker}
 	return naiveXAdd(ctx, h.rdb, h.stream, e).Err()
 }

@@ -201,19 +201,24 @@ func startMonitor(ctx context.Context, opt *redis.Options, m *monitorCounts) (io
 type enqueuer struct {
 	client *asynq.Client
 	prefix string
+	// provider is the tasks' provider: tasks.ProviderBundleSocial (the
+	// default) or tasks.ProviderHooked.
+	provider string
 	// tenant, when set, is the payload's tenant field: a producer's tag
 	// that builds without tenants ignore, as they ignore any unknown field.
 	tenant string
 	seq    atomic.Int64
 }
 
-// one enqueues one bundle_social profile refresh on queue and returns its
-// id.
+// one enqueues one refresh on queue and returns its id.
 func (e *enqueuer) one(ctx context.Context, queue string) (string, error) {
 	n := int(e.seq.Add(1))
 	now := time.Now()
 	id := taskID(e.prefix, n, now)
 	r := tasks.BundleSocial("team-"+strconv.Itoa(n%1000), "TIKTOK")
+	if e.provider == tasks.ProviderHooked {
+		r = tasks.Hooked("acct-" + strconv.Itoa(n%1000))
+	}
 	r.EnqueuedAt = now
 	t, err := tasks.NewTask(r, asynq.Queue(queue), asynq.TaskID(id))
 	if err != nil {

@@ -157,6 +157,23 @@ func ratios(rounds [][]row, a, b string) []float64 {
 	return out
 }
 
+// cpuRatios is, for every round, b's CPU per task over a's, summed over
+// the worker, Redis and the driver: the throughput ratio to expect when
+// the machine is CPU-bound, and steadier than rates on shared cores, where
+// other processes take a varying share of the time.
+func cpuRatios(rounds [][]row, a, b string) []float64 {
+	var out []float64
+	for _, rs := range rounds {
+		ra, okA := find(rs, a)
+		rb, okB := find(rs, b)
+		ca, cb := ra.WorkerCPU+ra.RedisCPU+ra.DriverCPU, rb.WorkerCPU+rb.RedisCPU+rb.DriverCPU
+		if okA && okB && ca > 0 && cb > 0 {
+			out = append(out, cb/ca)
+		}
+	}
+	return out
+}
+
 // spanRatios is a/b for every round, by the first-to-last-entry rates.
 func spanRatios(rounds [][]row, a, b string) []float64 {
 	var out []float64
@@ -218,21 +235,24 @@ var comparisons = []comparison{
 // Both ways of measuring a rate are given; the 10–90% one is judged.
 func formatTargets(rows []row, rounds [][]row, cfg Config) string {
 	var b strings.Builder
-	b.WriteString("Ratios (within each round; median of rounds; 10–90% rates, and first-to-last-entry rates after the slash):\n\n")
+	b.WriteString("Ratios, each taken within a round, median of the rounds: by 10–90% rates (range over rounds); by first-to-last-entry rates; and by CPU per task (worker + Redis + upstream, the inverse ratio), which is what the rates follow when the cores are the limit:\n\n")
 	for _, c := range comparisons {
 		f := ratios(rounds, c.a, c.b)
 		if len(f) == 0 {
 			continue
 		}
-		span := "–"
+		span, cpu := "–", "–"
 		if sf := spanRatios(rounds, c.a, c.b); len(sf) > 0 {
 			span = fmt.Sprintf("%.2f", median(sf))
+		}
+		if cf := cpuRatios(rounds, c.a, c.b); len(cf) > 0 {
+			cpu = fmt.Sprintf("%.2f", median(cf))
 		}
 		target := ""
 		if c.target > 0 {
 			target = fmt.Sprintf(" (target ≥ %.2f: %s)", c.target, verdict(median(f) >= c.target))
 		}
-		fmt.Fprintf(&b, "- %s: %s / %s%s\n", c.what, ratioCell(f), span, target)
+		fmt.Fprintf(&b, "- %s: %s; first to last %s; CPU %s%s\n", c.what, ratioCell(f), span, cpu, target)
 	}
 	bound := float64(cfg.Concurrency) / cfg.Latency.Seconds()
 	for _, name := range []string{"full-budget-50ms", "full-50ms", "naive-50ms", "bullmq-50ms"} {

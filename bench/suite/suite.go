@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // Config is one benchmark run.
@@ -36,7 +38,10 @@ type Config struct {
 	WorkerLog string
 	// WorkerEnv is added to every worker binary's environment, after the
 	// benchmark's own settings (so it can override them).
-	WorkerEnv   map[string]string
+	WorkerEnv map[string]string
+	// Provider is the tasks': tasks.ProviderBundleSocial, or
+	// tasks.ProviderHooked to compare with a hooked.so batch.
+	Provider    string
 	Concurrency int // every variant's tasks in flight
 	Tasks       int // batch size per throughput measurement
 	Latency     time.Duration
@@ -257,10 +262,10 @@ func (s *suite) environment(ctx context.Context) (string, error) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	host, _ := os.Hostname()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s UTC, host %s, %d CPUs; Redis %s; concurrency %d for every variant; %d bundle_social tasks per batch; upstream body %d bytes; run %s; load average %s\n",
-		time.Now().UTC().Format("2006-01-02 15:04"), host, numCPU(), version, s.cfg.Concurrency, s.cfg.Tasks, len(bundleBody), s.runID,
+	fmt.Fprintf(&b, "%s UTC, host %s, %d CPUs; Redis %s; concurrency %d for every variant; %d %s tasks per batch; run %s; load average %s\n",
+		time.Now().UTC().Format("2006-01-02 15:04"), host, numCPU(), version, s.cfg.Concurrency, s.cfg.Tasks, s.cfg.Provider, s.runID,
 		strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
-	fmt.Fprintf(&b, "\nfull and full-budget: the worker binary (%s), env WORKER_CONCURRENCY=%d, BUNDLE_SOCIAL_RATE=off or %s, info logs to %s, everything else default%s\n",
+	fmt.Fprintf(&b, "\nfull and full-budget: the worker binary (%s), env WORKER_CONCURRENCY=%d, the provider's _RATE=off or %s, info logs to %s, everything else default%s\n",
 		s.workerBin, s.cfg.Concurrency, s.cfg.Budget, map[string]string{"file": "a file", "null": "/dev/null"}[s.cfg.WorkerLog], formatEnv(s.cfg.WorkerEnv))
 	if others > 0 {
 		fmt.Fprintf(&b, "\nwarning: %d other clients are connected to this Redis: INFO commandstats and MONITOR are server-wide, so their commands are counted too\n", others)
@@ -367,6 +372,9 @@ func (s *suite) startWorker(n names, u *upstream, rate string) (*workerProc, err
 		"QUEUES":                 n.queues(),
 		"RESULTS_STREAM":         n.stream,
 	}
+	if s.cfg.Provider == tasks.ProviderHooked {
+		env["HOOKED_API_KEY"], env["HOOKED_BASE_URL"], env["HOOKED_RATE"] = s.apiKey, u.URL, rate
+	}
 	if s.cfg.ProfileDir != "" {
 		env["PPROF"] = "1"
 	}
@@ -402,6 +410,9 @@ func (s *suite) start(v variant, n names) (runner, error) {
 // enqueue puts k tasks on n's default queue before v's worker starts.
 func (s *suite) enqueue(ctx context.Context, v variant, n names, enq *enqueuer, k int) error {
 	if v.kind == kindBullMQ {
+		if s.cfg.Provider == tasks.ProviderHooked {
+			return errors.New("the BullMQ script makes bundle.social's request only; drop -task hooked or the bullmq variants")
+		}
 		return s.bullmq.enqueue(ctx, n.def, k)
 	}
 	return enq.batch(ctx, n.def, k)
@@ -479,7 +490,7 @@ func (s *suite) throughput(ctx context.Context, v variant) row {
 	r := row{Name: v.name, Kind: v.kind, Latency: v.latency, Tasks: s.cfg.Tasks, TopPerTask: -1}
 	n := s.names(v.name)
 	defer s.cleanup(n)
-	enq := &enqueuer{client: s.client, prefix: n.idPrefix}
+	enq := &enqueuer{client: s.client, prefix: n.idPrefix, provider: s.cfg.Provider}
 	if r.Err = s.enqueue(ctx, v, n, enq, s.cfg.Tasks); r.Err != nil {
 		return r
 	}

@@ -1,12 +1,18 @@
 package suite
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/refreshq/refreshq/internal/simulator"
 )
 
 // bundleRefreshPath is bundle.social's profile refresh endpoint.
@@ -64,6 +70,11 @@ func newUpstream(opt upstreamOptions) (*upstream, error) {
 	}
 	u := &upstream{ln: ln, URL: "http://" + ln.Addr().String(), opt: opt}
 	body := []byte(bundleBody)
+	hooked, err := hookedBody()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	u.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if opt.latency > 0 {
 			time.Sleep(opt.latency)
@@ -77,8 +88,12 @@ func newUpstream(opt upstreamOptions) (*upstream, error) {
 			return
 		}
 		u.ok.Add(1)
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		_, _ = w.Write(body)
+		b := body
+		if r.URL.Path != bundleRefreshPath {
+			b = hooked
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		_, _ = w.Write(b)
 	})}
 	go func() { _ = u.srv.Serve(ln) }()
 	return u, nil
@@ -118,3 +133,22 @@ func (u *upstream) answered() []time.Time {
 }
 
 func (u *upstream) Close() { _ = u.srv.Close() }
+
+// hookedBody asks the simulator once for a hooked.so success body (549
+// bytes), for -task hooked.
+func hookedBody() ([]byte, error) {
+	sim := simulator.New(simulator.Options{})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, hookedRefreshPath("bench-account"), nil)
+	req.Header.Set("x-api-key", "bench")
+	sim.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("simulator answered %d to a hooked refresh: %s", rec.Code, rec.Body)
+	}
+	return bytes.Clone(rec.Body.Bytes()), nil
+}
+
+// hookedRefreshPath is hooked.so's account refresh endpoint.
+func hookedRefreshPath(account string) string {
+	return "/v1/social/account/" + url.PathEscape(account) + "/refresh"
+}

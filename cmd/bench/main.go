@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	fs.IntVar(&cfg.Concurrency, "concurrency", 50, "tasks in flight, the same for every variant")
 	fs.IntVar(&cfg.Tasks, "tasks", 20_000, "tasks per throughput batch")
 	fs.DurationVar(&cfg.Latency, "latency", 50*time.Millisecond, "the slow upstream's latency (variants ending in -50ms, and the scenarios)")
+	fs.StringVar(&cfg.Provider, "task", "bundle_social", "the batch's tasks: bundle_social (880-byte answers) or hooked (549-byte answers, for comparison)")
 	fs.StringVar(&cfg.Budget, "budget", "1000000/1s", "full-budget's BUNDLE_SOCIAL_RATE: a budget large enough never to refuse")
 	fs.DurationVar(&cfg.LatencyPhase, "latency-phase", 0, "how long to enqueue at half the measured rate to measure latency (0: skip)")
 	fs.IntVar(&cfg.RoundTripTasks, "roundtrip-tasks", 0, "tasks run under MONITOR to count the commands clients send (0: skip)")
@@ -85,6 +86,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	if cfg.ScenarioRate < 1 || cfg.Backlog < 1 || cfg.Critical < 1 || cfg.TenantA < 1 || cfg.TenantB < 1 {
 		return usageError{errors.New("need -scenario-rate, -backlog, -critical, -tenant-a and -tenant-b ≥ 1")}
+	}
+	if cfg.Provider != "bundle_social" && cfg.Provider != "hooked" {
+		return usageError{fmt.Errorf("-task %q: use bundle_social or hooked", cfg.Provider)}
 	}
 	if cfg.WorkerLog != "file" && cfg.WorkerLog != "null" {
 		return usageError{fmt.Errorf("-worker-log %q: use file or null", cfg.WorkerLog)}
