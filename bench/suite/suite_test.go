@@ -83,12 +83,33 @@ func TestMedianRoundsAndRatios(t *testing.T) {
 	if len(f) != 2 || f[0] != 0.8 || f[1] != 0.95 {
 		t.Fatalf("ratios %v, want [0.8 0.95]: the round where full failed has none", f)
 	}
+	if got := cpuRatios(rounds, "full-0ms", "naive-0ms"); len(got) != 0 {
+		t.Errorf("CPU ratios %v from rounds without CPU times", got)
+	}
 	if got := ratioCell(f); got != "0.80 (2 rounds: 0.80–0.95)" {
 		t.Errorf("ratio cell %q", got)
 	}
 }
 
 var errTest = errors.New("test")
+
+// TestBestRatio: the way, best round over best round, pairs
+// rounds that did not meet the same machine.
+func TestBestRatio(t *testing.T) {
+	rounds := [][]row{
+		{{Name: "naive-0ms", TPS: 1, SpanTPS: 3000}, {Name: "full-0ms", TPS: 1, SpanTPS: 1500, WorkerCPU: 300, RedisCPU: 100, DriverCPU: 100}},
+		{{Name: "naive-0ms", TPS: 1, SpanTPS: 1600, WorkerCPU: 200, RedisCPU: 50, DriverCPU: 0}, {Name: "full-0ms", TPS: 1, SpanTPS: 1400, WorkerCPU: 300, RedisCPU: 100, DriverCPU: 100}},
+	}
+	if got := bestRatio(rounds, "full-0ms", "naive-0ms"); got != 0.5 {
+		t.Errorf("best ratio %v, want 1500/3000", got)
+	}
+	if got := spanRatios(rounds, "full-0ms", "naive-0ms"); !slices.Equal(got, []float64{0.5, 0.875}) {
+		t.Errorf("span ratios %v", got)
+	}
+	if got := cpuRatios(rounds, "full-0ms", "naive-0ms"); !slices.Equal(got, []float64{0.5}) {
+		t.Errorf("CPU ratios %v, want [250/500]: round 1's naive has no CPU time", got)
+	}
+}
 
 // TestVariants: the names -variants takes, and what each means.
 func TestVariants(t *testing.T) {
