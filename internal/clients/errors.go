@@ -31,6 +31,28 @@ func redact(s, secret string) string {
 	return strings.ReplaceAll(s, secret, redacted)
 }
 
+// redactBody returns a copy of an upstream body with the API key redacted,
+// so an error can keep the body for a caller to log or store.
+func redactBody(body []byte, secret string) []byte {
+	if secret == "" || !bytes.Contains(body, []byte(secret)) {
+		return body
+	}
+	return bytes.ReplaceAll(body, []byte(secret), []byte(redacted))
+}
+
+// redactHeader returns a copy of h with the API key redacted from every
+// value, for a gateway that echoes request headers.
+func redactHeader(h http.Header, secret string) http.Header {
+	out := h.Clone()
+	for k, vs := range out {
+		for i, v := range vs {
+			vs[i] = redact(v, secret)
+		}
+		out[k] = vs
+	}
+	return out
+}
+
 // Issue is one validation problem in a bundle.social 400 body (a zod issue).
 type Issue struct {
 	// Code is zod's issue code (invalid_type, invalid_enum_value, ...); nil
@@ -68,8 +90,10 @@ type APIError struct {
 	// RetryAfterKnown is false when no usable header was sent.
 	RetryAfter      time.Duration
 	RetryAfterKnown bool
-	// Body is at most the first 64 KiB of the response body, as received.
-	Body   []byte
+	// Body is at most the first 64 KiB of the response body, with the API
+	// key redacted like Message.
+	Body []byte
+	// Header is the response's header, with the API key redacted.
 	Header http.Header
 }
 
@@ -115,7 +139,7 @@ type errorBody struct {
 }
 
 func newAPIError(provider string, status int, h http.Header, body []byte, secret string) *APIError {
-	e := &APIError{Provider: provider, StatusCode: status, Body: body, Header: h}
+	e := &APIError{Provider: provider, StatusCode: status, Body: redactBody(body, secret), Header: redactHeader(h, secret)}
 	var eb errorBody
 	if json.Valid(body) && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 		_ = unmarshalLenient(body, &eb)
@@ -182,7 +206,8 @@ type InvalidResponseError struct {
 	Provider   string
 	StatusCode int
 	Reason     string
-	// Body is at most the first 64 KiB of the response body.
+	// Body is at most the first 64 KiB of the response body, with the API
+	// key redacted.
 	Body []byte
 }
 
@@ -194,7 +219,7 @@ func newInvalidResponse(provider string, status int, body []byte, secret, reason
 	if len(body) > maxErrorBody {
 		body = body[:maxErrorBody]
 	}
-	return &InvalidResponseError{Provider: provider, StatusCode: status, Reason: bound(redact(reason, secret)), Body: body}
+	return &InvalidResponseError{Provider: provider, StatusCode: status, Reason: bound(redact(reason, secret)), Body: redactBody(body, secret)}
 }
 
 // TransportError is a request that got no complete response: it could not

@@ -301,6 +301,11 @@ func TestAPIKeyNeverInErrorText(t *testing.T) {
 		"cut off":              hijack("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{"),
 		"garbage status line":  hijack("HTTP/1.1 abc " + testKey + "\r\n\r\n"),
 		"hooked style message": echo(500, `{"success":false,"message":"%s"}`),
+		"echoed in a header": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Echo", "key="+r.Header.Get("x-api-key"))
+			w.WriteHeader(429)
+		},
+		"429 body": echo(429, `{"error":"slow down","key":"%s"}`),
 	}
 	for name, h := range cases {
 		for _, p := range providers {
@@ -312,6 +317,23 @@ func TestAPIKeyNeverInErrorText(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), testKey) {
 					t.Errorf("error text leaks the key: %q", err)
+				}
+				// What an error keeps of the response is redacted too: a
+				// caller may log or store the body.
+				var kept []string
+				if e, ok := errors.AsType[*clients.APIError](err); ok {
+					kept = append(kept, string(e.Body))
+					for k, vs := range e.Header {
+						kept = append(kept, k+": "+strings.Join(vs, ","))
+					}
+				}
+				if e, ok := errors.AsType[*clients.InvalidResponseError](err); ok {
+					kept = append(kept, string(e.Body))
+				}
+				for _, v := range kept {
+					if strings.Contains(v, testKey) {
+						t.Errorf("the error keeps the key: %q", v)
+					}
 				}
 			})
 		}
