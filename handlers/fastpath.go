@@ -118,12 +118,10 @@ func (h *Refresh) doneWith(r *run, e results.Entry) []string {
 // succeedBatched is the success path with the breaker's Report and the
 // Publish in one round trip.
 func (h *Refresh) succeedBatched(ctx context.Context, r *run, up Upstream, o outcome, reply Reply, probe bool, took time.Duration, log *slog.Logger) error {
-	if rl := reply.RateLimit; rl.Known {
-		// Observe only writes when the quota runs low, so it rarely costs
-		// a round trip of its own.
-		if err := h.Limiter.Observe(ctx, up.Key, rl.Limit, rl.Used, rl.Remaining, rl.WindowSeconds); err != nil {
-			log.Warn("could not update the fleet's rate limit state", "err", err)
-		}
+	// A quota only writes when it runs low, so it rarely costs a round
+	// trip of its own.
+	if err := h.observeQuota(ctx, up, reply, log); err != nil {
+		log.Warn("could not update the fleet's rate limit state", "err", err)
 	}
 	e := h.entry(r, results.StatusSucceeded)
 	e.HTTPStatus = reply.Status

@@ -34,6 +34,10 @@ type Refresh struct {
 	Policy       retry.Policy
 	MaxRetries   int
 	TaskDeadline time.Duration
+	// RetryAfterMax bounds how long one upstream hint (a Retry-After, or
+	// a quota read from a response) pauses an API key and the task that
+	// got it (RETRY_AFTER_MAX); 0 means ratelimit.DefaultHintMax.
+	RetryAfterMax time.Duration
 	// InlineWait: a wait for the budget, or a backoff between tries, up to
 	// this long is slept inside the handler; longer ones hand the task
 	// back to asynq, so a worker slot is never held for long.
@@ -128,10 +132,13 @@ func keyVar(up Upstream, provider string) string {
 
 // window returns when the task counts as enqueued and when it must end.
 // An operator's re-run gets a fresh TASK_DEADLINE from when it started.
+// A producer's enqueued_at later than the first time a worker saw the task
+// is clamped to that time: a far-future one would give a negative
+// duration and a deadline that never comes.
 func (h *Refresh) window(r *run) (enqueued, deadline time.Time) {
 	enqueued = r.state.FirstSeen
-	if !r.ref.EnqueuedAt.IsZero() {
-		enqueued = r.ref.EnqueuedAt
+	if at := r.ref.EnqueuedAt; !at.IsZero() && (enqueued.IsZero() || at.Before(enqueued)) {
+		enqueued = at
 	}
 	start := enqueued
 	if r.state.Run > 1 {
@@ -253,10 +260,13 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 	}
 	o := classify(up.Provider, reply, callErr)
 	h.Metrics.UpstreamRequest(up.Provider, o.status, took)
+	if o.hinted {
+		o.retryAfter = h.boundHint(log, up.Provider, metrics.HintRetryAfter, o.retryAfter)
+	}
 	if o.kind == results.KindNone && h.Batch != nil {
 		return h.succeedBatched(ctx, r, up, o, reply, probe, took, log)
 	}
-	if err := h.afterResponse(ctx, up, o, reply, probe); err != nil {
+	if err := h.afterResponse(ctx, up, o, reply, probe, log); err != nil {
 		log.Warn("could not update the fleet's rate limit state", "err", err)
 	}
 
@@ -281,7 +291,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 }
 
 // afterResponse tells the limiter what the upstream said.
-func (h *Refresh) afterResponse(ctx context.Context, up Upstream, o outcome, reply Reply, probe bool) error {
+func (h *Refresh) afterResponse(ctx context.Context, up Upstream, o outcome, reply Reply, probe bool, log *slog.Logger) error {
 	var errs []error
 	if o.limited {
 		wait := time.Duration(0)
@@ -292,10 +302,8 @@ func (h *Refresh) afterResponse(ctx context.Context, up Upstream, o outcome, rep
 			errs = append(errs, err)
 		}
 	}
-	if rl := reply.RateLimit; rl.Known {
-		if err := h.Limiter.Observe(ctx, up.Key, rl.Limit, rl.Used, rl.Remaining, rl.WindowSeconds); err != nil {
-			errs = append(errs, err)
-		}
+	if err := h.observeQuota(ctx, up, reply, log); err != nil {
+		errs = append(errs, err)
 	}
 	if err := h.Limiter.Report(ctx, up.Key, o.upstreamUp, probe); err != nil {
 		errs = append(errs, err)

@@ -77,6 +77,8 @@ var Settings = concat(
 			Meaning: "5xx, timeouts or network errors in a row that open a provider's breaker (fleet-wide, per base URL)"},
 		{Name: "BREAKER_OPEN_FOR", Default: durText(ratelimit.DefaultBreakerOpenFor),
 			Meaning: "how long an open breaker first waits before one probe request; doubles on each failed probe, up to 5m"},
+		{Name: "RETRY_AFTER_MAX", Default: durText(ratelimit.DefaultHintMax),
+			Meaning: "the longest one upstream hint (a `Retry-After`, or a quota read from a response) pauses an API key and the task that got it; longer hints are capped, logged and counted in `refreshq_upstream_hints_capped_total`"},
 		{Name: "TASK_DEADLINE", Default: durText(DefaultTaskDeadline),
 			Meaning: "how long after enqueue a task may wait or retry before it ends failed"},
 		{Name: "SHUTDOWN_GRACE", Default: durText(DefaultShutdownGrace),

@@ -67,6 +67,7 @@ type Worker struct {
 	RetryMaxInterval time.Duration
 	UpstreamTimeout  time.Duration
 	TaskDeadline     time.Duration
+	RetryAfterMax    time.Duration // the longest pause one upstream hint sets
 	ShutdownGrace    time.Duration
 
 	// BreakerThreshold and BreakerOpenFor tune every provider's circuit
@@ -217,6 +218,7 @@ func (c *Worker) parseRetries(r *reader) {
 	}
 	c.UpstreamTimeout = r.duration("UPSTREAM_TIMEOUT")
 	c.TaskDeadline = r.duration("TASK_DEADLINE")
+	c.RetryAfterMax = r.duration("RETRY_AFTER_MAX")
 	c.ShutdownGrace = r.duration("SHUTDOWN_GRACE")
 }
 

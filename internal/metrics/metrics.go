@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // Breaker states reported by SetBreakerState. Any other string is accepted
@@ -55,6 +57,7 @@ type Metrics struct {
 	duplicates       prometheus.Counter
 	breaker          *prometheus.GaugeVec
 	dailyUsed        *prometheus.GaugeVec
+	hintsCapped      *prometheus.CounterVec
 
 	mu            sync.Mutex
 	breakerStates map[string]map[string]struct{} // provider -> states seen, to zero the old one
@@ -112,13 +115,17 @@ func New() *Metrics {
 			Name: "refreshq_daily_requests",
 			Help: "Upstream requests counted against the provider's daily cap for the current UTC day.",
 		}, []string{"provider"}),
+		hintsCapped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_upstream_hints_capped_total",
+			Help: "Upstream pause hints longer than RETRY_AFTER_MAX, which paused the API key for RETRY_AFTER_MAX instead, by provider and source (retry_after, quota).",
+		}, []string{"provider", "source"}),
 		breakerStates: map[string]map[string]struct{}{},
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.tasks, m.taskDuration, m.upstreamRequests, m.upstreamDuration, m.retries,
-		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed,
+		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed, m.hintsCapped,
 	)
 	// Zero the series every dashboard plots, so rate() has a starting point
 	// instead of a series that appears only at the first result.
@@ -148,13 +155,27 @@ func (m *Metrics) RegisterQueues(insp *asynq.Inspector, queues []string) error {
 	return m.reg.Register(NewQueueCollector(insp, queues))
 }
 
+// UnknownType is the type label of every task type refreshq does not
+// handle.
+const UnknownType = "unknown"
+
+// typeLabel keeps the type label's values bounded: any producer can put a
+// task of any type on refreshq's queues, and each new label value would be
+// a new series for as long as the worker runs.
+func typeLabel(taskType string) string {
+	if _, ok := tasks.ProviderForType(taskType); ok {
+		return taskType
+	}
+	return UnknownType
+}
+
 // TaskFinished counts a task that reached a terminal state; errorKind is
 // empty on success.
 func (m *Metrics) TaskFinished(taskType, queue, status, errorKind string) {
 	if m == nil {
 		return
 	}
-	m.tasks.WithLabelValues(taskType, queue, status, errorKind).Inc()
+	m.tasks.WithLabelValues(typeLabel(taskType), queue, status, errorKind).Inc()
 }
 
 // TaskDuration records how long a finished task took from enqueue to
@@ -163,7 +184,7 @@ func (m *Metrics) TaskDuration(taskType, queue, status string, d time.Duration) 
 	if m == nil {
 		return
 	}
-	m.taskDuration.WithLabelValues(taskType, queue, status).Observe(max(d.Seconds(), 0))
+	m.taskDuration.WithLabelValues(typeLabel(taskType), queue, status).Observe(max(d.Seconds(), 0))
 }
 
 // UpstreamRequest records one upstream request and how long it took. code
@@ -245,4 +266,19 @@ func (m *Metrics) SetDailyUsed(provider string, n int) {
 		return
 	}
 	m.dailyUsed.WithLabelValues(provider).Set(float64(n))
+}
+
+// Hint sources reported by HintCapped.
+const (
+	HintRetryAfter = "retry_after" // Retry-After or a RateLimit-Reset header
+	HintQuota      = "quota"       // limit/used/remaining/windowSeconds in a body
+)
+
+// HintCapped counts an upstream pause hint longer than RETRY_AFTER_MAX;
+// source is HintRetryAfter or HintQuota.
+func (m *Metrics) HintCapped(provider, source string) {
+	if m == nil {
+		return
+	}
+	m.hintsCapped.WithLabelValues(provider, source).Inc()
 }

@@ -245,6 +245,30 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.ResultDuplicateSuppressed()
 	m.SetBreakerState("p", metrics.BreakerOpen)
 	m.SetDailyUsed("p", 1)
+	m.HintCapped("p", metrics.HintQuota)
+}
+
+// Any producer can put tasks of any type on refreshq's queues: each must
+// not become a series of its own.
+func TestUnknownTaskTypesShareOneLabel(t *testing.T) {
+	m := metrics.New()
+	for i := range 30 {
+		typ := fmt.Sprintf("foreign:type_%d", i)
+		m.TaskFinished(typ, "default", "failed", "unknown_task_type")
+		m.TaskDuration(typ, "default", "failed", time.Second)
+	}
+	m.TaskFinished("hooked:account_refresh", "default", "succeeded", "")
+	got := scrape(t, m.Handler())
+	want := []sample{
+		{"error_kind=,queue=default,status=succeeded,type=hooked:account_refresh", 1},
+		{"error_kind=unknown_task_type,queue=default,status=failed,type=unknown", 30},
+	}
+	if !samplesEqual(got["refreshq_tasks_total"], want) {
+		t.Errorf("refreshq_tasks_total = %v, want %v", got["refreshq_tasks_total"], want)
+	}
+	if want := []sample{{"queue=default,status=failed,type=unknown", 30}}; !samplesEqual(got["refreshq_task_duration_seconds_count"], want) {
+		t.Errorf("refreshq_task_duration_seconds_count = %v, want %v", got["refreshq_task_duration_seconds_count"], want)
+	}
 }
 
 func TestTwoRegistriesDoNotShareCounts(t *testing.T) {

@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -72,24 +74,37 @@ func TestKeyID(t *testing.T) {
 	}
 }
 
-func TestObservePause(t *testing.T) {
+func TestQuotaPause(t *testing.T) {
 	tests := []struct {
 		name                               string
 		limit, used, remaining, windowSecs int
 		want                               time.Duration
+		contradicts                        bool // a *QuotaError, no pause
 	}{
-		{"spent", 100, 100, 0, 60, time.Minute},
-		{"used says spent", 100, 100, 3, 60, time.Minute},
-		{"quarter left spreads", 100, 75, 25, 60, time.Minute / 26},
-		{"one left", 5, 4, 1, 1, time.Second / 2},
-		{"plenty", 100, 10, 90, 60, 0},
-		{"no window", 100, 100, 0, 0, 0},
-		{"no limit", 0, 0, 0, 60, 0},
+		{"spent", 100, 100, 0, 60, time.Minute, false},
+		{"over-spent", 100, 120, 0, 60, time.Minute, false},
+		{"quarter left spreads", 100, 75, 25, 60, time.Minute / 26, false},
+		{"one left", 5, 4, 1, 1, time.Second / 2, false},
+		{"plenty", 100, 10, 90, 60, 0, false},
+		{"a month's window", 100, 100, 0, 2592000, 30 * 24 * time.Hour, false},
+		{"a window past any Duration", 1, 1, 0, math.MaxInt, 100 * 365 * 24 * time.Hour, false},
+		{"used says spent, remaining says not", 100, 100, 90, 60, 0, true},
+		{"used says spent, one remains", 100, 100, 3, 60, 0, true},
+		{"remaining above limit", 100, 0, 500, 60, 0, true},
+		{"negative remaining", 100, 10, -1, 60, 0, true},
+		{"negative used", 100, -5, 0, 60, 0, true},
+		{"no window", 100, 100, 0, 0, 0, true},
+		{"no limit", 0, 0, 0, 60, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := observePause(tt.limit, tt.used, tt.remaining, tt.windowSecs); got != tt.want {
-				t.Fatalf("observePause = %v, want %v", got, tt.want)
+			got, err := Quota{tt.limit, tt.used, tt.remaining, tt.windowSecs}.Pause()
+			var qe *QuotaError
+			if errors.As(err, &qe) != tt.contradicts {
+				t.Fatalf("Pause error = %v, want a *QuotaError: %v", err, tt.contradicts)
+			}
+			if got != tt.want {
+				t.Fatalf("Pause = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -6,8 +6,9 @@
 // workers agree on the clock, checks in this order and records the request
 // only if every check passes:
 //
-//  1. the key's cooldown (set by [Limiter.Cooldown] after a 429, or by
-//     [Limiter.Observe] when the upstream says its quota is nearly spent);
+//  1. the key's cooldown (set by [Limiter.Cooldown] after a 429, or with
+//     by [Limiter.Observe] when the upstream says its quota is nearly
+//     spent);
 //  2. the provider's circuit breaker, one per Key.Endpoint when set
 //     (opened by [Limiter.Report] after a
 //     streak of failures; when its open period ends a single request is let
@@ -29,12 +30,12 @@
 //	resp, err := send()
 //	switch {
 //	case 429:
-//		lim.Cooldown(ctx, key, retryAfter) // 0 when the response gave no hint
+//		lim.Cooldown(ctx, key, retryAfter) // 0 when the response gave no hint; bounded by the caller
 //		lim.Report(ctx, key, true, d.Probe)
 //	case 5xx, timeout, network error:
 //		lim.Report(ctx, key, false, d.Probe)
 //	default:                              // 2xx and other 4xx
-//		lim.Observe(ctx, key, limit, used, remaining, windowSeconds) // bundle.social 200s
+//		lim.Observe(ctx, key, Quota{limit, used, remaining, windowSeconds}, maxPause) // bundle.social 200s
 //		lim.Report(ctx, key, true, d.Probe)
 //	}
 //

@@ -21,7 +21,12 @@ const (
 	DefaultMargin           = 50 * time.Millisecond
 	DefaultBreakerThreshold = 5
 	DefaultBreakerOpenFor   = 30 * time.Second
-	DefaultProbeTimeout     = 30 * time.Second
+
+	// DefaultHintMax is the longest one upstream hint should pause a key
+	// (RETRY_AFTER_MAX's default): long enough for any sane pause, short
+	// enough that one odd response does not stop a provider for a day.
+	DefaultHintMax      = time.Hour
+	DefaultProbeTimeout = 30 * time.Second
 )
 
 const (
@@ -238,44 +243,82 @@ func (l *Limiter) cooldown(ctx context.Context, key Key, wait time.Duration) (ti
 	return time.Duration(n) * time.Millisecond, nil
 }
 
-// Observe uses the quota fields of a successful response (bundle.social's
-// limit, used, remaining and windowSeconds) to slow down before the
-// upstream answers 429. Nothing tells where in its window the upstream is,
-// so the worst case is assumed, that it resets a full window from now:
-// remaining == 0 pauses the key for windowSeconds; when at most a quarter
-// of the quota remains, requests are spread evenly over the window by a
-// pause of windowSeconds/(remaining+1). Fields that make no sense (limit or
-// windowSeconds <= 0) are ignored.
-func (l *Limiter) Observe(ctx context.Context, key Key, limit, used, remaining, windowSeconds int) error {
-	if err := key.validate(); err != nil {
-		return err
-	}
-	if pause := observePause(limit, used, remaining, windowSeconds); pause > 0 {
-		paused, err := l.cooldown(ctx, key, pause)
-		if err != nil {
-			return fmt.Errorf("ratelimit observe: %w", err)
-		}
-		l.noteCause(ctx, key, fmt.Sprintf("%s: %d of %d left in %ds", CauseQuota, max(remaining, 0), limit, windowSeconds), paused)
-	}
-	return nil
+// Quota is what an upstream reports of its quota with a response
+// (bundle.social's limit, used, remaining and windowSeconds).
+type Quota struct {
+	Limit, Used, Remaining, WindowSeconds int
 }
 
-func observePause(limit, used, remaining, windowSeconds int) time.Duration {
-	if limit <= 0 || windowSeconds <= 0 {
-		return 0
-	}
-	if used >= limit {
-		remaining = 0
-	}
-	window := time.Duration(windowSeconds) * time.Second
+// Pause reads q as a pause to slow down before the upstream answers 429.
+// Nothing tells where in its window the upstream is, so the worst case is
+// assumed, that it resets a full window from now: remaining == 0 (or used
+// >= limit with none remaining) pauses for windowSeconds; when at most a
+// quarter of the quota remains, requests are spread evenly over the window
+// by a pause of windowSeconds/(remaining+1); otherwise the pause is 0.
+//
+// Fields that make no sense or contradict each other (a limit or window
+// <= 0, a negative count, remaining above limit, or used >= limit while
+// some remain) are a *QuotaError: an upstream's bug must not pause a key.
+func (q Quota) Pause() (time.Duration, error) {
+	bad := func(problem string) (time.Duration, error) { return 0, &QuotaError{Quota: q, Problem: problem} }
 	switch {
-	case remaining <= 0:
-		return window
-	case remaining*4 <= limit:
-		return window / time.Duration(remaining+1)
-	default:
-		return 0
+	case q.Limit <= 0 || q.WindowSeconds <= 0:
+		return bad("limit and windowSeconds must be positive")
+	case q.Used < 0 || q.Remaining < 0:
+		return bad("used and remaining must not be negative")
+	case q.Remaining > q.Limit:
+		return bad("remaining is above limit")
+	case q.Used >= q.Limit && q.Remaining > 0:
+		return bad("used reaches limit while some remain")
 	}
+	// A window this long would overflow a Duration; callers cap a pause
+	// far below it anyway.
+	window := time.Duration(min(q.WindowSeconds, maxQuotaWindowSeconds)) * time.Second
+	switch {
+	case q.Remaining == 0:
+		return window, nil
+	case q.Remaining*4 <= q.Limit:
+		return window / time.Duration(q.Remaining+1), nil
+	}
+	return 0, nil
+}
+
+const maxQuotaWindowSeconds = 100 * 365 * 24 * 3600
+
+// QuotaError is a Quota that Pause does not act on.
+type QuotaError struct {
+	Quota   Quota
+	Problem string
+}
+
+// Error names the fields and what is wrong with them.
+func (e *QuotaError) Error() string {
+	q := e.Quota
+	return fmt.Sprintf("quota limit=%d used=%d remaining=%d windowSeconds=%d: %s", q.Limit, q.Used, q.Remaining, q.WindowSeconds, e.Problem)
+}
+
+// Observe pauses key for the fleet as q.Pause says, but for at most
+// maxPause (RETRY_AFTER_MAX; <= 0 means DefaultHintMax), so one odd
+// response cannot stop a provider for long. It returns the pause q asked
+// for, before that cap, so the caller can tell a capped hint; a
+// *QuotaError when q's fields contradict each other (nothing is paused).
+func (l *Limiter) Observe(ctx context.Context, key Key, q Quota, maxPause time.Duration) (time.Duration, error) {
+	if err := key.validate(); err != nil {
+		return 0, err
+	}
+	asked, err := q.Pause()
+	if err != nil || asked <= 0 {
+		return asked, err
+	}
+	if maxPause <= 0 {
+		maxPause = DefaultHintMax
+	}
+	paused, err := l.cooldown(ctx, key, min(asked, maxPause))
+	if err != nil {
+		return asked, fmt.Errorf("ratelimit observe: %w", err)
+	}
+	l.noteCause(ctx, key, fmt.Sprintf("%s: %d of %d left in %ds", CauseQuota, q.Remaining, q.Limit, q.WindowSeconds), paused)
+	return asked, nil
 }
 
 // Report records the outcome of an admitted request for the provider's

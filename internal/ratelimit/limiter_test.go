@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"testing"
@@ -310,26 +311,46 @@ func TestObserveSlowsDownBeforeA429(t *testing.T) {
 	ctx := context.Background()
 	b := mustBudget(t, "5/1s,20/10s,100/1m")
 
-	// Plenty left: nothing changes.
-	if err := f.lim.Observe(ctx, bundleKey, 100, 10, 90, 60); err != nil {
-		t.Fatal(err)
+	observe := func(key Key, limit, used, remaining, windowSeconds int) {
+		t.Helper()
+		if _, err := f.lim.Observe(ctx, key, Quota{limit, used, remaining, windowSeconds}, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
+	// Plenty left: nothing changes.
+	observe(bundleKey, 100, 10, 90, 60)
 	wantAllowed(t, mustAcquire(t, f.lim, bundleKey, b, 0))
 
 	// Spent: no request until the window could have reset.
-	if err := f.lim.Observe(ctx, bundleKey, 100, 100, 0, 60); err != nil {
-		t.Fatal(err)
-	}
+	observe(bundleKey, 100, 100, 0, 60)
 	wantRefused(t, mustAcquire(t, f.lim, bundleKey, b, 0), ReasonCooldown, time.Minute)
 	wantAllowed(t, mustAcquire(t, f.lim, otherKey, b, 0))
 
 	// Nearly spent: the rest is spread over the window.
-	if err := f.lim.Observe(ctx, hookedKey, 100, 80, 20, 60); err != nil {
-		t.Fatal(err)
-	}
+	observe(hookedKey, 100, 80, 20, 60)
 	spread := (time.Minute/21 + time.Millisecond - 1).Truncate(time.Millisecond)
 	wantRefused(t, mustAcquire(t, f.lim, hookedKey, b, 0), ReasonCooldown, spread)
 	f.clock.Advance(spread)
+	wantAllowed(t, mustAcquire(t, f.lim, hookedKey, b, 0))
+}
+
+// One response's quota pauses a key for at most the ceiling the caller
+// gives (RETRY_AFTER_MAX), and contradicting fields pause nothing.
+func TestObserveIsBounded(t *testing.T) {
+	f := setup(t, Options{}, true)
+	ctx := context.Background()
+	b := mustBudget(t, "5/1s")
+	asked, err := f.lim.Observe(ctx, bundleKey, Quota{100, 100, 0, 2592000}, time.Hour)
+	if err != nil || asked != 30*24*time.Hour {
+		t.Fatalf("Observe = %v, %v; want the month asked for", asked, err)
+	}
+	wantRefused(t, mustAcquire(t, f.lim, bundleKey, b, 0), ReasonCooldown, time.Hour)
+
+	_, err = f.lim.Observe(ctx, hookedKey, Quota{100, 100, 90, 60}, time.Hour)
+	var qe *QuotaError
+	if !errors.As(err, &qe) {
+		t.Fatalf("Observe of contradicting fields = %v, want a *QuotaError", err)
+	}
 	wantAllowed(t, mustAcquire(t, f.lim, hookedKey, b, 0))
 }
 

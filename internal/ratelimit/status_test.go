@@ -33,7 +33,7 @@ func TestStatusShowsTheFleetsState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := f.lim.Observe(ctx, hooked, 100, 100, 0, 60); err != nil {
+	if _, err := f.lim.Observe(ctx, hooked, Quota{100, 100, 0, 60}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(10 * time.Second)

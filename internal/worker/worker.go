@@ -219,20 +219,21 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		}
 	}
 	h := &handlers.Refresh{
-		Ledger:       ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace),
-		Publisher:    results.NewPublisher(rdb, cfg.ResultsStream, 0),
-		Limiter:      limiter,
-		Inspector:    insp,
-		Metrics:      m,
-		Logger:       log,
-		Upstreams:    upstreams,
-		Policy:       retry.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMaxInterval},
-		MaxRetries:   cfg.MaxRetries,
-		TaskDeadline: cfg.TaskDeadline,
-		InlineWait:   inlineWait,
-		Worker:       Name(),
-		Now:          time.Now,
-		Batch:        batch,
+		Ledger:        ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace),
+		Publisher:     results.NewPublisher(rdb, cfg.ResultsStream, 0),
+		Limiter:       limiter,
+		Inspector:     insp,
+		Metrics:       m,
+		Logger:        log,
+		Upstreams:     upstreams,
+		Policy:        retry.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMaxInterval},
+		MaxRetries:    cfg.MaxRetries,
+		TaskDeadline:  cfg.TaskDeadline,
+		RetryAfterMax: cfg.RetryAfterMax,
+		InlineWait:    inlineWait,
+		Worker:        Name(),
+		Now:           time.Now,
+		Batch:         batch,
 	}
 
 	// Handlers' contexts end a little before asynq gives up on them, so an

@@ -1,0 +1,49 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/ratelimit"
+)
+
+// boundHint caps a pause an upstream asked for at RetryAfterMax. A single
+// response must not pause the whole fleet for a month; a capped hint is
+// logged and counted, as it means the upstream and we disagree.
+func (h *Refresh) boundHint(log *slog.Logger, provider, source string, d time.Duration) time.Duration {
+	limit := h.hintMax()
+	if d <= limit {
+		return d
+	}
+	log.Warn("upstream asked for a pause longer than RETRY_AFTER_MAX; pausing for RETRY_AFTER_MAX",
+		"provider", provider, "source", source, "asked", d, "retry_after_max", limit)
+	h.Metrics.HintCapped(provider, source)
+	return limit
+}
+
+func (h *Refresh) hintMax() time.Duration {
+	if h.RetryAfterMax <= 0 {
+		return ratelimit.DefaultHintMax
+	}
+	return h.RetryAfterMax
+}
+
+// observeQuota pauses the key when a response's quota says it runs low.
+// Quota fields that contradict each other are an upstream's bug, not a
+// reason to stop: they are logged at debug and not acted on.
+func (h *Refresh) observeQuota(ctx context.Context, up Upstream, reply Reply, log *slog.Logger) error {
+	rl := reply.RateLimit
+	if !rl.Known {
+		return nil
+	}
+	asked, err := h.Limiter.Observe(ctx, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.hintMax())
+	if qe, ok := errors.AsType[*ratelimit.QuotaError](err); ok {
+		log.Debug("upstream quota fields contradict each other; not acted on", "provider", up.Provider, "err", qe)
+		return nil
+	}
+	h.boundHint(log, up.Provider, metrics.HintQuota, asked)
+	return err
+}
