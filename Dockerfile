@@ -13,12 +13,19 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS=linux
 ARG TARGETARCH=amd64
+# `docker build --build-arg VERSION=v1.2.3 --build-arg REVISION=$(git rev-parse HEAD)`
+# names the build in `worker -version` and refreshq_build_info (.git is not
+# in the build context, so Go cannot read the revision itself).
+ARG VERSION=devel
+ARG REVISION=unknown
 # CGO_ENABLED=0: no libc, so the binaries run on distroless/static.
 # -trimpath: no build paths in stack traces; -s -w: smaller binaries.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/worker ./cmd/enqueue
+    go build -trimpath \
+      -ldflags="-s -w -X github.com/refreshq/refreshq/internal/buildinfo.version=${VERSION} -X github.com/refreshq/refreshq/internal/buildinfo.revision=${REVISION}" \
+      -o /out/ ./cmd/worker ./cmd/enqueue
 
 # Final stage: no shell, no package manager; CA certificates for the
 # upstream APIs and tzdata come with the base image.
@@ -30,5 +37,8 @@ ENV HTTP_ADDR=0.0.0.0:8080
 EXPOSE 8080
 # uid 65532: never root, even if the base image changes its default.
 USER nonroot:nonroot
-# No HEALTHCHECK: the image has no curl or wget to call /healthz with.
+# The image has no curl: the worker asks its own /healthz. (Liveness, not
+# readiness: a worker draining or waiting for Redis must not be restarted.)
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/worker", "-healthcheck"]
 ENTRYPOINT ["/usr/local/bin/worker"]

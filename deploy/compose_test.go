@@ -272,7 +272,7 @@ func loadDockerfile(t *testing.T) []instruction {
 func TestDockerfile(t *testing.T) {
 	ins := loadDockerfile(t)
 	var froms []string
-	var build, env, user, entry string
+	var build, env, user, entry, health string
 	for _, in := range ins {
 		switch in.cmd {
 		case "FROM":
@@ -287,6 +287,8 @@ func TestDockerfile(t *testing.T) {
 			user = in.args
 		case "ENTRYPOINT":
 			entry = in.args
+		case "HEALTHCHECK":
+			health = in.args
 		}
 	}
 	if len(froms) < 2 {
@@ -307,6 +309,12 @@ func TestDockerfile(t *testing.T) {
 	if user == "" || user == "root" || strings.HasPrefix(user, "0") {
 		t.Errorf("USER %q: the image must not run as root", user)
 	}
+	if !strings.Contains(health, `CMD ["/usr/local/bin/worker", "-healthcheck"]`) {
+		t.Errorf("HEALTHCHECK %q, want CMD [\"/usr/local/bin/worker\", \"-healthcheck\"] (the image has no curl)", health)
+	}
+	if !strings.Contains(build, "buildinfo.version=${VERSION}") {
+		t.Errorf("go build step %q does not stamp the version: worker -version would say devel", build)
+	}
 	if !strings.Contains(entry, "worker") {
 		t.Errorf("ENTRYPOINT %q, want the worker", entry)
 	}
@@ -324,6 +332,38 @@ func TestDockerignore(t *testing.T) {
 	for _, want := range []string{".git", ".env"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf(".dockerignore lacks %s: it would be copied into the build context", want)
+		}
+	}
+}
+
+// .env.example names only variables the worker reads, and holds no secret.
+func TestEnvExample(t *testing.T) {
+	raw, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Errorf(".env.example: %q is not NAME=value", line)
+			continue
+		}
+		names = append(names, name)
+		if !knownEnv(name) {
+			t.Errorf(".env.example sets %s, which the worker does not read (config.Settings)", name)
+		}
+		if secretEnv(name) && value != "" {
+			t.Errorf(".env.example gives the secret %s a value", name)
+		}
+	}
+	for _, want := range []string{"MONITOR_PASSWORD", "BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY"} {
+		if !slices.Contains(names, want) {
+			t.Errorf(".env.example lacks %s, which compose needs", want)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/buildinfo"
 )
 
 func main() {
@@ -56,6 +58,7 @@ Usage:
   enqueue file PATH|-            one refresh per JSON line
   enqueue result TASK_ID         a task's result
   enqueue results --follow       results as they land
+  enqueue -version               the version
 
 Run "enqueue COMMAND -h" for a command's flags and examples.
 
@@ -65,6 +68,7 @@ Environment:
   REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD
                   the sentinels' own credentials, for redis-sentinel://
   REDIS_CA_CERT   PEM file of the CAs to trust for rediss://
+  REDIS_URL_FILE  a file holding REDIS_URL instead (a mounted secret)
   QUEUES          queues workers serve, as the worker's: critical=6,default=3,low=1
   RESULTS_STREAM  results stream key (default refresh:results)
 
@@ -80,6 +84,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, "enqueue", buildinfo.Read())
+		return nil
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -234,6 +235,15 @@ func TestHelp(t *testing.T) {
 	}
 	if o := f.run(t, "", "--help"); o.code != 0 || !strings.Contains(o.stdout, "REDIS_URL") {
 		t.Errorf("--help: exit %d, stdout %q", o.code, o.stdout)
+	}
+}
+
+// -version needs no environment and prints the build.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-version"}, func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
+	if err != nil || !strings.HasPrefix(stdout.String(), "enqueue ") || !strings.Contains(stdout.String(), "(revision ") {
+		t.Errorf("enqueue -version: %v, stdout %q", err, stdout.String())
 	}
 }
 

@@ -74,6 +74,15 @@ func TestDemoRunsWithNothingConfigured(t *testing.T) {
 	}
 }
 
+// -version needs no environment and prints the build.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-version"}, env(nil), &stdout, &stderr)
+	if err != nil || !strings.HasPrefix(stdout.String(), "worker ") || !strings.Contains(stdout.String(), "(revision ") {
+		t.Errorf("worker -version: %v, stdout %q", err, stdout.String())
+	}
+}
+
 func TestBadConfigurationExitsTwo(t *testing.T) {
 	tests := []struct {
 		name    string

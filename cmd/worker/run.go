@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/buildinfo"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/worker"
 )
@@ -17,6 +19,10 @@ import (
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 1 && (args[0] == "-healthcheck" || args[0] == "--healthcheck") {
 		return healthcheck(ctx, getenv)
+	}
+	if hasFlag(args, "version") {
+		fmt.Fprintln(stdout, "worker", buildinfo.Read())
+		return nil
 	}
 	if isDemo(args) {
 		return runDemo(ctx, args, getenv, stdout, stderr)
@@ -33,6 +39,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// ours so its lines are structured and quieted like the rest.
 	redis.SetLogger(worker.NewRedisLogger(log.With("component", "redis")))
 	return worker.Run(ctx, cfg, worker.Options{Logger: log})
+}
+
+// hasFlag reports whether the boolean flag name is among args.
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		switch a {
+		case "-" + name, "--" + name, "-" + name + "=true", "--" + name + "=true":
+			return true
+		}
+	}
+	return false
 }
 
 func isDemo(args []string) bool {

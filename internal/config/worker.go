@@ -123,6 +123,7 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	fs.SetOutput(stderr)
 	fs.BoolVar(&c.Demo, "demo", false, "run the whole system with nothing installed: embedded Redis (unless REDIS_URL is set) and the built-in upstream simulator")
 	fs.Bool("healthcheck", false, "ask the worker on HTTP_ADDR for /healthz and exit 0 if it answers 200 (for container health checks; use it alone)")
+	fs.Bool("version", false, "print the version and exit")
 	fs.BoolVar(&c.MonitorOnly, "monitor-only", false, "serve the web UI, metrics and health on HTTP_ADDR but run no tasks (one UI for a fleet)")
 	for _, s := range Settings {
 		if s.Flag != "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/refreshq/refreshq/internal/buildinfo"
 	"github.com/refreshq/refreshq/tasks"
 )
 
@@ -127,6 +128,14 @@ func New() *Metrics {
 		m.tasks, m.taskDuration, m.upstreamRequests, m.upstreamDuration, m.retries,
 		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed, m.hintsCapped,
 	)
+	bi := buildinfo.Read()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "refreshq_build_info",
+		Help:        "1, labelled with the version, VCS revision and Go version of the running build.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "go_version": bi.GoVersion},
+	})
+	build.Set(1)
+	reg.MustRegister(build)
 	// Zero the series every dashboard plots, so rate() has a starting point
 	// instead of a series that appears only at the first result.
 	m.published.WithLabelValues("succeeded")

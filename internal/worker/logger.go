@@ -57,9 +57,18 @@ func (a asynqLogger) Warn(args ...any) {
 	if strings.HasPrefix(msg, "Retry exhausted for task") {
 		return
 	}
+	if isConnError(msg) {
+		return // redisWatch reports Redis's reachability, once
+	}
 	a.q.log(a.l, slog.LevelWarn, msg)
 }
-func (a asynqLogger) Error(args ...any) { a.q.log(a.l, slog.LevelError, fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) {
+	msg := fmt.Sprint(args...)
+	if isConnError(msg) {
+		return
+	}
+	a.q.log(a.l, slog.LevelError, msg)
+}
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exit(1) }
 
 // RedisLogger adapts slog for go-redis's own messages (dial failures and
@@ -74,7 +83,11 @@ func NewRedisLogger(l *slog.Logger) RedisLogger { return RedisLogger{l: l, q: ne
 
 // Printf implements go-redis's logging interface.
 func (r RedisLogger) Printf(_ context.Context, format string, v ...any) {
-	r.q.log(r.l, slog.LevelWarn, fmt.Sprintf(format, v...))
+	msg := fmt.Sprintf(format, v...)
+	if isConnError(msg) {
+		return // redisWatch reports Redis's reachability, once
+	}
+	r.q.log(r.l, slog.LevelWarn, msg)
 }
 
 // quietFor is how long a repeated message is held back.

@@ -98,6 +98,10 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		return err
 	}
 	defer rdb.Close()
+	watch := newRedisWatch(rdb, redisOpt, cfg.RedisURL, log.With("component", "redis"))
+	// Everything else logs through a filter that drops connection errors
+	// while the watch has said Redis is away.
+	log = slog.New(redisDownFilter{log.Handler(), &watch.down})
 	// Closed after the server and the background loops (deferred first),
 	// since the handlers and the sweeper send through it to the end.
 	batch := redisbatch.New(rdb, redisbatch.Options{})
@@ -179,6 +183,9 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	defer func() { stopBG(); bg.Wait() }()
+
+	bg.Add(1)
+	go func() { defer bg.Done(); watch.run(bgCtx) }()
 
 	if cfg.MonitorOnly {
 		log.Info("monitor only: serving the UI, metrics and health, running no tasks", "http_addr", httpAddr)
@@ -295,11 +302,8 @@ func newServer(redisOpt asynq.RedisConnOpt, cfg config.Worker, base context.Cont
 		TaskCheckInterval:        pollInterval,
 		Logger:                   newAsynqLogger(log.With("component", "asynq")),
 		LogLevel:                 asynq.WarnLevel,
-		HealthCheckFunc: func(err error) {
-			if err != nil {
-				log.Warn("redis health check failed; tasks wait until it answers", "err", err)
-			}
-		},
+		// Redis's reachability is logged by redisWatch, once per change.
+		HealthCheckFunc: func(error) {},
 	})
 }
 

@@ -423,3 +423,78 @@ func TestShortBackoffNeverEarly(t *testing.T) {
 		}
 	}
 }
+
+// A worker started against an unreachable Redis says so in one line,
+// reports not ready, and says so again in one line when Redis answers: no
+// stream of asynq or go-redis errors in between.
+func TestRedisUnreachableAtStart(t *testing.T) {
+	srv := redistest.StartServer(t)
+	srv.Kill()
+	vars := map[string]string{"REDIS_URL": srv.URL(), "QUEUES": redistest.Name(t, "q_") + "=1", "SHUTDOWN_GRACE": "1s"}
+	cfg, err := config.LoadWorker(nil, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncbuf.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- worker.Run(ctx, cfg, worker.Options{Logger: worker.NewLogger(logs, "json", "debug"), Listener: ln})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	readyz := func() int {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor := func(what string, d time.Duration, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within %s; logs:\n%s", what, d, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("'unreachable' line", 10*time.Second, func() bool { return strings.Contains(logs.String(), "unreachable") })
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d while Redis is unreachable, want 503", code)
+	}
+	time.Sleep(4 * time.Second) // long enough for asynq's loops to complain, were they heard
+	srv.Start(t)
+	waitFor("'answers' line", 10*time.Second, func() bool { return strings.Contains(logs.String(), " answers") })
+	waitFor("ready", 10*time.Second, func() bool { return readyz() == http.StatusOK })
+
+	want := "Redis at " + srv.Addr() + " unreachable: dial tcp " + srv.Addr()
+	var unreachable int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct{ Level, Msg, Component string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		switch {
+		case strings.HasPrefix(rec.Msg, want):
+			unreachable++
+			if !strings.Contains(rec.Msg, "retrying every") {
+				t.Errorf("the line does not say when it retries: %q", rec.Msg)
+			}
+		case rec.Level == "WARN" && strings.HasPrefix(rec.Msg, "provider not configured"):
+		case rec.Level == "WARN" || rec.Level == "ERROR":
+			t.Errorf("unexpected %s line while Redis was away: %s", rec.Level, line)
+		}
+	}
+	if unreachable != 1 {
+		t.Errorf("%d 'unreachable' lines, want 1:\n%s", unreachable, logs.String())
+	}
+}
