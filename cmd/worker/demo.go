@@ -14,7 +14,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/worker"
 	"github.com/refreshq/refreshq/results"
@@ -34,6 +36,27 @@ var demoDefaults = map[string]string{
 
 // demoKey is the simulator's API key: the demo never calls the real APIs.
 const demoKey = "demo-key"
+
+// The demo's own queue and results stream. With REDIS_URL set the demo
+// may share a Redis with a real fleet: it takes, runs and publishes only
+// its own tasks there, and never enqueues onto the real queues or adds to
+// (or trims) the real results stream. asynq has no key prefix, so the
+// queue's name is what keeps the two apart.
+const (
+	demoQueue  = "refreshq-demo"
+	demoStream = "refreshq-demo:results"
+)
+
+// demoForced are settings the demo decides whatever the environment says:
+// its namespace, no schedule (it would enqueue real work) and no
+// credentials, so the UI stays read-only and cannot pause a real queue.
+var demoForced = map[string]string{
+	"QUEUES":           demoQueue + "=1",
+	"RESULTS_STREAM":   demoStream,
+	"SCHEDULE_FILE":    "",
+	"MONITOR_USER":     "",
+	"MONITOR_PASSWORD": "",
+}
 
 // runDemo runs the whole system in one process: embedded Redis unless
 // REDIS_URL is set, the upstream simulator always, a sample batch, and the
@@ -65,8 +88,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 			return demoKey
 		case "BUNDLE_SOCIAL_BASE_URL", "HOOKED_BASE_URL":
 			return upstream.URL // never the real APIs
-		case "REDIS_URL_FILE", "BUNDLE_SOCIAL_API_KEY_FILE", "HOOKED_API_KEY_FILE":
+		case "REDIS_URL_FILE", "BUNDLE_SOCIAL_API_KEY_FILE", "HOOKED_API_KEY_FILE", "MONITOR_PASSWORD_FILE":
 			return "" // the demo sets these secrets itself
+		}
+		if v, ok := demoForced[name]; ok {
+			return v
 		}
 		if v := getenv(name); v != "" {
 			return v
@@ -99,30 +125,40 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 
-	opt, err := redis.ParseURL(redisURL)
+	redisOpt, err := cfg.RedisSettings().Options()
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(opt)
+	rdb, err := redisconn.Client(redisOpt)
+	if err != nil {
+		return err
+	}
 	defer rdb.Close()
 	reader := results.NewReader(rdb, cfg.ResultsStream)
 	from, err := reader.LastID(ctx)
 	if err != nil {
 		return err
 	}
-	n, err := enqueueSample(redisURL)
+	n, err := enqueueSample(rdb)
 	if err != nil {
 		return err
+	}
+	// The command works as printed unless the URL holds a password, which
+	// is masked: the reader puts theirs back.
+	shownURL := client.RedactURL(redisURL)
+	passwordNote := ""
+	if shownURL != redisURL {
+		passwordNote = "\n                 (put your Redis password in place of xxxxx)"
 	}
 
 	fmt.Fprintf(stdout, `refreshq demo: a worker against the built-in upstream simulator (never the real APIs).
 
   enqueued %d sample tasks; results print below as they land.
   web UI   http://%s/monitoring/    metrics http://%s/metrics
-  enqueue more:  REDIS_URL=%s go run ./cmd/enqueue hooked --account acc-42 --wait 30s
-  Ctrl-C stops.
+  enqueue more:  REDIS_URL='%s' QUEUES=%s RESULTS_STREAM=%s go run ./cmd/enqueue hooked --account acc-42 --queue %s --wait 30s%s
+  Ctrl-C stops. The demo keeps to queue %s and stream %s: it never touches other work in this Redis.
 
-`, n, httpAddr, httpAddr, redisURL)
+`, n, httpAddr, httpAddr, shownURL, demoForced["QUEUES"], demoStream, demoQueue, passwordNote, demoQueue, demoStream)
 
 	go func() {
 		_ = reader.Follow(ctx, from, func(e results.Entry, _ results.Map) error {
@@ -156,16 +192,11 @@ func advanceClock(ctx context.Context, mr *miniredis.Miniredis) {
 	}
 }
 
-// enqueueSample enqueues one task for each of the simulator's demo rules,
-// plus a payload no refreshq producer would send, as a foreign service
-// might.
-func enqueueSample(redisURL string) (int, error) {
-	opt, err := asynq.ParseRedisURI(redisURL)
-	if err != nil {
-		return 0, err
-	}
-	c := asynq.NewClient(opt)
-	defer c.Close()
+// enqueueSample enqueues onto the demo's queue one task for each of the
+// simulator's demo rules, plus a payload no refreshq producer would send,
+// as a foreign service might.
+func enqueueSample(rdb redis.UniversalClient) (int, error) {
+	c := asynq.NewClientFromRedisClient(rdb)
 	now := time.Now().UTC()
 	var ts []*asynq.Task
 	add := func(t *asynq.Task, err error) {
@@ -190,7 +221,7 @@ func enqueueSample(redisURL string) (int, error) {
 		asynq.NewTask("hooked:account_delete", []byte(`{"account_id":"a1"}`), asynq.MaxRetry(tasks.DefaultMaxRetry)),
 	)
 	for _, t := range ts {
-		if _, err := c.Enqueue(t); err != nil {
+		if _, err := c.Enqueue(t, asynq.Queue(demoQueue)); err != nil {
 			return 0, fmt.Errorf("enqueue sample task: %w", err)
 		}
 	}

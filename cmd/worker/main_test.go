@@ -37,7 +37,7 @@ func TestDemoRunsWithNothingConfigured(t *testing.T) {
 		done <- run(ctx, []string{"-demo"}, env(map[string]string{"HTTP_ADDR": "127.0.0.1:0"}), &stdout, &stderr)
 	}()
 
-	wants := []string{"REDIS_URL=redis://", "/monitoring/", "invalid_payload", "unknown_task_type", "not_found", "payment_required", "invalid_response", "ok   hooked        flaky-acc", "ok   hooked        busy-acc"}
+	wants := []string{"REDIS_URL='redis://", "/monitoring/", "invalid_payload", "unknown_task_type", "not_found", "payment_required", "invalid_response", "ok   hooked        flaky-acc", "ok   hooked        busy-acc"}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out := stdout.String()
