@@ -23,6 +23,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -58,10 +59,7 @@ const (
 // of its own (so the budget's Redis keys are its own too) in whichever
 // database REDIS_URL names, and deletes what it wrote.
 func BenchmarkFleetQuota(b *testing.B) {
-	redisURL := os.Getenv("REDIS_URL")
-	if redisURL == "" {
-		b.Skip("set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379")
-	}
+	redisURL := testenv.RequireRedisURL(b)
 	nTasks := 2500
 	if v := os.Getenv("BENCH_TASKS"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/syncbuf"
+	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -60,7 +60,7 @@ type fixture struct {
 // own, on the Redis at REDIS_URL (else miniredis), or at redisURL if given.
 func setup(t *testing.T, redisURL string) *fixture {
 	t.Helper()
-	url := os.Getenv("REDIS_URL")
+	url := testenv.RedisURL(t)
 	if url == "" {
 		url = "redis://" + miniredis.RunT(t).Addr()
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
+
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +34,7 @@ type env struct {
 func setup(t *testing.T) env {
 	t.Helper()
 	var opt asynq.RedisConnOpt
-	if url := os.Getenv("REDIS_URL"); url != "" {
+	if url := testenv.RedisURL(t); url != "" {
 		var err error
 		if opt, err = asynq.ParseRedisURI(url); err != nil {
 			t.Fatalf("REDIS_URL: %v", err)
