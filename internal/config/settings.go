@@ -105,6 +105,8 @@ var Settings = concat(
 			Meaning: "periodic refreshes, see [docs/schedule.md](docs/schedule.md)"},
 		{Name: "PPROF", Default: "0",
 			Meaning: "`1` serves `/debug/pprof/` on `HTTP_ADDR`: behind basic auth when set; without it only on a loopback `HTTP_ADDR` (elsewhere pprof answers 404)"},
+		{Name: "QUEUE_METRICS", Default: "on",
+			Meaning: "`on`: this process exports the queue-level gauges it reads from Redis (`refreshq_queue_*`, and asynq's `asynq_*` that the web UI's Metrics tab charts); every process would export the same values, so set `off` on workers and keep it on in one process per fleet (the monitor)"},
 		{Name: "PROMETHEUS_URL", Unset: "the tab is off",
 			Meaning: "the Prometheus that the web UI's Metrics tab queries, e.g. `http://prometheus:9090`"},
 		{Name: "LOG_FORMAT", Flag: "log-format", Default: "auto",

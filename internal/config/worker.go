@@ -96,6 +96,8 @@ type Worker struct {
 	EnqueueToken    string
 	ScheduleFile    string
 	PProf           bool
+	// QueueMetrics exports the queue-level gauges read from Redis.
+	QueueMetrics bool
 	// PrometheusURL is the Prometheus the web UI's Metrics tab queries; ""
 	// turns the tab off.
 	PrometheusURL string
@@ -293,6 +295,7 @@ func (c *Worker) parseHTTP(r *reader) {
 	default:
 		r.fail("PPROF=%q: use 1 to serve /debug/pprof/ or 0 (default)", r.str("PPROF"))
 	}
+	c.QueueMetrics = r.oneOf("QUEUE_METRICS", "on", "off") == "on"
 	c.PrometheusURL = r.str("PROMETHEUS_URL")
 	if c.PrometheusURL != "" {
 		if u, err := url.Parse(c.PrometheusURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -162,6 +163,27 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // after the last scrape.
 func (m *Metrics) RegisterQueues(insp *asynq.Inspector, queues []string) error {
 	return m.reg.Register(NewQueueCollector(insp, queues))
+}
+
+// RegisterAsynqQueues adds asynq's own queue collector (asynq_queue_size,
+// asynq_tasks_processed_total, ...: what asynqmon's Metrics tab charts). It
+// reads every queue in Redis at each scrape, so it is skipped while skip
+// reports Redis away, instead of logging a failure per scrape.
+func (m *Metrics) RegisterAsynqQueues(insp *asynq.Inspector, skip func() bool) error {
+	return m.reg.Register(skippable{asynqmetrics.NewQueueMetricsCollector(insp), skip})
+}
+
+// skippable collects c unless skip says not to.
+type skippable struct {
+	c    prometheus.Collector
+	skip func() bool
+}
+
+func (s skippable) Describe(ch chan<- *prometheus.Desc) { s.c.Describe(ch) }
+func (s skippable) Collect(ch chan<- prometheus.Metric) {
+	if s.skip == nil || !s.skip() {
+		s.c.Collect(ch)
+	}
 }
 
 // UnknownType is the type label of every task type refreshq does not

@@ -1,11 +1,13 @@
 package metrics_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,9 +16,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -277,5 +281,35 @@ func TestTwoRegistriesDoNotShareCounts(t *testing.T) {
 	got := scrape(t, b.Handler())
 	if want := []sample{{"status=failed", 0}, {"status=succeeded", 0}}; !samplesEqual(got["refreshq_results_published_total"], want) {
 		t.Errorf("second registry saw the first one's counts: %v", got["refreshq_results_published_total"])
+	}
+}
+
+// The results gauges show the stream's length and a consumer group's lag
+// and pending entries.
+func TestResultsGauges(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	stream := redistest.Name(t, "results_")
+	t.Cleanup(func() { rdb.Del(ctx, stream) })
+	for range 5 {
+		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"v", "1"}})
+	}
+	rdb.XGroupCreate(ctx, stream, "billing", "0")
+	rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: "c1", Streams: []string{stream, ">"}, Count: 2})
+	m := metrics.New()
+	if err := m.RegisterResults(rdb, stream, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	wants := []string{"refreshq_results_stream_entries 5", `refreshq_results_consumer_pending{group="billing"} 2`}
+	if os.Getenv("REDIS_URL") != "" { // miniredis does not report a group's lag
+		wants = append(wants, `refreshq_results_consumer_lag{group="billing"} 3`)
+	}
+	for _, want := range wants {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ func refreshqMetricNames(t *testing.T) []string {
 	ch := make(chan *prometheus.Desc, 1000)
 	New().Registry().Describe(ch)
 	NewQueueCollector(nil, nil).Describe(ch)
+	resultsCollector{}.Describe(ch)
 	close(ch)
 	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
 	var names []string

@@ -53,6 +53,9 @@ type Options struct {
 	// internals; without them only on a loopback Addr, and never on
 	// another (404 there, local requests included).
 	PProf bool
+	// PrometheusURL is the Prometheus the web UI's Metrics tab queries
+	// (PROMETHEUS_URL); "" leaves the tab off.
+	PrometheusURL string
 	// Upstreams is the upstreams status page, served at UpstreamsPath
 	// under the same rules as the web UI; nil leaves it out.
 	Upstreams http.Handler
@@ -114,9 +117,10 @@ func New(opt Options) (*Server, error) {
 			return nil, errors.New("opshttp: RedisOpt is required to serve the web UI")
 		}
 		s.mon = asynqmon.New(asynqmon.Options{
-			RootPath:     MonitoringPath,
-			RedisConnOpt: opt.RedisOpt,
-			ReadOnly:     mode == uiReadOnly,
+			RootPath:          MonitoringPath,
+			RedisConnOpt:      opt.RedisOpt,
+			ReadOnly:          mode == uiReadOnly,
+			PrometheusAddress: opt.PrometheusURL,
 		})
 	}
 

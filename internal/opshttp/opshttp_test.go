@@ -260,6 +260,15 @@ func TestAccessMatrix(t *testing.T) {
 	}
 }
 
+// PROMETHEUS_URL turns on asynqmon's Metrics tab, which queries it.
+func TestPrometheusURLReachesTheUI(t *testing.T) {
+	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: redisOpt(t), PrometheusURL: "http://prom.example:9090"})
+	got := do(s.Handler(), "GET", "/monitoring/", "", "")
+	if got.code != 200 || !strings.Contains(got.body, `PROMETHEUS_SERVER_ADDRESS="http:\/\/prom.example:9090"`) {
+		t.Errorf("GET /monitoring/ = %d %.300q; want the page to carry the Prometheus address", got.code, got.body)
+	}
+}
+
 func TestHalfConfiguredCredentials(t *testing.T) {
 	tests := []struct {
 		name, user, pass, wantErr string

@@ -110,8 +110,16 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	m := metrics.New()
 	insp := asynq.NewInspector(redisOpt)
 	defer insp.Close()
-	if err := m.RegisterQueues(insp, cfg.Queues.Names()); err != nil {
-		return fmt.Errorf("register queue metrics: %w", err)
+	if cfg.QueueMetrics {
+		if err := m.RegisterQueues(insp, cfg.Queues.Names()); err != nil {
+			return fmt.Errorf("register queue metrics: %w", err)
+		}
+		if err := m.RegisterAsynqQueues(insp, watch.down.Load); err != nil {
+			return fmt.Errorf("register asynq's queue metrics: %w", err)
+		}
+		if err := m.RegisterResults(rdb, cfg.ResultsStream, watch.down.Load); err != nil {
+			return fmt.Errorf("register results metrics: %w", err)
+		}
 	}
 	limiter := ratelimit.New(rdb, ratelimit.Options{
 		BreakerThreshold: cfg.BreakerThreshold,
@@ -157,8 +165,9 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		Addr: cfg.HTTPAddr, RedisOpt: redisOpt,
 		MonitorUser: cfg.MonitorUser, MonitorPassword: cfg.MonitorPassword,
 		Metrics: m.Handler(), Ready: ready, PProf: cfg.PProf,
-		Upstreams: statusPage(cfg, limiter, rdb, upstreams, m, log),
-		Extra:     extra, Logger: log,
+		PrometheusURL: cfg.PrometheusURL,
+		Upstreams:     statusPage(cfg, limiter, rdb, upstreams, m, log),
+		Extra:         extra, Logger: log,
 	})
 	if err != nil {
 		return &config.UsageError{Err: err}

@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// resultsReadTimeout bounds one scrape's read of the results stream.
+const resultsReadTimeout = 2 * time.Second
+
+var (
+	resultsEntriesDesc = prometheus.NewDesc("refreshq_results_stream_entries",
+		"Entries in the results stream (XLEN).", nil, nil)
+	resultsLagDesc = prometheus.NewDesc("refreshq_results_consumer_lag",
+		"Entries of the results stream not yet delivered to a consumer group (XINFO GROUPS lag).",
+		[]string{"group"}, nil)
+	resultsPendingDesc = prometheus.NewDesc("refreshq_results_consumer_pending",
+		"Entries delivered to a consumer group and not yet acknowledged.",
+		[]string{"group"}, nil)
+)
+
+// resultsCollector reads the results stream's length and its consumer
+// groups' lag at each scrape: two commands in one round trip.
+type resultsCollector struct {
+	rdb    redis.UniversalClient
+	stream string
+	skip   func() bool
+}
+
+// RegisterResults adds gauges of the results stream: its length and, per
+// consumer group, the entries not yet delivered and not yet acknowledged.
+// They are skipped while skip reports Redis away.
+func (m *Metrics) RegisterResults(rdb redis.UniversalClient, stream string, skip func() bool) error {
+	return m.reg.Register(resultsCollector{rdb: rdb, stream: stream, skip: skip})
+}
+
+func (c resultsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- resultsEntriesDesc
+	ch <- resultsLagDesc
+	ch <- resultsPendingDesc
+}
+
+func (c resultsCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.skip != nil && c.skip() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resultsReadTimeout)
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	n := pipe.XLen(ctx, c.stream)
+	groups := pipe.XInfoGroups(ctx, c.stream)
+	_, _ = pipe.Exec(ctx)
+	if n.Err() != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(resultsEntriesDesc, prometheus.GaugeValue, float64(n.Val()))
+	for _, g := range groups.Val() { // none when the stream or its groups do not exist yet
+		ch <- prometheus.MustNewConstMetric(resultsLagDesc, prometheus.GaugeValue, float64(g.Lag), g.Name)
+		ch <- prometheus.MustNewConstMetric(resultsPendingDesc, prometheus.GaugeValue, float64(g.Pending), g.Name)
+	}
+}
