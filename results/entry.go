@@ -37,6 +37,9 @@ const (
 	KindInvalidResponse ErrorKind = "invalid_response"
 	KindInvalidPayload  ErrorKind = "invalid_payload"
 	KindUnknownTaskType ErrorKind = "unknown_task_type"
+	// KindCancelled: a producer or an operator cancelled the task before
+	// it ended; the error field says who.
+	KindCancelled ErrorKind = "cancelled"
 )
 
 // Entry is one result: one stream entry. All values are strings in the
@@ -60,6 +63,9 @@ type Entry struct {
 	EnqueuedAt time.Time
 	FinishedAt time.Time
 	Worker     string
+	// TraceID is the W3C trace id (32 hex digits) the task carried in its
+	// payload's traceparent, empty when it carried none.
+	TraceID string
 }
 
 // Field names of a stream entry.
@@ -81,6 +87,7 @@ const (
 	FieldFinishedAt = "finished_at"
 	FieldDurationMS = "duration_ms"
 	FieldWorker     = "worker"
+	FieldTraceID    = "trace_id"
 )
 
 // timeLayout is RFC 3339 with fractions, as the contract asks.
@@ -117,6 +124,7 @@ func (e Entry) Fields() []string {
 		FieldFinishedAt, e.FinishedAt.UTC().Format(timeLayout),
 		FieldDurationMS, strconv.FormatInt(e.DurationMS(), 10),
 		FieldWorker, e.Worker,
+		FieldTraceID, e.TraceID,
 	}
 }
 
@@ -147,6 +155,7 @@ func FromValues(id string, values map[string]any) (Entry, Map) {
 		Result:    m[FieldResult],
 		Meta:      m[FieldMeta],
 		Worker:    m[FieldWorker],
+		TraceID:   m[FieldTraceID],
 	}
 	e.Attempts, _ = strconv.Atoi(m[FieldAttempts])
 	e.HTTPStatus, _ = strconv.Atoi(m[FieldHTTPStatus])

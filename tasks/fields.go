@@ -39,6 +39,20 @@ var fields = []field{
 		encode: func(r *Refresh) (any, bool) { return r.Meta, len(r.Meta) > 0 }},
 	timeField("enqueued_at", false, func(r *Refresh) *time.Time { return &r.EnqueuedAt }),
 	timeField("deadline", true, func(r *Refresh) *time.Time { return &r.Deadline }),
+	// A payload's traceparent that is not one is dropped, not an error, as
+	// W3C Trace Context asks of a receiver: a broken trace header is no
+	// reason to fail a refresh.
+	{key: "traceparent", payload: true,
+		decode: func(r *Refresh, raw json.RawMessage) error {
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				if _, ok := TraceID(s); ok {
+					r.Traceparent = s
+				}
+			}
+			return nil
+		},
+		encode: func(r *Refresh) (any, bool) { return r.Traceparent, r.Traceparent != "" }},
 }
 
 func init() {

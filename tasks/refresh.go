@@ -38,6 +38,10 @@ type Refresh struct {
 	// Deadline, when set, ends the task failed at that time if it has not
 	// ended before; the worker's TASK_DEADLINE still applies when sooner.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// Traceparent is the producer's W3C trace context header value, set
+	// from its tracing context rather than written in a file line: the
+	// worker's spans continue that trace and the result carries its id.
+	Traceparent string `json:"-"`
 }
 
 // BundleSocial returns a refresh of a bundle.social team's profile on one
@@ -120,6 +124,9 @@ func (r Refresh) Problems() []error {
 		}
 	}
 	if err := checkMeta(r.Meta); err != nil {
+		ps = append(ps, err)
+	}
+	if err := validateTraceparent(r.Traceparent); err != nil {
 		ps = append(ps, err)
 	}
 	return ps
