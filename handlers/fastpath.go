@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/results"
 )
@@ -26,10 +27,21 @@ import (
 // Without Batch each call is its own round trip, as before; the outcome is
 // the same either way.
 
-// begin reads the task's ledger record and whether its run already has a
-// result. With count, it also counts the request about to be sent unless
-// something holds it back, and sets r.counted when it did.
-func (h *Refresh) begin(ctx context.Context, r *run, count bool, up Upstream) (ledger.State, int, results.Status, error) {
+// begin reads the task's ledger record, whether its run already has a
+// result, and who cancelled it ("" when nobody did). With count, it also
+// counts the request about to be sent unless something holds it back,
+// and sets r.counted when it did.
+func (h *Refresh) begin(ctx context.Context, r *run, count bool, up Upstream) (ledger.State, int, results.Status, string, error) {
+	st, run, status, err := h.beginRun(ctx, r, count, up)
+	if err != nil {
+		return st, run, status, "", err
+	}
+	actor, err := h.cancelRecord(ctx, r)
+	return st, run, status, actor, err
+}
+
+// beginRun is begin without the cancel record.
+func (h *Refresh) beginRun(ctx context.Context, r *run, count bool, up Upstream) (ledger.State, int, results.Status, error) {
 	if h.Batch == nil {
 		st, err := h.Ledger.Begin(ctx, r.id, h.Now())
 		if err != nil {
@@ -52,6 +64,7 @@ func (h *Refresh) begin(ctx context.Context, r *run, count bool, up Upstream) (l
 	var begin func() (ledger.Began, error)
 	err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
 		begin = h.Ledger.BeginPipelined(ctx, pipe, r.id, h.Now(), count, guards...)
+		h.queueCancelRecord(ctx, pipe, r)
 	})
 	if err != nil {
 		return ledger.State{}, 0, "", err
@@ -108,11 +121,15 @@ func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (st
 // redelivery of the run finds the result index and ends without a call.
 // A later run's record is kept: its task was archived once, and the record
 // is what tells a redelivery of that run from an operator's re-run.
+//
+// The task's cancel record goes too, whatever the result: a cancel that
+// came too late must not end an operator's later re-run.
 func (h *Refresh) doneWith(r *run, e results.Entry) []string {
+	done := []string{cancel.Key(r.id)}
 	if e.Status != results.StatusSucceeded || r.state.Run != 1 {
-		return nil
+		return done
 	}
-	return []string{h.Ledger.Key(r.id)}
+	return append(done, h.Ledger.Key(r.id))
 }
 
 // succeedBatched is the success path with the breaker's Report and the

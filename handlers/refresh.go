@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/ratelimit"
@@ -48,6 +49,10 @@ type Refresh struct {
 	// with the other tasks in flight, in fewer calls (fastpath.go); nil
 	// makes each call its own round trip.
 	Batch *redisbatch.Batcher
+	// Cancels, when set, ends cancelled tasks (cancelled.go): a task whose
+	// cancel record exists as it begins, or appears while it runs, ends
+	// with a cancelled result. Nil: cancel records are not read.
+	Cancels *cancel.Watcher
 }
 
 // run is one handler invocation's working state.
@@ -63,6 +68,8 @@ type run struct {
 	// (the provider has no budget or daily cap, and no cooldown, open
 	// breaker or earlier result was present), so it goes without Acquire.
 	counted bool
+	// cancelRecord reads the cancel record queued in begin's pipeline.
+	cancelRecord func() (string, bool, error)
 }
 
 // taskLog is the logger for every line about the task: its id, type,
@@ -77,7 +84,18 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	r := &run{id: id, queue: queue, task: t}
+	runCtx, stop := h.Cancels.Watch(ctx, id)
+	defer stop()
+	err := h.process(runCtx, r)
+	if runCtx.Err() != nil {
+		return h.interrupted(ctx, r, err)
+	}
+	return err
+}
 
+// process runs the task to its result or hands it back to asynq.
+func (h *Refresh) process(ctx context.Context, r *run) error {
+	id, t := r.id, r.task
 	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
 	r.ref = ref
 	up, upOK := h.Upstreams[ref.Provider]
@@ -85,7 +103,7 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	count := parseErr == nil && upOK && len(up.Budget) == 0 && up.DailyCap <= 0
 
 	// At-least-once delivery: the run may already have its result.
-	st, publishedRun, status, err := h.begin(ctx, r, count, up)
+	st, publishedRun, status, canceller, err := h.begin(ctx, r, count, up)
 	if err != nil {
 		return h.redisTrouble(r, err)
 	}
@@ -107,8 +125,13 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		r.log = h.taskLog(r)
 		r.log.Info("operator re-ran the task from the archive: a new run")
+		// A cancel recorded for the run that ended is not this run's.
+		canceller = ""
 	}
 	r.enqueued, r.deadline = h.window(r)
+	if canceller != "" {
+		return h.cancelledAtBegin(ctx, r, canceller)
+	}
 
 	if parseErr != nil {
 		var unknown *tasks.UnknownTypeError
@@ -435,6 +458,7 @@ func (h *Refresh) entry(r *run, status results.Status) results.Entry {
 		EnqueuedAt: r.enqueued,
 		FinishedAt: h.Now(),
 		Worker:     h.Worker,
+		TraceID:    r.ref.TraceID(),
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
@@ -158,7 +159,19 @@ func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 		r.enqueued, _ = h.window(r)
 		e := h.entry(r, results.StatusFailed)
 		e.ErrorKind, e.Error = sweptOutcome(info, st, parseErr)
-		id, ok, err := h.Publisher.Publish(ctx, e, st.Run)
+		e.TraceID = ref.TraceID()
+		if h.Cancels != nil {
+			// Cancelled while it ran on a worker that then died: the
+			// cancel is what ended it.
+			actor, cancelled, err := h.Cancels.Recorded(ctx, info.ID)
+			if err != nil {
+				return false, err
+			}
+			if cancelled {
+				e.ErrorKind, e.Error = results.KindCancelled, cancel.Message(actor, "while it was running, on a worker that then stopped")
+			}
+		}
+		id, ok, err := h.Publisher.Publish(ctx, e, st.Run, cancel.Key(info.ID))
 		if err != nil {
 			return false, err
 		}

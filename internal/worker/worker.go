@@ -18,6 +18,7 @@ import (
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/handlers"
+	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/enqueueapi"
@@ -55,6 +56,9 @@ const (
 	// result (handlers.Sweeper); it adds at most this much to the ~1-2
 	// minutes asynq takes to notice a dead worker's task.
 	sweepEvery = 15 * time.Second
+	// httpCancelWait is how long DELETE /v1/refreshes/{id} waits for a
+	// running task's cancelled result before answering 202.
+	httpCancelWait = 5 * time.Second
 )
 
 // Options are what a caller other than cmd/worker may set.
@@ -149,7 +153,8 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	if cfg.EnqueueToken != "" {
 		// The API enqueues through the same client as cmd/enqueue, so its
 		// validation and semantics are the CLI's.
-		producer, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues), client.WithResultsStream(cfg.ResultsStream))
+		producer, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues), client.WithResultsStream(cfg.ResultsStream),
+			client.WithActor(cancel.ActorHTTP), client.WithCancelWait(httpCancelWait))
 		if err != nil {
 			return fmt.Errorf("enqueue API: %w", err)
 		}
@@ -250,6 +255,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		Worker:        Name(),
 		Now:           time.Now,
 		Batch:         batch,
+		Cancels:       cancel.NewWatcher(rdb, 0, log.With("component", "cancel")),
 	}
 
 	// Handlers' contexts end a little before asynq gives up on them, so an
@@ -269,6 +275,8 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 
 	bg.Add(1)
 	go func() { defer bg.Done(); watchState(bgCtx, limiter, upstreams, m, log) }()
+	bg.Add(1)
+	go func() { defer bg.Done(); h.Cancels.Run(bgCtx) }()
 	sweeper := &handlers.Sweeper{Refresh: h, RDB: rdb, Queues: cfg.Queues.Names()}
 	bg.Add(1)
 	go func() { defer bg.Done(); sweeper.Run(bgCtx, sweepEvery) }()
