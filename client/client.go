@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/resultfeed"
@@ -33,6 +35,9 @@ type Client struct {
 	queues    config.Queues
 	conc      int
 	where     string // redacted address, for messages
+	// actor and cancelWait shape Cancel (cancel.go).
+	actor      string
+	cancelWait time.Duration
 }
 
 type settings struct {
@@ -40,6 +45,9 @@ type settings struct {
 	queues *config.Queues
 	conc   int
 	err    error
+
+	actor      string
+	cancelWait *time.Duration
 }
 
 // Option configures a Client.
@@ -144,7 +152,7 @@ func NewFromRedisClient(rdb redis.UniversalClient, opts ...Option) (*Client, err
 }
 
 func apply(opts []Option) (settings, error) {
-	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency}
+	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency, actor: cancel.ActorClient}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -168,15 +176,21 @@ func apply(opts []Option) (settings, error) {
 }
 
 func newClient(rdb redis.UniversalClient, s settings) *Client {
+	wait := DefaultCancelWait
+	if s.cancelWait != nil {
+		wait = *s.cancelWait
+	}
 	return &Client{
-		rdb:    rdb,
-		aq:     asynq.NewClientFromRedisClient(rdb),
-		reader: results.NewReader(rdb, s.stream),
-		feed:   resultfeed.New(rdb, s.stream, nil),
-		stream: s.stream,
-		queues: *s.queues,
-		conc:   s.conc,
-		where:  "Redis",
+		actor:      s.actor,
+		cancelWait: wait,
+		rdb:        rdb,
+		aq:         asynq.NewClientFromRedisClient(rdb),
+		reader:     results.NewReader(rdb, s.stream),
+		feed:       resultfeed.New(rdb, s.stream, nil),
+		stream:     s.stream,
+		queues:     *s.queues,
+		conc:       s.conc,
+		where:      "Redis",
 	}
 }
 

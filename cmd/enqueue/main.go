@@ -57,6 +57,7 @@ Usage:
   enqueue hooked --account ID [flags]
   enqueue file PATH|-            one refresh per JSON line
   enqueue result TASK_ID         a task's result
+  enqueue cancel TASK_ID...      cancel tasks; each ends with a cancelled result
   enqueue results --follow       results as they land
   enqueue -version               the version
 
@@ -80,7 +81,7 @@ Exit status: 0 done, 1 runtime failure, 2 bad usage or invalid input.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return usagef("no command given; use one of bundle-social, hooked, file, result, results")
+		return usagef("no command given; use one of bundle-social, hooked, file, result, results, cancel")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -96,8 +97,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runFile(ctx, rest, getenv, stdin, stdout, stderr)
 	case "result":
 		return runResult(ctx, rest, getenv, stdout, stderr)
+	case "cancel":
+		return runCancel(ctx, rest, getenv, stdout, stderr)
 	case "results":
 		return runResults(ctx, rest, getenv, stdout, stderr)
 	}
-	return usagef("unknown command %q; use one of bundle-social, hooked, file, result, results (enqueue -h for help)", cmd)
+	return usagef("unknown command %q; use one of bundle-social, hooked, file, result, results, cancel (enqueue -h for help)", cmd)
 }

@@ -51,6 +51,7 @@ func New(c *client.Client, token string, logger *slog.Logger, opts ...Option) ht
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/refreshes", a.enqueue)
 	mux.HandleFunc("GET /v1/refreshes/{task_id}", a.result)
+	mux.HandleFunc("DELETE /v1/refreshes/{task_id}", a.cancel)
 	return a.auth(mux)
 }
 
