@@ -77,7 +77,8 @@ func setup(t *testing.T, redisURL string) *fixture {
 	if redisURL == "" {
 		redisURL = url
 	}
-	c, err := client.New(redisURL, client.WithQueues(qs), client.WithResultsStream(f.stream))
+	// A short cancel wait: no worker runs here to end a running task.
+	c, err := client.New(redisURL, client.WithQueues(qs), client.WithResultsStream(f.stream), client.WithCancelWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,15 @@ func TestOpenAPIContract(t *testing.T) {
 	acct := up.subject()
 	withID := fmt.Sprintf(`{"provider":"hooked","account_id":%q,"queue":%q,"task_id":%q}`, acct, q, taskID)
 	dup := up.subject()
+	toCancel := up.enqueueOne(t, "")
+	// No worker runs here: the task's hash says active, which is all a
+	// cancel reads to treat it as running (record written, worker told,
+	// 202 when its result does not land within the client's wait).
+	running := up.enqueueOne(t, "")
+	if err := up.rdb.HSet(ctx, "asynq:{"+q+"}:t:"+running, "state", "active").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.rdb.Del(ctx, "refreshq:cancel:"+running) })
 
 	type scenario struct {
 		name       string
@@ -87,6 +96,12 @@ func TestOpenAPIContract(t *testing.T) {
 		{"bad wait", up, "GET", "/v1/refreshes/x?wait=2m", true, "", true, 400},
 		{"GET without token", up, "GET", "/v1/refreshes/x", false, "", true, 401},
 		{"GET with Redis down", down, "GET", "/v1/refreshes/x", true, "", true, 503},
+		{"cancel pending", up, "DELETE", "/v1/refreshes/" + toCancel, true, "", true, 200},
+		{"cancel running", up, "DELETE", "/v1/refreshes/" + running, true, "", true, 202},
+		{"cancel ended", up, "DELETE", "/v1/refreshes/contract-done", true, "", true, 409},
+		{"cancel unknown", up, "DELETE", "/v1/refreshes/nobody", true, "", true, 404},
+		{"cancel without token", up, "DELETE", "/v1/refreshes/x", false, "", true, 401},
+		{"cancel with Redis down", down, "DELETE", "/v1/refreshes/x", true, "", true, 503},
 	}
 
 	seenStatus := map[string]bool{} // "METHOD path status"
