@@ -56,6 +56,8 @@ func percentile(ns []int64, p float64) time.Duration {
 	return time.Duration(s[i])
 }
 
+func ms64(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 func ms(d time.Duration) string {
 	if d == 0 {
 		return "–"
@@ -294,8 +296,11 @@ func formatTargets(rows []row, rounds [][]row, cfg Config) string {
 		if name == "full-budget-50ms" {
 			target = fmt.Sprintf(" (target ≥ 0.93: %s)", verdict(median(fs) >= 0.93))
 		}
-		fmt.Fprintf(&b, "- %s upstream: %s / Little's-law bound %d/%s = %.0f tasks/s: %s%s\n",
-			cfg.Latency, name, cfg.Concurrency, cfg.Latency, bound, ratioCell(fs), target)
+		// Little's law read backwards: how long each task held its slot.
+		held := time.Duration(float64(cfg.Concurrency) / r.TPS * float64(time.Second))
+		fmt.Fprintf(&b, "- %s upstream: %s / Little's-law bound %d/%s = %.0f tasks/s: %s%s; a task held its slot %.1f ms, %.1f ms more than the upstream's %s\n",
+			cfg.Latency, name, cfg.Concurrency, cfg.Latency, bound, ratioCell(fs), target,
+			ms64(held), ms64(held-cfg.Latency), cfg.Latency)
 	}
 	return b.String()
 }

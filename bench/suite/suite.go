@@ -79,7 +79,7 @@ type Config struct {
 
 // DefaultVariants is every throughput variant run unless -variants says
 // otherwise, in the order they run.
-var DefaultVariants = []string{"naive-0ms", "full-0ms", "full-budget-0ms", "bullmq-0ms", "full-budget-50ms"}
+var DefaultVariants = []string{"naive-0ms", "full-0ms", "full-budget-0ms", "bullmq-0ms", "naive-50ms", "full-budget-50ms"}
 
 // variantKinds are the kinds a variant name may start with.
 var variantKinds = []string{kindNoop, kindNaive, kindFull, kindFullBudget, kindBullMQ}
