@@ -498,3 +498,34 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 		t.Errorf("%d 'unreachable' lines, want 1:\n%s", unreachable, logs.String())
 	}
 }
+
+// TestHTTPServerHasLimits: the worker serves HTTP_ADDR with opshttp's
+// limits and guards, not a bare http.Server: oversized headers get 431,
+// and the credential-less UI refuses a foreign Host (DNS rebinding).
+func TestHTTPServerHasLimits(t *testing.T) {
+	b := setup(t, simulator.Options{}, nil)
+	send := func(host string, header map[string]string) int {
+		req, _ := http.NewRequest("GET", "http://"+b.http+"/monitoring/", nil)
+		if host != "" {
+			req.Host = host
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send("", nil); code != 200 {
+		t.Errorf("the UI from this machine = %d, want 200", code)
+	}
+	if code := send("", map[string]string{"X-Junk": strings.Repeat("a", 200<<10)}); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("200 KiB of headers = %d, want 431", code)
+	}
+	if code := send("rebind.evil.example", nil); code != http.StatusMisdirectedRequest {
+		t.Errorf("foreign Host = %d, want 421", code)
+	}
+}
