@@ -16,9 +16,9 @@ import (
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
-// apiCall sends one request to a worker's enqueue API and returns the
+// apiRaw sends one request to a worker's enqueue API and returns the
 // status and the body.
-func apiCall(t *testing.T, w *Worker, method, path string, body []byte) (int, []byte, time.Duration) {
+func apiRaw(t *testing.T, w *Worker, method, path string, body []byte) (int, []byte, time.Duration) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+w.HTTP+path, bytes.NewReader(body))
 	if err != nil {
@@ -82,7 +82,7 @@ func TestEnqueueAPIJunkKeepsWorkerSmall(t *testing.T) {
 		{"deep nesting", fill("", "[", "")},
 		{"fat refreshes", fill("[", `{"provider":"hooked","account_id":"a","meta":{"pad":"`+strings.Repeat("x", 3000)+`"}},`, "{}]")},
 	} {
-		code, body, took := apiCall(t, w, "POST", "/v1/refreshes", tc.body)
+		code, body, took := apiRaw(t, w, "POST", "/v1/refreshes", tc.body)
 		t.Logf("%s: %d in %s: %.100s", tc.name, code, took.Round(time.Millisecond), body)
 		if code < 400 || code > 499 || took > 2*time.Second {
 			t.Errorf("%s: %d after %s, want a 4xx within 2s", tc.name, code, took)
@@ -103,12 +103,12 @@ func TestEnqueueAPIParity(t *testing.T) {
 	w := s.StartWorker(map[string]string{"ENQUEUE_TOKEN": "e2e-token"})
 	refresh := `{"provider":"hooked","account_id":"parity-1","task_id":"parity-task-1","meta":{"n":1}}`
 	for i, want := range []string{`"task_ids":["parity-task-1"]}`, `"existing":[{"index":0,"task_id":"parity-task-1"}]`} {
-		code, body, _ := apiCall(t, w, "POST", "/v1/refreshes", []byte(refresh))
+		code, body, _ := apiRaw(t, w, "POST", "/v1/refreshes", []byte(refresh))
 		if code != http.StatusAccepted || !strings.Contains(string(body), want) {
 			t.Fatalf("POST #%d: %d %s, want 202 with %s", i+1, code, body, want)
 		}
 	}
-	code, body, took := apiCall(t, w, "GET", "/v1/refreshes/parity-task-1?wait=30s", nil)
+	code, body, took := apiRaw(t, w, "GET", "/v1/refreshes/parity-task-1?wait=30s", nil)
 	if code != http.StatusOK {
 		t.Fatalf("GET ?wait=30s: %d %s after %s", code, body, took)
 	}
@@ -128,18 +128,18 @@ func TestEnqueueAPIParity(t *testing.T) {
 	if n := len(s.Results()); n != 1 {
 		t.Errorf("%d results in the stream, want 1: the second POST enqueued nothing", n)
 	}
-	code, body, _ = apiCall(t, w, "POST", "/v1/refreshes", []byte(`{"provider":"hooked","account_id":"parity-2","task_id":"parity-task-1"}`))
+	code, body, _ = apiRaw(t, w, "POST", "/v1/refreshes", []byte(`{"provider":"hooked","account_id":"parity-2","task_id":"parity-task-1"}`))
 	if code != http.StatusConflict {
 		t.Errorf("same task_id, other refresh: %d %s, want 409", code, body)
 	}
-	code, body, _ = apiCall(t, w, "POST", "/v1/refreshes", []byte(`{"provider":"hooked","account_id":"parity-3","in":"1h"}`))
+	code, body, _ = apiRaw(t, w, "POST", "/v1/refreshes", []byte(`{"provider":"hooked","account_id":"parity-3","in":"1h"}`))
 	var enq struct {
 		TaskIDs []string `json:"task_ids"`
 	}
 	if err := json.Unmarshal(body, &enq); err != nil || code != http.StatusAccepted || len(enq.TaskIDs) != 1 {
 		t.Fatalf("POST delayed: %d %s", code, body)
 	}
-	code, body, took = apiCall(t, w, "GET", "/v1/refreshes/"+enq.TaskIDs[0]+"?wait=1s", nil)
+	code, body, took = apiRaw(t, w, "GET", "/v1/refreshes/"+enq.TaskIDs[0]+"?wait=1s", nil)
 	if code != http.StatusNotFound || !strings.Contains(string(body), `"state":"scheduled"`) || took < time.Second {
 		t.Errorf("GET a scheduled task with ?wait=1s: %d %s after %s, want 404 with state scheduled after 1s", code, body, took)
 	}

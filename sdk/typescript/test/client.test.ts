@@ -155,23 +155,37 @@ describe("refreshq client against a real worker", { skip: why || false }, () => 
     await assert.rejects(wrong.get("x"), UnauthorizedError);
   });
 
-  test("cancel ends a task not yet run with one cancelled result", async (t) => {
-    // DELETE /v1/refreshes/{id} comes with the worker's cancel support; a
-    // worker without it answers 405 to every DELETE.
-    const probe = await fetch(`${world.baseUrl}/v1/refreshes/probe`, { method: "DELETE", headers: { authorization: `Bearer ${world.token}` } });
-    await probe.body?.cancel();
-    if (probe.status === 405) {
-      t.todo("this worker does not serve DELETE /v1/refreshes/{id} yet");
-      return;
-    }
+  test("cancel ends a task not yet run with one cancelled result", async () => {
     const later = await c.enqueue({ provider: "hooked", account_id: `acc-${unique()}`, in: "1h" });
     const out = await c.cancel(later.taskId!);
-    assert.ok(out.state === "cancelled" || out.state === "cancelling", JSON.stringify(out));
+    assert.equal(out.state, "cancelled", JSON.stringify(out));
+    assert.equal(out.taskId, later.taskId);
+    assert.equal(out.result?.error_kind, "cancelled");
+    assert.equal(typeof out.result?.attempts, "number");
     const res = await c.wait(later.taskId!, { timeoutMs: 30_000 });
     assert.equal(res.status, "failed");
     assert.equal(res.error_kind, "cancelled");
     const again = await c.cancel(later.taskId!);
     assert.equal(again.state, "ended");
+    assert.equal(again.result?.task_id, later.taskId);
     await assert.rejects(c.cancel(`never-${unique()}`), UnknownTaskError);
+  });
+
+  test("cancel of a running task lands its cancelled result", async () => {
+    // "slow" subjects take 2 s at the simulator: the task is running.
+    const got = await c.enqueue({ provider: "hooked", account_id: `slow-${unique()}` });
+    for (let i = 0; i < 100 && (await c.get(got.taskId!)).done === false; i++) {
+      const st = await c.get(got.taskId!);
+      if (!st.done && st.state === "active") break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const out = await c.cancel(got.taskId!);
+    assert.ok(["cancelled", "cancelling", "ended"].includes(out.state), JSON.stringify(out));
+    const res = await c.wait(got.taskId!, { timeoutMs: 30_000 });
+    if (out.state === "ended") {
+      assert.equal(res.status, "succeeded"); // it ended before the cancel took effect
+    } else {
+      assert.equal(res.error_kind, "cancelled");
+    }
   });
 });
