@@ -67,6 +67,12 @@ type Options struct {
 	// Limits are the server's timeouts and header size; zero fields take
 	// DefaultLimits.
 	Limits Limits
+	// Cancel, when set with credentials, answers the web UI's delete and
+	// archive of a waiting task and cancel of a running one, on
+	// CancelQueues, by cancelling it (uicancel.go): it ends with one
+	// cancelled result. Nil leaves those routes to asynqmon.
+	Cancel       CancelFunc
+	CancelQueues []string
 }
 
 // Server is the assembled HTTP surface. It serves nothing by itself: hand
@@ -75,6 +81,7 @@ type Server struct {
 	handler   http.Handler
 	limits    Limits
 	mon       *asynqmon.HTTPHandler // nil when the UI is off
+	insp      *asynq.Inspector      // the UI's cancels; nil without them
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -135,8 +142,18 @@ func New(opt Options) (*Server, error) {
 	guard := func(h http.Handler) http.Handler { return who(cross(h)) }
 	pprofOn := opt.PProf && (auth || loopback)
 
+	var ui http.Handler
+	if s.mon != nil {
+		ui = s.mon
+		if mode == uiAuth && opt.Cancel != nil {
+			s.insp = asynq.NewInspector(opt.RedisOpt)
+			uc := &uiCancel{cancel: opt.Cancel, queues: opt.CancelQueues, insp: s.insp, log: log}
+			ui = uc.wrap(s.mon)
+		}
+	}
+
 	mux := http.NewServeMux()
-	if err := mountAll(mux, opt, s.mon, guard, pprofOn, s.limits); err != nil {
+	if err := mountAll(mux, opt, ui, guard, pprofOn, s.limits); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -158,7 +175,7 @@ func New(opt Options) (*Server, error) {
 
 // mountAll registers every route, turning ServeMux's panics on a bad or
 // clashing Extra pattern into an error for New.
-func mountAll(mux *http.ServeMux, opt Options, mon *asynqmon.HTTPHandler, guard func(http.Handler) http.Handler, pprofOn bool, lim Limits) (err error) {
+func mountAll(mux *http.ServeMux, opt Options, mon http.Handler, guard func(http.Handler) http.Handler, pprofOn bool, lim Limits) (err error) {
 	pattern := ""
 	defer func() {
 		if r := recover(); r != nil {
@@ -178,7 +195,8 @@ func mountAll(mux *http.ServeMux, opt Options, mon *asynqmon.HTTPHandler, guard 
 	if mon != nil {
 		// Every method passes through: the full UI posts to
 		// .../archived_tasks/{id}:run and friends, and read-only mode is
-		// enforced by asynqmon itself.
+		// enforced by asynqmon itself. Its deletes, archives and cancels of
+		// refreshq's tasks arrive here as cancels (uicancel.go).
 		var ui http.Handler = mon
 		if opt.Upstreams != nil {
 			ui = withUpstreamsLink(mon)
@@ -221,6 +239,9 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		if s.mon != nil {
 			s.closeErr = s.mon.Close()
+		}
+		if s.insp != nil {
+			s.closeErr = errors.Join(s.closeErr, s.insp.Close())
 		}
 	})
 	return s.closeErr

@@ -166,7 +166,12 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	if err != nil {
 		return &config.UsageError{Err: err}
 	}
+	uiCancels, err := uiCanceller(rdb, cfg)
+	if err != nil {
+		return err
+	}
 	ops, err := opshttp.New(opshttp.Options{
+		Cancel: uiCancels, CancelQueues: cfg.Queues.Names(),
 		Addr: cfg.HTTPAddr, RedisOpt: redisOpt,
 		MonitorUser: cfg.MonitorUser, MonitorPassword: cfg.MonitorPassword,
 		Metrics: m.Handler(), Ready: ready, PProf: cfg.PProf,
@@ -443,4 +448,28 @@ func listen(cfg config.Worker, log *slog.Logger) (net.Listener, error) {
 	}
 	log.Warn("the default HTTP_ADDR is taken, serving on another port; set HTTP_ADDR to choose", "default", cfg.HTTPAddr, "http_addr", ln.Addr().String())
 	return ln, nil
+}
+
+// uiCanceller is how the web UI's delete, archive and cancel of a task end
+// it: a cancel by "UI", answered without waiting for a running task.
+func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (opshttp.CancelFunc, error) {
+	c, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues), client.WithResultsStream(cfg.ResultsStream),
+		client.WithActor(cancel.ActorUI), client.WithCancelWait(0))
+	if err != nil {
+		return nil, fmt.Errorf("web UI cancels: %w", err)
+	}
+	return func(ctx context.Context, taskID string) error {
+		outs, _ := c.Cancel(ctx, taskID)
+		o := outs[0]
+		var ended *client.EndedError
+		switch {
+		case o.Err == nil:
+			return nil
+		case errors.As(o.Err, &ended):
+			return &opshttp.CancelRefused{Status: http.StatusConflict, Message: ended.Error()}
+		case errors.Is(o.Err, client.ErrUnknownTask):
+			return &opshttp.CancelRefused{Status: http.StatusNotFound, Message: o.Err.Error()}
+		}
+		return o.Err
+	}, nil
 }
