@@ -178,6 +178,8 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		PrometheusURL: cfg.PrometheusURL,
 		Upstreams:     statusPage(cfg, limiter, rdb, upstreams, m, log),
 		Extra:         extra, Logger: log,
+		// The API's routes must outlive its longest results long-poll.
+		Limits: opshttp.Limits{API: enqueueapi.MaxWait + 15*time.Second},
 	})
 	if err != nil {
 		return &config.UsageError{Err: err}
