@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	)
+)
 
 // Limits on one POST body. A body is read as a stream, one refresh at a
 // time, so junk is refused as soon as it shows and memory stays bounded by
