@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/schedule"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 // knownEnv reports whether the worker reads name (config.Settings, or a
@@ -54,6 +56,7 @@ type service struct {
 		Replicas *int `yaml:"replicas"`
 	} `yaml:"deploy"`
 	Healthcheck     *struct{ Test []string } `yaml:"healthcheck"`
+	Profiles        []string                 `yaml:"profiles"`
 	StopGracePeriod string                   `yaml:"stop_grace_period"`
 }
 
@@ -145,13 +148,13 @@ func TestComposeServices(t *testing.T) {
 	t.Run("one published port, the monitor's, on loopback", func(t *testing.T) {
 		var publishers []string
 		for name, s := range c.Services {
-			if len(s.Ports) > 0 {
+			if len(s.Ports) > 0 && len(s.Profiles) == 0 {
 				publishers = append(publishers, name)
 			}
 		}
 		slices.Sort(publishers)
 		if !slices.Equal(publishers, []string{"monitor"}) {
-			t.Fatalf("services publishing ports: %v, want only monitor", publishers)
+			t.Fatalf("services of the default profile publishing ports: %v, want only monitor", publishers)
 		}
 		if len(monitor.Ports) != 1 {
 			t.Fatalf("monitor publishes %v, want one port", monitor.Ports)
@@ -217,6 +220,9 @@ var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
 func TestComposeEnvNames(t *testing.T) {
 	c, raw := loadCompose(t)
 	for name, s := range c.Services {
+		if s.Build == nil { // not a refreshq container (Redis, Prometheus, Grafana)
+			continue
+		}
 		for k, v := range s.Environment {
 			if !knownEnv(k) {
 				t.Errorf("service %s sets %s, which the worker does not read (config.Settings)", name, k)
@@ -364,6 +370,70 @@ func TestEnvExample(t *testing.T) {
 	for _, want := range []string{"MONITOR_PASSWORD", "BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY"} {
 		if !slices.Contains(names, want) {
 			t.Errorf(".env.example lacks %s, which compose needs", want)
+		}
+	}
+}
+
+// --profile monitoring adds Prometheus and Grafana, with the shipped
+// configuration mounted, published on loopback only; without the profile
+// nothing changes.
+func TestComposeMonitoringProfile(t *testing.T) {
+	c, _ := loadCompose(t)
+	for name, s := range c.Services {
+		switch name {
+		case "redis", "worker", "monitor":
+			if len(s.Profiles) != 0 {
+				t.Errorf("%s has profiles %v: the default profile must keep it", name, s.Profiles)
+			}
+		default:
+			if !slices.Equal(s.Profiles, []string{"monitoring"}) {
+				t.Errorf("%s has profiles %v, want [monitoring]", name, s.Profiles)
+			}
+		}
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		s, ok := c.Services[name]
+		if !ok {
+			t.Fatalf("the monitoring profile lacks %s", name)
+		}
+		for _, p := range s.Ports {
+			if ps, _ := p.(string); !strings.HasPrefix(ps, "127.0.0.1:") {
+				t.Errorf("%s publishes %v beyond loopback", name, p)
+			}
+		}
+		for _, v := range s.Volumes {
+			host, _, _ := strings.Cut(v, ":")
+			if strings.HasPrefix(host, "./") {
+				if _, err := os.Stat(path.Join("..", host)); err != nil {
+					t.Errorf("%s mounts %s, which does not exist: %v", name, host, err)
+				}
+			}
+		}
+	}
+	if !slices.Contains(c.Services["prometheus"].Volumes, "./deploy/prometheus:/etc/prometheus:ro") {
+		t.Errorf("prometheus does not mount deploy/prometheus (config and alerts): %v", c.Services["prometheus"].Volumes)
+	}
+	if !slices.Contains(c.Services["grafana"].Volumes, "./deploy/grafana/refreshq.json:/var/lib/grafana/dashboards/refreshq.json:ro") {
+		t.Errorf("grafana does not mount the dashboard where its provisioning looks: %v", c.Services["grafana"].Volumes)
+	}
+	if v, _ := c.Services["worker"].env("QUEUE_METRICS"); v != "off" {
+		t.Errorf("workers QUEUE_METRICS = %q, want off: N replicas would report N copies of the queue gauges", v)
+	}
+	if v, _ := c.Services["monitor"].env("QUEUE_METRICS"); v != "on" {
+		t.Errorf("monitor QUEUE_METRICS = %q, want on: one process reports the queue gauges", v)
+	}
+}
+
+// Debian's docker-compose validates the file (no engine needed), with and
+// without the monitoring profile.
+func TestComposeConfigValidates(t *testing.T) {
+	dc := testenv.Program(t, "docker-compose", "apt-get install -y docker-compose (.ci/run installs it); docker-compose.yml was NOT validated")
+	for _, args := range [][]string{{"config", "-q"}, {"--profile", "monitoring", "config", "-q"}} {
+		cmd := exec.Command(dc, args...)
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "MONITOR_PASSWORD=compose-test")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("docker-compose %v: %v\n%s", args, err, out)
 		}
 	}
 }

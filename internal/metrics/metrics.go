@@ -59,6 +59,7 @@ type Metrics struct {
 	duplicates       prometheus.Counter
 	breaker          *prometheus.GaugeVec
 	dailyUsed        *prometheus.GaugeVec
+	dailyCap         *prometheus.GaugeVec
 	hintsCapped      *prometheus.CounterVec
 
 	mu            sync.Mutex
@@ -113,6 +114,10 @@ func New() *Metrics {
 			Name: "refreshq_breaker_state",
 			Help: "Circuit breaker state per provider: 1 for the current state, 0 for the others.",
 		}, []string{"provider", "state"}),
+		dailyCap: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "refreshq_daily_cap",
+			Help: "The provider's daily cap per API key (its _DAILY_CAP), 0 when it has none.",
+		}, []string{"provider"}),
 		dailyUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "refreshq_daily_requests",
 			Help: "Upstream requests counted against the provider's daily cap for the current UTC day.",
@@ -127,7 +132,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.tasks, m.taskDuration, m.upstreamRequests, m.upstreamDuration, m.retries,
-		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed, m.hintsCapped,
+		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed, m.dailyCap, m.hintsCapped,
 	)
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -297,6 +302,15 @@ func (m *Metrics) SetDailyUsed(provider string, n int) {
 		return
 	}
 	m.dailyUsed.WithLabelValues(provider).Set(float64(n))
+}
+
+// SetDailyCap reports the provider's daily cap, 0 for none, so an alert
+// can compare refreshq_daily_requests with it.
+func (m *Metrics) SetDailyCap(provider string, n int) {
+	if m == nil {
+		return
+	}
+	m.dailyCap.WithLabelValues(provider).Set(float64(n))
 }
 
 // Hint sources reported by HintCapped.

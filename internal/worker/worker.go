@@ -412,6 +412,7 @@ func watchState(ctx context.Context, l *ratelimit.Limiter, ups map[string]handle
 				}
 				last[name] = state
 			}
+			m.SetDailyCap(name, u.DailyCap)
 			if u.DailyCap > 0 {
 				if n, err := l.DailyUsed(ctx, u.Key); err == nil {
 					m.SetDailyUsed(name, n)
