@@ -177,7 +177,7 @@ func cpuRatios(rounds [][]row, a, b string) []float64 {
 }
 
 // bestRatio is a's best round over b's best round, by first-to-last-entry
-// rates: how issue 14 compared them. On shared cores it pairs one
+// rates: how the fleet-quota review compared them. On shared cores it pairs one
 // variant's quietest minute with another's, so it is reported, not judged.
 func bestRatio(rounds [][]row, a, b string) float64 {
 	var ba, bb float64
@@ -238,7 +238,7 @@ type comparison struct {
 	target float64 // 0: none, reported for reading only
 }
 
-// comparisons are the ratios issue 14 asks about, between variants run in
+// comparisons are the ratios the throughput goals name, between variants run in
 // the same rounds.
 var comparisons = []comparison{
 	{"full-budget-0ms", "naive-0ms", "0 ms upstream: budgeted worker / naive asynq handler", 0.9},
