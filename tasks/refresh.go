@@ -123,6 +123,16 @@ func (r Refresh) Problems() []error {
 			ps = append(ps, err)
 		}
 	}
+	for _, tf := range []struct {
+		key string
+		t   time.Time
+	}{{"enqueued_at", r.EnqueuedAt}, {"deadline", r.Deadline}} {
+		// RFC 3339 has four-digit years only: a time outside them would
+		// make a payload the worker cannot read back.
+		if y := tf.t.UTC().Year(); !tf.t.IsZero() && (y < 1970 || y > 9999) {
+			ps = append(ps, &ValidationError{Field: tf.key, Problem: fmt.Sprintf("is in the year %d; give a time between 1970 and 9999", y)})
+		}
+	}
 	if err := checkMeta(r.Meta); err != nil {
 		ps = append(ps, err)
 	}
@@ -146,8 +156,12 @@ func (r Refresh) Payload() ([]byte, error) {
 		if !ok {
 			continue
 		}
-		vb, err := json.Marshal(v)
-		if err != nil {
+		// Unescaped, so meta reaches the result as the producer wrote it
+		// (json.Marshal would turn & < > into \u0026 ...).
+		var vb bytes.Buffer
+		enc := json.NewEncoder(&vb)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
 			return nil, &ValidationError{Field: f.key, Problem: "cannot be encoded: " + err.Error()}
 		}
 		if b.Len() > 1 {
@@ -156,7 +170,7 @@ func (r Refresh) Payload() ([]byte, error) {
 		b.WriteByte('"')
 		b.WriteString(f.key)
 		b.WriteString(`":`)
-		b.Write(vb)
+		b.Write(bytes.TrimSuffix(vb.Bytes(), []byte("\n")))
 	}
 	b.WriteByte('}')
 	if b.Len() > MaxPayloadBytes {

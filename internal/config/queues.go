@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // DefaultQueues is QUEUES' default.
@@ -31,8 +33,8 @@ func ParseQueues(s string) (Queues, error) {
 		if !ok || name == "" {
 			return Queues{}, fmt.Errorf("QUEUES: %q is not name=weight; write e.g. %s", part, DefaultQueues)
 		}
-		if strings.ContainsAny(name, " \t:{}") {
-			return Queues{}, fmt.Errorf("QUEUES: queue name %q may not contain spaces, ':' or braces", name)
+		if err := tasks.CheckQueueName(name); err != nil {
+			return Queues{}, fmt.Errorf("QUEUES: %w", err)
 		}
 		weight, err := strconv.Atoi(strings.TrimSpace(w))
 		if err != nil || weight < 1 {

@@ -188,6 +188,13 @@ func TestParseInvalid(t *testing.T) {
 			`entry 6 (line 7): provider is required; one of bundle_social, hooked`,
 			`entry 7 (line 8, hooked): account_id must be a non-empty string`,
 		}},
+		{"a mapping merged into itself", `
+- &base {<<: *base, provider: hooked, account_id: a, every: 1h}
+- &x {provider: hooked, account_id: b, every: 1h, meta: {<<: *x}}
+`, []string{
+			`entry 1 (line 2, hooked a): << merges a mapping into itself`,
+			`entry 2 (line 3, hooked b): meta`,
+		}},
 		{"every and cron", `
 - {provider: hooked, account_id: a, every: 1h, cron: "@daily"}
 - {provider: hooked, account_id: b}

@@ -303,8 +303,16 @@ func label(e parsed) string {
 
 // pairs returns an entry's key/value pairs with YAML merge keys (<<: *x)
 // expanded, so shared settings can live in an anchor; the entry's own keys
-// win over merged ones.
-func pairs(n *yaml.Node) (keys, vals []*yaml.Node) {
+// win over merged ones. cyclic reports a mapping that merges itself, at any
+// depth (&a {<<: *a}): that merge is left out rather than followed forever.
+func pairs(n *yaml.Node) (keys, vals []*yaml.Node, cyclic bool) {
+	return pairsOn(n, map[*yaml.Node]bool{})
+}
+
+// pairsOn is pairs with the mappings being expanded on the way to n.
+func pairsOn(n *yaml.Node, onPath map[*yaml.Node]bool) (keys, vals []*yaml.Node, cyclic bool) {
+	onPath[n] = true
+	defer delete(onPath, n)
 	seen := map[string]bool{}
 	var own, merged [][2]*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -319,7 +327,12 @@ func pairs(n *yaml.Node) (keys, vals []*yaml.Node) {
 				if src.Kind != yaml.MappingNode {
 					continue
 				}
-				mk, mv := pairs(src)
+				if onPath[src] {
+					cyclic = true
+					continue
+				}
+				mk, mv, cyc := pairsOn(src, onPath)
+				cyclic = cyclic || cyc
 				for j := range mk {
 					merged = append(merged, [2]*yaml.Node{mk[j], mv[j]})
 				}
@@ -338,7 +351,7 @@ func pairs(n *yaml.Node) (keys, vals []*yaml.Node) {
 			keys, vals = append(keys, kv[0]), append(vals, kv[1])
 		}
 	}
-	return keys, vals
+	return keys, vals, cyclic
 }
 
 func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
@@ -351,7 +364,10 @@ func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
 		bad("", "must be a mapping with keys %s", strings.Join(entryKeys, ", "))
 		return e, ps
 	}
-	keys, vals := pairs(n)
+	keys, vals, cyclic := pairs(n)
+	if cyclic {
+		bad("<<", "merges a mapping into itself; merge another anchor, e.g. <<: *defaults")
+	}
 	str := map[string]string{}
 	given := map[string]bool{}
 	refresh := map[string]json.RawMessage{}
