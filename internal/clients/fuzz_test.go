@@ -75,18 +75,39 @@ func checkError(t *testing.T, err error) {
 	}
 }
 
-func fuzzBodies(f *testing.F, bodies ...string) {
+// fuzzResponses seeds f with bodies under several statuses, then feeds
+// any status, body and Retry-After to the provider's error decoder (non-2xx)
+// or to decode (2xx), which reports what it must hold of a success.
+func fuzzResponses(f *testing.F, provider string, decode func(t *testing.T, r *response) error, bodies ...string) {
 	for _, status := range []int{200, 400, 401, 429, 500} {
 		for _, b := range bodies {
 			f.Add(status, []byte(b), "2")
 		}
 	}
+	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
+		status = 100 + abs(status)%500
+		r := &response{status: status, header: http.Header{"Retry-After": {retryAfter}}, body: body}
+		if !r.ok() {
+			checkError(t, newAPIError(provider, status, r.header, body, fuzzKey))
+			return
+		}
+		checkError(t, decode(t, r))
+	})
 }
 
-// FuzzBundleResponse feeds bundle.social's success and error decoders any
-// status, body and Retry-After.
+// FuzzBundleResponse feeds bundle.social's success and error decoders.
 func FuzzBundleResponse(f *testing.F) {
-	fuzzBodies(f,
+	c, err := NewBundleSocial(fuzzKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzResponses(f, c.c.provider, func(t *testing.T, r *response) error {
+		out, err := c.decode(r)
+		if err == nil && out.SocialAccountID == "" {
+			t.Fatalf("decoded a success without socialAccountId from %q", r.body)
+		}
+		return err
+	},
 		`{"success":true,"message":"ok","socialAccountId":"sa_1","socialAccount":{"id":"sa_1","type":"TIKTOK","teamId":"t1"},"limit":10,"used":1,"remaining":9,"windowSeconds":3600}`,
 		`{"success":true,"socialAccountId":"sa_1","limit":"10","used":null,"remaining":-1,"windowSeconds":1e300}`,
 		`{"statusCode":400,"message":["type must be one of TIKTOK"],"issues":[{"code":"invalid_enum_value","message":"bad","path":["type",0]}]}`,
@@ -96,29 +117,21 @@ func FuzzBundleResponse(f *testing.F) {
 		"\xff\xfe",
 		``,
 	)
-	c, err := NewBundleSocial(fuzzKey)
+}
+
+// FuzzHookedResponse feeds hooked.so's success and error decoders.
+func FuzzHookedResponse(f *testing.F) {
+	c, err := NewHooked(fuzzKey)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
-		status = 100 + abs(status)%500
-		r := &response{status: status, header: http.Header{"Retry-After": {retryAfter}}, body: body}
-		if !r.ok() {
-			checkError(t, newAPIError(c.c.provider, status, r.header, body, fuzzKey))
-			return
-		}
+	fuzzResponses(f, c.c.provider, func(t *testing.T, r *response) error {
 		out, err := c.decode(r)
-		checkError(t, err)
-		if err == nil && out.SocialAccountID == "" {
-			t.Fatalf("decoded a success without socialAccountId from %q", body)
+		if err == nil {
+			_ = out.Data.Summary()
 		}
-	})
-}
-
-// FuzzHookedResponse feeds hooked.so's success and error decoders any
-// status, body and Retry-After.
-func FuzzHookedResponse(f *testing.F) {
-	fuzzBodies(f,
+		return err
+	},
 		`{"success":true,"message":"Account refreshed successfully","data":{"account":{"id":"clx123abc","username":"fitnessguru","platform":"tiktok"}}}`,
 		`{"success":true,"data":{"account":{"id":42,"username":null}}}`,
 		`{"success":false,"message":"`+fuzzKey+`"}`,
@@ -127,23 +140,6 @@ func FuzzHookedResponse(f *testing.F) {
 		`not json `+fuzzKey,
 		``,
 	)
-	c, err := NewHooked(fuzzKey)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
-		status = 100 + abs(status)%500
-		r := &response{status: status, header: http.Header{"Retry-After": {retryAfter}}, body: body}
-		if !r.ok() {
-			checkError(t, newAPIError(c.c.provider, status, r.header, body, fuzzKey))
-			return
-		}
-		out, err := c.decode(r)
-		checkError(t, err)
-		if err == nil {
-			_ = out.Data.Summary()
-		}
-	})
 }
 
 func abs(n int) int {
