@@ -35,6 +35,9 @@ type Client struct {
 	queues    config.Queues
 	conc      int
 	where     string // redacted address, for messages
+	// taskDeadline is the workers' TASK_DEADLINE: how long EnqueueOnce's
+	// claim on a task id must outlive the time the task is due.
+	taskDeadline time.Duration
 	// actor and cancelWait shape Cancel (cancel.go).
 	actor      string
 	cancelWait time.Duration
@@ -45,6 +48,8 @@ type settings struct {
 	queues *config.Queues
 	conc   int
 	err    error
+
+	taskDeadline time.Duration
 
 	actor      string
 	cancelWait *time.Duration
@@ -79,6 +84,11 @@ func WithQueueNames(names ...string) Option {
 		s.queues = &q
 	}
 }
+
+// WithTaskDeadline tells the Client the workers' TASK_DEADLINE (default
+// 24h), so a task id given to EnqueueOnce stays claimed while its task may
+// still run.
+func WithTaskDeadline(d time.Duration) Option { return func(s *settings) { s.taskDeadline = d } }
 
 // WithConcurrency sets how many enqueues EnqueueMany keeps in flight; the
 // default is DefaultConcurrency.
@@ -152,7 +162,7 @@ func NewFromRedisClient(rdb redis.UniversalClient, opts ...Option) (*Client, err
 }
 
 func apply(opts []Option) (settings, error) {
-	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency, actor: cancel.ActorClient}
+	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency, actor: cancel.ActorClient, taskDeadline: config.DefaultTaskDeadline}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -164,6 +174,9 @@ func apply(opts []Option) (settings, error) {
 	}
 	if s.conc < 1 {
 		return s, fmt.Errorf("concurrency is %d; want at least 1", s.conc)
+	}
+	if s.taskDeadline <= 0 {
+		return s, fmt.Errorf("task deadline is %s; want a positive duration, the workers' TASK_DEADLINE", s.taskDeadline)
 	}
 	if s.queues == nil {
 		q, err := config.ParseQueues("")
@@ -191,6 +204,8 @@ func newClient(rdb redis.UniversalClient, s settings) *Client {
 		queues:     *s.queues,
 		conc:       s.conc,
 		where:      "Redis",
+
+		taskDeadline: s.taskDeadline,
 	}
 }
 

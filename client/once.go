@@ -13,7 +13,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -96,7 +95,7 @@ func (c *Client) EnqueueOnce(ctx context.Context, taskID string, r tasks.Refresh
 	}
 	now := time.Now()
 	key := claimKey(c.stream, taskID)
-	ok, err := c.rdb.SetNX(ctx, key, fp, claimTTL(&s, now)).Result()
+	ok, err := c.rdb.SetNX(ctx, key, fp, claimTTL(&s, r.Deadline, c.taskDeadline, now)).Result()
 	if err != nil {
 		return false, fmt.Errorf("enqueue %s %s: claim task id %s in %s: %w", r.Provider, r.Subject(), taskID, c.where, err)
 	}
@@ -151,8 +150,8 @@ func (c *Client) idInUse(ctx context.Context, taskID string) (bool, error) {
 }
 
 // claimTTL keeps a claim while the task may still run (until its deadline,
-// or the default TASK_DEADLINE after it is due) and its result is indexed.
-func claimTTL(s *enqueueSettings, now time.Time) time.Duration {
+// or taskDeadline after it is due) and its result is indexed.
+func claimTTL(s *enqueueSettings, deadline time.Time, taskDeadline time.Duration, now time.Time) time.Duration {
 	due := now
 	switch {
 	case s.hasIn:
@@ -160,9 +159,9 @@ func claimTTL(s *enqueueSettings, now time.Time) time.Duration {
 	case s.at.After(now):
 		due = s.at
 	}
-	end := due.Add(config.DefaultTaskDeadline)
-	if !s.deadline.IsZero() && s.deadline.Before(end) {
-		end = s.deadline
+	end := due.Add(taskDeadline)
+	if !deadline.IsZero() && deadline.Before(end) {
+		end = deadline
 	}
 	return max(end.Sub(now), 0) + results.DefaultIndexTTL + claimSlack
 }

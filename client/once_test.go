@@ -100,3 +100,23 @@ func TestTaskState(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimOutlivesTheTask(t *testing.T) {
+	now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	index := results.DefaultIndexTTL + claimSlack
+	for _, tc := range []struct {
+		name     string
+		s        enqueueSettings
+		deadline time.Time
+		want     time.Duration
+	}{
+		{"due now", enqueueSettings{}, time.Time{}, 48*time.Hour + index},
+		{"due in 2h", enqueueSettings{in: 2 * time.Hour, hasIn: true}, time.Time{}, 50*time.Hour + index},
+		{"due at a time", enqueueSettings{at: now.Add(time.Hour)}, time.Time{}, 49*time.Hour + index},
+		{"deadline sooner", enqueueSettings{}, now.Add(3 * time.Hour), 3*time.Hour + index},
+	} {
+		if got := claimTTL(&tc.s, tc.deadline, 48*time.Hour, now); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		// The API enqueues through the same client as cmd/enqueue, so its
 		// validation and semantics are the CLI's.
 		producer, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues), client.WithResultsStream(cfg.ResultsStream),
-			client.WithActor(cancel.ActorHTTP), client.WithCancelWait(httpCancelWait))
+			client.WithActor(cancel.ActorHTTP), client.WithCancelWait(httpCancelWait), client.WithTaskDeadline(cfg.TaskDeadline))
 		if err != nil {
 			return fmt.Errorf("enqueue API: %w", err)
 		}
