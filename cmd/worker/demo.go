@@ -154,11 +154,11 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, `refreshq demo: a worker against the built-in upstream simulator (never the real APIs).
 
   enqueued %d sample tasks; results print below as they land.
-  web UI   http://%s/monitoring/    metrics http://%s/metrics
+  web UI   http://%s/monitoring/    upstreams http://%s/upstreams/    metrics http://%s/metrics
   enqueue more:  REDIS_URL='%s' QUEUES=%s RESULTS_STREAM=%s go run ./cmd/enqueue hooked --account acc-42 --queue %s --wait 30s%s
   Ctrl-C stops. The demo keeps to queue %s and stream %s: it never touches other work in this Redis.
 
-`, n, httpAddr, httpAddr, shownURL, demoForced["QUEUES"], demoStream, demoQueue, passwordNote, demoQueue, demoStream)
+`, n, httpAddr, httpAddr, httpAddr, shownURL, demoForced["QUEUES"], demoStream, demoQueue, passwordNote, demoQueue, demoStream)
 
 	go func() {
 		_ = reader.Follow(ctx, from, func(e results.Entry, _ results.Map) error {
