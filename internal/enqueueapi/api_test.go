@@ -336,6 +336,15 @@ func TestBadRequests(t *testing.T) {
 			t.Fatalf("%d %v, want 413", code, m)
 		}
 	})
+	t.Run("one refresh too large", func(t *testing.T) {
+		// Just over the cap: the decoder holds it whole, then it is refused.
+		fat := `{"provider":"hooked","account_id":"a","queue":"` + q + `","meta":{"pad":"` + strings.Repeat("x", MaxItemBytes) + `"}}`
+		for _, body := range []string{fat, "[" + fat + "]"} {
+			if code, m := f.post(t, body); code != http.StatusRequestEntityTooLarge {
+				t.Errorf("%d %v, want 413", code, m)
+			}
+		}
+	})
 	t.Run("too many refreshes", func(t *testing.T) {
 		many := `[` + strings.Repeat(`{"provider":"hooked","account_id":"a","queue":"`+q+`"},`, MaxItems) + `{"provider":"hooked","account_id":"a","queue":"` + q + `"}]`
 		code, m := f.post(t, many)

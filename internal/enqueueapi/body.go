@@ -56,6 +56,9 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error
 		if err := dec.Decode(&raw); err != nil {
 			return nil, bodyError(err)
 		}
+		if len(raw) > MaxItemBytes {
+			return nil, bodyError(errItemTooLarge)
+		}
 		raws = append(raws, raw)
 	case '[':
 		if _, err := dec.Token(); err != nil {
@@ -69,6 +72,9 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error
 			item()
 			if err := dec.Decode(&raw); err != nil {
 				return nil, bodyError(err)
+			}
+			if len(raw) > MaxItemBytes {
+				return nil, bodyError(errItemTooLarge)
 			}
 			raws = append(raws, raw)
 		}

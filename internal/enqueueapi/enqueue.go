@@ -265,9 +265,6 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 // and wrong types are field-level problems.
 func decodeItem(raw json.RawMessage) (item, *Problem) {
 	var it item
-	if len(raw) > MaxItemBytes {
-		return it, &Problem{Message: fmt.Sprintf("is %d bytes; a refresh is at most %d", len(raw), MaxItemBytes)}
-	}
 	r, err := tasks.Decode(raw, map[string]any{"task_id": &it.TaskID, "unique": &it.Unique, "in": &it.In, "at": &it.At})
 	if err != nil {
 		return it, problemOf(err)
