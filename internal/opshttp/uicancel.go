@@ -50,9 +50,9 @@ type uiCancel struct {
 // cancelRoute is a UI route turned into cancels: which tasks and how the
 // answer is shaped.
 type cancelRoute struct {
-	queue, state string // state: pending, scheduled, retry, active
-	taskID       string // one task; "" for batch and all
-	batch, all   bool
+	queue, state  string // state: pending, scheduled, retry, active
+	taskID        string // one task; "" for batch and all
+	batch, all    bool
 	okKey, errKey string // the batch answer's keys
 	countKey      string // the all answer's key ("" answers 204)
 }
