@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,4 +81,41 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRetryAfterCeiling: one 429 asking for a month (Retry-After: 2592000)
+// pauses the API key, and the task that got it, for RETRY_AFTER_MAX only;
+// the worker logs and counts the capped hint.
+func TestRetryAfterCeiling(t *testing.T) {
+	s := NewStack(t, simulator.Options{Script: func(c simulator.Call) *simulator.Reply {
+		if c.Subject == "month" {
+			return &simulator.Reply{Status: 429, Header: http.Header{"Retry-After": {"2592000"}}}
+		}
+		return nil
+	}})
+	w := s.StartWorker(map[string]string{"RETRY_AFTER_MAX": "3s", "HOOKED_RATE": "off"})
+	month := s.MustEnqueue("hooked", "--account", "month")
+	// The month-long hint must not outlive the ceiling: the next refresh on
+	// the same key goes through within it.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(s.Sim.CallsFor("month")) < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := len(s.Sim.CallsFor("month")); n < 2 {
+		t.Fatalf("the task was tried %d times in 20 s; with RETRY_AFTER_MAX=3s it should have been tried again", n)
+	}
+	calls := s.Sim.CallsFor("month")
+	if gap := calls[1].At.Sub(calls[0].At); gap < 3*time.Second || gap > 15*time.Second {
+		t.Errorf("second try %v after the first; want about RETRY_AFTER_MAX (3s)", gap)
+	}
+	if e := ResultFor(s.Results(), month); len(e) != 0 {
+		t.Errorf("the task ended (%+v); it should still be waiting, not failed by a month-long hint", e)
+	}
+	_, body := w.Get("/metrics")
+	if !regexp.MustCompile(`refreshq_upstream_hints_capped_total\{provider="hooked",source="retry_after"\} [1-9]`).MatchString(body) {
+		t.Errorf("/metrics lacks the capped hint:\n%s", grep(body, "hints_capped"))
+	}
+	if !strings.Contains(w.Stderr.String(), "RETRY_AFTER_MAX") {
+		t.Errorf("no log line for the capped hint:\n%s", tail(w.Stderr.String(), 20))
+	}
 }
