@@ -168,6 +168,49 @@ type Decision struct {
 	Probe bool
 }
 
+// ExactMax is the largest N a window keeps as an exact log of admission
+// times (a few dozen bytes an entry). A window of more keeps a counter per
+// 1/Buckets of its span instead, a few hundred bytes whatever N is, which
+// never admits more than N in any span either but may admit fewer: it
+// counts the oldest bucket whole, so it admits at least N per span +
+// span/Buckets, at most 1/(Buckets+1) (under 5%) below the exact log.
+const (
+	ExactMax = 1000
+	Buckets  = 20
+)
+
+// Checks are the keys and arguments of the limiter's checks for one
+// request (key, budget, daily cap), in the order the Lua functions read
+// them: for a script of another package that starts with [Lua].
+type Checks struct {
+	Keys []string
+	Args []any
+}
+
+// Checks returns the keys and arguments that rl_open reads.
+func (l *Limiter) Checks(key Key, b Budget, dailyCap int) (Checks, error) {
+	if err := key.validate(); err != nil {
+		return Checks{}, err
+	}
+	keys := make([]string, 0, 3+len(b))
+	keys = append(keys, l.cooldownKey(key), l.breakerKey(key), l.dailyKey(key))
+	args := make([]any, 0, 4+3*len(b))
+	args = append(args, max(dailyCap, 0), ms(l.opt.ProbeTimeout),
+		l.member+"-"+strconv.FormatUint(l.seq.Add(1), 36), len(b))
+	for _, w := range b {
+		if w.N < 1 || w.Per <= 0 {
+			return Checks{}, fmt.Errorf("ratelimit: invalid window %s", w)
+		}
+		buckets := 0
+		if w.N > ExactMax {
+			buckets = Buckets
+		}
+		keys = append(keys, l.windowKey(key, w))
+		args = append(args, w.N, ms(w.Per+l.opt.Margin), buckets)
+	}
+	return Checks{Keys: keys, Args: args}, nil
+}
+
 // Acquire admits one request for key if the key's cooldown, the provider's
 // breaker, the daily cap (0 = none) and every window of b allow it, and
 // records it; otherwise it records nothing and says how long to wait and
@@ -179,19 +222,12 @@ func (l *Limiter) Acquire(ctx context.Context, key Key, b Budget, dailyCap int) 
 	if dailyCap < 0 {
 		dailyCap = 0
 	}
-	keys := make([]string, 0, 3+len(b))
-	keys = append(keys, l.cooldownKey(key), l.breakerKey(key), l.dailyKey(key))
-	args := make([]any, 0, 4+2*len(b))
-	args = append(args, l.now(), dailyCap, ms(l.opt.ProbeTimeout),
-		l.member+"-"+strconv.FormatUint(l.seq.Add(1), 36))
-	for _, w := range b {
-		if w.N < 1 || w.Per <= 0 {
-			return Decision{}, fmt.Errorf("ratelimit: invalid window %s", w)
-		}
-		keys = append(keys, l.windowKey(key, w.Per))
-		args = append(args, w.N, ms(w.Per+l.opt.Margin))
+	c, err := l.Checks(key, b, dailyCap)
+	if err != nil {
+		return Decision{}, err
 	}
-	res, err := acquireScript.Run(ctx, l.rdb, keys, args...).Slice()
+	args := append([]any{l.now()}, c.Args...)
+	res, err := acquireScript.Run(ctx, l.rdb, c.Keys, args...).Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("ratelimit acquire: %w", err)
 	}
@@ -231,12 +267,15 @@ func (l *Limiter) Cooldown(ctx context.Context, key Key, wait time.Duration) (ti
 	return paused, err
 }
 
-func (l *Limiter) cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
+func (l *Limiter) cooldownArgs(wait time.Duration) []any {
 	// Round a hint up: a pause a fraction of a millisecond short is a 429.
 	waitMS := int64((wait + time.Millisecond - 1) / time.Millisecond)
+	return []any{l.now(), waitMS, ms(firstBackoff), ms(maxBackoff), ms(backoffTTL)}
+}
+
+func (l *Limiter) cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
 	n, err := cooldownScript.Run(ctx, l.rdb,
-		[]string{l.cooldownKey(key), l.backoffKey(key)},
-		l.now(), waitMS, ms(firstBackoff), ms(maxBackoff), ms(backoffTTL)).Int64()
+		[]string{l.cooldownKey(key), l.backoffKey(key)}, l.cooldownArgs(wait)...).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit cooldown: %w", err)
 	}
@@ -382,13 +421,29 @@ func (l *Limiter) breakerKey(k Key) string {
 	}
 	return l.base(k.Provider) + "breaker"
 }
-func (l *Limiter) keyBase(k Key) string     { return l.base(k.Provider) + k.KeyID + ":" }
+func (l *Limiter) keyBase(k Key) string { return l.base(k.Provider) + k.KeyID + ":" }
+
+// KeyPrefix starts the Redis keys of key's state, for a package that keeps
+// more state per API key next to the limiter's (the quota engine's waiting
+// line), in the same Cluster slot.
+func (l *Limiter) KeyPrefix(k Key) string   { return l.keyBase(k) }
 func (l *Limiter) cooldownKey(k Key) string { return l.keyBase(k) + "cooldown" }
 func (l *Limiter) backoffKey(k Key) string  { return l.keyBase(k) + "backoff" }
 func (l *Limiter) dailyKey(k Key) string    { return l.keyBase(k) + "daily" }
-func (l *Limiter) windowKey(k Key, per time.Duration) string {
-	return l.keyBase(k) + "w:" + strconv.FormatInt(ms(per), 10)
+
+// windowKey is a log ("w:") or, above ExactMax, a bucket counter ("c:"):
+// the two never share a key, as their types differ.
+func (l *Limiter) windowKey(k Key, w Window) string {
+	kind := "w:"
+	if w.N > ExactMax {
+		kind = "c:"
+	}
+	return l.keyBase(k) + kind + strconv.FormatInt(ms(w.Per), 10)
 }
+
+// Clock is the clock argument a script that starts with [Lua] passes as
+// its ARGV[1]: empty means Redis TIME.
+func (l *Limiter) Clock() string { return l.now() }
 
 // now is the clock argument of every script: empty means Redis TIME.
 func (l *Limiter) now() string {

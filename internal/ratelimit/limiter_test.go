@@ -54,7 +54,7 @@ func TestWindowGuaranteeUnderConcurrency(t *testing.T) {
 	f := setup(t, Options{}, false)
 	const n = 20
 	// The hour window never refuses; its log keeps every admission's score.
-	b := Budget{{N: n, Per: time.Second}, {N: 1 << 30, Per: time.Hour}}
+	b := Budget{{N: n, Per: time.Second}, {N: ExactMax, Per: time.Hour}}
 	const run = 3 * time.Second
 	ctx := context.Background()
 	deadline := time.Now().Add(run)
@@ -87,7 +87,7 @@ func TestWindowGuaranteeUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 
-	zs, err := f.rdb.ZRangeWithScores(ctx, f.lim.windowKey(bundleKey, time.Hour), 0, -1).Result()
+	zs, err := f.rdb.ZRangeWithScores(ctx, f.lim.windowKey(bundleKey, b[1]), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestNoPartialConsumption(t *testing.T) {
 	b := mustBudget(t, "3/1s,5/1m")
 	count := func(per time.Duration) int64 {
 		t.Helper()
-		n, err := f.rdb.ZCard(ctx, f.lim.windowKey(bundleKey, per)).Result()
+		n, err := f.rdb.ZCard(ctx, f.lim.windowKey(bundleKey, Window{N: 1, Per: per})).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -11,29 +12,41 @@ import (
 // with other commands into one round trip. Each queues its commands on
 // pipe and returns a function to call after pipe.Exec for the result.
 
-// Hold is a key, or a field of a hash, whose presence holds requests back.
-type Hold struct {
-	Key   string
-	Field string // "" for the key itself
+// CooldownPipelined is Cooldown queued on pipe. Where Redis does not know
+// the script it was not run, and the returned function runs Cooldown on
+// its own.
+func (l *Limiter) CooldownPipelined(ctx context.Context, pipe redis.Pipeliner, key Key, wait time.Duration) func() (time.Duration, error) {
+	if err := key.validate(); err != nil {
+		return func() (time.Duration, error) { return 0, err }
+	}
+	wait = max(wait, 0)
+	cmd := cooldownScript.EvalSha(ctx, pipe, []string{l.cooldownKey(key), l.backoffKey(key)}, l.cooldownArgs(wait)...)
+	return func() (time.Duration, error) {
+		n, err := cmd.Int64()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return l.cooldown(ctx, key, wait)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("ratelimit cooldown: %w", err)
+		}
+		return time.Duration(n) * time.Millisecond, nil
+	}
 }
 
-// Holds returns what holds key's requests back as plain presence checks:
-// its cooldown (a key that expires when the pause ends) and its provider's
-// breaker while open or half open (the open_until field). For a key with
-// no budget windows and no daily cap, Acquire admits a request exactly
-// when none is present, so a caller may check them in a script of its own
-// (ledger.BeginPipelined) and skip Acquire, saving a round trip per
-// request. Such a request is not counted in DailyUsed, which matters only
-// with a daily cap. When one is present, ask Acquire: it decides, and may
-// make the request the breaker's half-open probe.
-func (l *Limiter) Holds(key Key) ([]Hold, error) {
-	if err := key.validate(); err != nil {
-		return nil, err
+// ObservePipelined is Observe queued on pipe: it queues nothing unless the
+// quota fields call for a pause.
+func (l *Limiter) ObservePipelined(ctx context.Context, pipe redis.Pipeliner, key Key, limit, used, remaining, windowSeconds int) func() error {
+	pause := observePause(limit, used, remaining, windowSeconds)
+	if pause <= 0 {
+		return func() error { return key.validate() }
 	}
-	return []Hold{
-		{Key: l.cooldownKey(key)},
-		{Key: l.breakerKey(key), Field: "open_until"},
-	}, nil
+	got := l.CooldownPipelined(ctx, pipe, key, pause)
+	return func() error {
+		if _, err := got(); err != nil {
+			return fmt.Errorf("ratelimit observe: %w", err)
+		}
+		return nil
+	}
 }
 
 // ReportPipelined is Report queued on pipe. Where Redis does not know the

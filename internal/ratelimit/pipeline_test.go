@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -9,74 +10,38 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// TestHolds: none of the holds is present only while no cooldown is set
-// and the breaker is closed, which is when Acquire admits a key without a
-// budget.
-func TestHolds(t *testing.T) {
+// TestCooldownPipelinedIsCooldown: a cooldown and an Observe that calls
+// for a pause, queued on a pipeline (also after Redis forgot the script),
+// hold the key back as Cooldown does; an Observe with plenty left queues
+// nothing.
+func TestCooldownPipelinedIsCooldown(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
 	ctx := context.Background()
+	l := New(rdb, Options{})
 	key := Key{Provider: "p", KeyID: "k"}
-	clear := func(f *fixture) bool {
-		t.Helper()
-		holds, err := f.lim.Holds(key)
-		if err != nil {
-			t.Fatal(err)
+	other := Key{Provider: "p", KeyID: "o"}
+	rdb.ScriptFlush(ctx)
+	pipe := rdb.Pipeline()
+	cd := l.CooldownPipelined(ctx, pipe, key, 3*time.Second)
+	plenty := l.ObservePipelined(ctx, pipe, other, 100, 10, 90, 60)
+	if pipe.Len() != 1 {
+		t.Fatalf("%d commands queued, want 1 (the cooldown)", pipe.Len())
+	}
+	spent := l.ObservePipelined(ctx, pipe, other, 100, 100, 0, 60)
+	_, _ = pipe.Exec(ctx)
+	if d, err := cd(); err != nil || d != 3*time.Second {
+		t.Fatalf("cooldown = %v, %v; want 3s", d, err)
+	}
+	if err := errors.Join(plenty(), spent()); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []Key{key, other} {
+		d, err := l.Acquire(ctx, k, nil, 0)
+		if err != nil || d.Allowed || d.Reason != ReasonCooldown {
+			t.Fatalf("Acquire(%s) = %+v, %v; want refused for the cooldown", k.KeyID, d, err)
 		}
-		for _, h := range holds {
-			var present bool
-			if h.Field == "" {
-				n, err := f.rdb.Exists(ctx, h.Key).Result()
-				if err != nil {
-					t.Fatal(err)
-				}
-				present = n == 1
-			} else if present, err = f.rdb.HExists(ctx, h.Key, h.Field).Result(); err != nil {
-				t.Fatal(err)
-			}
-			if present {
-				return false
-			}
-		}
-		return true
-	}
-	cases := []struct {
-		name      string
-		before    func(f *fixture)
-		wantClear bool
-	}{
-		{name: "fresh", wantClear: true},
-		{name: "failures below threshold", wantClear: true, before: func(f *fixture) {
-			for range DefaultBreakerThreshold - 1 {
-				_ = f.lim.Report(ctx, key, false, false)
-			}
-		}},
-		{name: "cooldown", before: func(f *fixture) { _, _ = f.lim.Cooldown(ctx, key, time.Minute) }},
-		{name: "breaker open", before: func(f *fixture) {
-			for range DefaultBreakerThreshold {
-				_ = f.lim.Report(ctx, key, false, false)
-			}
-		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			f := setup(t, Options{}, false)
-			if tc.before != nil {
-				tc.before(f)
-			}
-			got := clear(f)
-			if got != tc.wantClear {
-				t.Fatalf("clear = %v, want %v", got, tc.wantClear)
-			}
-			d, err := f.lim.Acquire(ctx, key, nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d.Allowed != got {
-				t.Fatalf("clear = %v but Acquire allowed = %v (%s)", got, d.Allowed, d.Reason)
-			}
-		})
-	}
-	if _, err := (&Limiter{}).Holds(Key{}); err == nil {
-		t.Error("Holds of an empty key: no error")
 	}
 }
 

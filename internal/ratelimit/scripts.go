@@ -20,67 +20,156 @@ if not now then
 end
 `
 
-// acquireScript decides and records one admission.
+// Lua holds the limiter's checks as Lua functions, so that a script of
+// another package (the quota engine's admission) decides a request in the
+// same round trip, on the same rules. A script starts with Lua, then:
 //
-// KEYS: 1 cooldown, 2 breaker, 3 daily, 4.. one log per window.
-// ARGV: 1 now, 2 daily cap (0 = none), 3 probe lease ms, 4 unique member,
-// then per window: its N and its span (Per + Margin) in ms.
-// Returns {allowed, wait ms, reason, probe}.
-var acquireScript = redis.NewScript(prelude + `
-local cd = num(redis.call('GET', KEYS[1]))
-if cd and cd > now then return {0, cd - now, 'cooldown', 0} end
-
-local br = redis.call('HMGET', KEYS[2], 'open_until', 'probe_until')
-local openUntil = num(br[1]) or 0
-local probe = 0
-if openUntil > 0 then
-  if now < openUntil then return {0, openUntil - now, 'breaker', 0} end
-  local probeUntil = num(br[2]) or 0
-  -- Half open with a probe in flight: look again soon, since the probe
-  -- may close the breaker long before its lease ends.
-  if probeUntil > now then return {0, math.min(probeUntil - now, 1000), 'breaker', 0} end
-  probe = 1
+//	local c = rl_open(ki, ai)  -- the keys and arguments of Limiter.Checks
+//	local wait, reason = rl_guard(c, now)  -- cooldown, breaker, daily cap
+//	local free = rl_free(c, now)  -- slots free in every window now
+//	local w = rl_wait(c, now, r)  -- ms until r+1 more slots are free
+//	rl_take(c, now)  -- record one admission
+//
+// rl_guard returns 0 when nothing holds the request back; rl_free must
+// run before rl_wait and rl_take, which use the counts it read.
+const Lua = prelude + `
+local DAY = 86400000
+local function rl_open(ki, ai)
+  local c = {cd = KEYS[ki], br = KEYS[ki + 1], daily = KEYS[ki + 2],
+    cap = tonumber(ARGV[ai]), lease = tonumber(ARGV[ai + 1]), member = ARGV[ai + 2],
+    probe = 0, wins = {}}
+  local nw = tonumber(ARGV[ai + 3])
+  for i = 1, nw do
+    local a = ai + 4 + 3 * (i - 1)
+    c.wins[i] = {key = KEYS[ki + 2 + i], n = tonumber(ARGV[a]), span = tonumber(ARGV[a + 1]),
+      buckets = tonumber(ARGV[a + 2])}
+  end
+  return c
 end
 
-local cap = tonumber(ARGV[2])
-local day = math.floor(now / 86400000)
-local dd = redis.call('HMGET', KEYS[3], 'day', 'used')
-local used = 0
-if num(dd[1]) == day then used = num(dd[2]) or 0 end
-if cap > 0 and used >= cap then return {0, (day + 1) * 86400000 - now, 'daily_cap', 0} end
+local function rl_guard(c, now)
+  local cd = num(redis.call('GET', c.cd))
+  if cd and cd > now then return cd - now, 'cooldown' end
+  local br = redis.call('HMGET', c.br, 'open_until', 'probe_until')
+  local openUntil = num(br[1]) or 0
+  if openUntil > 0 then
+    if now < openUntil then return openUntil - now, 'breaker' end
+    local probeUntil = num(br[2]) or 0
+    -- Half open with a probe in flight: look again soon, since the probe
+    -- may close the breaker long before its lease ends.
+    if probeUntil > now then return math.min(probeUntil - now, 1000), 'breaker' end
+    c.probe = 1
+  end
+  c.day = math.floor(now / DAY)
+  local dd = redis.call('HMGET', c.daily, 'day', 'used')
+  c.used = 0
+  if num(dd[1]) == c.day then c.used = num(dd[2]) or 0 end
+  if c.cap > 0 and c.used >= c.cap then return (c.day + 1) * DAY - now, 'daily_cap' end
+  return 0, ''
+end
 
-local wait = 0
-local nw = #KEYS - 3
-for i = 1, nw do
-  local key = KEYS[3 + i]
-  local n = tonumber(ARGV[3 + 2 * i])
-  local span = tonumber(ARGV[4 + 2 * i])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
-  local count = redis.call('ZCARD', key)
-  if count >= n then
-    -- Admitting needs count-n+1 entries gone: wait for the one at rank
-    -- count-n. Entries stamped ahead of now (a skewed Options.Now) are
-    -- counted too, which keeps the guarantee under skew.
-    local e = redis.call('ZRANGE', key, count - n, count - n, 'WITHSCORES')
-    local w = math.max(tonumber(e[2]) + span - now, 1)
-    if w > wait then wait = w end
+-- A window of N <= ExactMax is a log: a sorted set of admission times. A
+-- larger one counts admissions in buckets of ceil(span/B) ms (a hash of
+-- bucket -> count) and counts the oldest bucket whole although part of it
+-- may have left the span, which can only refuse early, never admit late.
+local function rl_count(w, now)
+  if w.buckets == 0 then
+    redis.call('ZREMRANGEBYSCORE', w.key, '-inf', now - w.span)
+    w.count = redis.call('ZCARD', w.key)
+    return
+  end
+  w.g = math.ceil(w.span / w.buckets)
+  local first = math.floor(now / w.g) - w.buckets
+  local kv = redis.call('HGETALL', w.key)
+  local ks, count = {}, 0
+  for i = 1, #kv, 2 do
+    local k = tonumber(kv[i])
+    if k < first then
+      redis.call('HDEL', w.key, kv[i])
+    else
+      local v = tonumber(kv[i + 1])
+      ks[#ks + 1] = {k, v}
+      count = count + v
+    end
+  end
+  table.sort(ks, function(a, b) return a[1] < b[1] end)
+  w.bk, w.count = ks, count
+end
+
+local function rl_free(c, now)
+  local free = math.huge
+  for _, w in ipairs(c.wins) do
+    rl_count(w, now)
+    free = math.min(free, w.n - w.count)
+  end
+  return free
+end
+
+-- rl_wait: ms until r+1 more admissions fit in every window, if nothing
+-- else is admitted meanwhile: when the entry at rank count-n+r leaves. An
+-- entry admitted after now (rank >= count) is assumed to come a span after
+-- the one it replaces.
+local function rl_wait(c, now, r)
+  local wait = 0
+  for _, w in ipairs(c.wins) do
+    local rank = w.count - w.n + r
+    if rank >= 0 then
+      local at
+      if w.count == 0 then
+        at = now + w.span * (1 + math.floor(rank / w.n))
+      elseif w.buckets == 0 then
+        local laps = math.floor(rank / w.count)
+        local e = redis.call('ZRANGE', w.key, rank % w.count, rank % w.count, 'WITHSCORES')
+        at = tonumber(e[2]) + w.span * (1 + laps)
+      else
+        local laps = math.floor(rank / w.count)
+        local left, cum = rank % w.count, 0
+        for _, b in ipairs(w.bk) do
+          cum = cum + b[2]
+          if cum > left then
+            at = (b[1] + w.buckets + 1) * w.g + w.span * laps
+            break
+          end
+        end
+      end
+      -- Entries stamped ahead of now (a skewed Options.Now) are counted
+      -- too, which keeps the guarantee under skew.
+      wait = math.max(wait, at - now, 1)
+    end
+  end
+  return wait
+end
+
+local function rl_take(c, now)
+  for _, w in ipairs(c.wins) do
+    if w.buckets == 0 then
+      redis.call('ZADD', w.key, now, c.member)
+      -- Every entry has left the window span ms after the newest one.
+      redis.call('PEXPIRE', w.key, w.span)
+    else
+      redis.call('HINCRBY', w.key, math.floor(now / w.g), 1)
+      redis.call('PEXPIRE', w.key, (w.buckets + 2) * w.g)
+    end
+  end
+  redis.call('HSET', c.daily, 'day', c.day, 'used', c.used + 1)
+  redis.call('PEXPIRE', c.daily, 2 * DAY)
+  if c.probe == 1 then
+    redis.call('HSET', c.br, 'probe_until', now + c.lease)
   end
 end
-if wait > 0 then return {0, wait, 'budget', 0} end
+`
 
-for i = 1, nw do
-  local key = KEYS[3 + i]
-  local span = tonumber(ARGV[4 + 2 * i])
-  redis.call('ZADD', key, now, ARGV[4])
-  -- Every entry has left the window span ms after the newest one.
-  redis.call('PEXPIRE', key, span)
-end
-redis.call('HSET', KEYS[3], 'day', day, 'used', used + 1)
-redis.call('PEXPIRE', KEYS[3], 2 * 86400000)
-if probe == 1 then
-  redis.call('HSET', KEYS[2], 'probe_until', now + tonumber(ARGV[3]))
-end
-return {1, 0, '', probe}
+// acquireScript decides and records one admission.
+//
+// KEYS: Limiter.Checks's. ARGV: 1 now, then Limiter.Checks's.
+// Returns {allowed, wait ms, reason, probe}.
+var acquireScript = redis.NewScript(Lua + `
+local c = rl_open(1, 2)
+local wait, reason = rl_guard(c, now)
+if wait > 0 then return {0, wait, reason, 0} end
+if rl_free(c, now) <= 0 then return {0, rl_wait(c, now, 0), 'budget', 0} end
+rl_take(c, now)
+return {1, 0, '', c.probe}
 `)
 
 // cooldownScript pauses a key.
