@@ -179,3 +179,25 @@ func (b *Batcher) flush(batch []*call) {
 		}
 	}
 }
+
+// Runner runs a caller's queued commands in one round trip: a Batcher
+// shares it with other callers, Direct sends it alone. Callers are written
+// once against Runner and behave the same on either.
+type Runner interface {
+	Do(ctx context.Context, queue func(redis.Pipeliner)) error
+}
+
+// Direct is a Runner that sends each call's commands as a pipeline of its
+// own, for a process with few tasks in flight or none to share with.
+type Direct struct{ RDB redis.UniversalClient }
+
+// Do sends queue's commands and returns once their replies are read.
+// Errors are the commands' own, as with Batcher.Do.
+func (d Direct) Do(ctx context.Context, queue func(redis.Pipeliner)) error {
+	pipe := d.RDB.Pipeline()
+	queue(pipe)
+	if pipe.Len() > 0 {
+		_, _ = pipe.Exec(ctx)
+	}
+	return ctx.Err()
+}
