@@ -2,113 +2,122 @@ package handlers
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/results"
 )
 
 // Round trips to Redis are most of what a task costs the worker and Redis
-// beyond asynq's own (docs/benchmarks.md). When Refresh.Batch is set, the
-// handler's calls go out in pipelines shared with the other tasks in
-// flight, and a task in the common case makes two:
-//
-//   - before the request: the ledger's Begin, which also sees whether the
-//     task has a result index (only then is it read, in a round trip of
-//     its own) and counts the attempt unless a cooldown, an open breaker
-//     or that index holds it back (for a provider with no budget and no
-//     daily cap, where that is all Acquire would check);
-//   - after a successful request: the breaker's Report and the Publish.
-//
-// Without Batch each call is its own round trip, as before; the outcome is
-// the same either way.
+// beyond asynq's own (docs/benchmarks.md). A task makes one before each
+// upstream request, the quota engine's Admit (its record, its result, its
+// deadline, the key's guards, budget and waiting line, the attempt count),
+// and one after it: the breaker's report with the publish, or with the
+// ledger's record of a failed try. Both go through Refresh.Redis, which
+// shares pipelines with the other tasks in flight.
 
-// begin reads the task's ledger record, whether its run already has a
-// result, and who cancelled it ("" when nobody did). With count, it also
-// counts the request about to be sent unless something holds it back,
-// and sets r.counted when it did.
-func (h *Refresh) begin(ctx context.Context, r *run, count bool, up Upstream) (ledger.State, int, results.Status, string, error) {
-	st, run, status, err := h.beginRun(ctx, r, count, up)
-	if err != nil {
-		return st, run, status, "", err
+// begin is the task's first admission call, and reads who cancelled the
+// task ("" when nobody did) in the same round trip.
+func (h *Refresh) begin(ctx context.Context, r *run, up *Upstream) (quota.Admission, string, error) {
+	var actor func() (string, bool, error)
+	a, err := h.admitWith(ctx, r, up, func(pipe redis.Pipeliner) {
+		if h.Cancels != nil {
+			actor = cancel.RecordedPipelined(ctx, pipe, r.id)
+		}
+	})
+	if err != nil || actor == nil {
+		return a, "", err
 	}
-	actor, err := h.cancelRecord(ctx, r)
-	return st, run, status, actor, err
+	who, _, err := actor()
+	return a, who, err
 }
 
-// beginRun is begin without the cancel record.
-func (h *Refresh) beginRun(ctx context.Context, r *run, count bool, up Upstream) (ledger.State, int, results.Status, error) {
-	if h.Batch == nil {
-		st, err := h.Ledger.Begin(ctx, r.id, h.Now())
-		if err != nil {
-			return st, 0, "", err
-		}
-		run, status, err := h.Publisher.Published(ctx, r.id)
-		return st, run, status, err
+// admit asks the quota engine about the task's next request, or, without
+// up, only reads the task's record and result.
+func (h *Refresh) admit(ctx context.Context, r *run, up *Upstream) (quota.Admission, error) {
+	return h.admitWith(ctx, r, up, nil)
+}
+
+// admitWith is admit with more commands (also) queued in its round trip.
+func (h *Refresh) admitWith(ctx context.Context, r *run, up *Upstream, also func(redis.Pipeliner)) (quota.Admission, error) {
+	t := quota.Ticket{
+		TaskID: r.id, Queue: r.queue, Tenant: r.ref.Tenant, Now: h.Now(),
+		EnqueuedAt: r.ref.EnqueuedAt, TaskDeadline: h.TaskDeadline, Deadline: r.ref.Deadline,
 	}
-	// The result index comes first: when it is present the task has
-	// results to read, and nothing is counted.
-	guards := make([]ledger.Guard, 1, 3)
-	guards[0] = ledger.Guard{Key: results.IndexKey(h.Publisher.Stream(), r.id)}
-	if count {
-		holds, err := h.Limiter.Holds(up.Key)
-		count = err == nil // without them, Acquire decides
-		for _, hold := range holds {
-			guards = append(guards, ledger.Guard(hold))
-		}
+	if up != nil {
+		t.Request = &quota.Request{Key: up.Key, Budget: up.Budget, DailyCap: up.DailyCap}
 	}
-	var begin func() (ledger.Began, error)
-	err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
-		begin = h.Ledger.BeginPipelined(ctx, pipe, r.id, h.Now(), count, guards...)
-		h.queueCancelRecord(ctx, pipe, r)
+	var got func() (quota.Admission, error)
+	err := h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
+		got = h.Quota.AdmitPipelined(ctx, pipe, t)
+		if also != nil {
+			also(pipe)
+		}
 	})
 	if err != nil {
-		return ledger.State{}, 0, "", err
+		return quota.Admission{}, err
 	}
-	b, err := begin()
+	a, err := got()
 	if err != nil {
-		return b.State, 0, "", err
+		return a, err
 	}
-	r.counted = b.Counted
-	if b.Guard != 1 {
-		return b.State, 0, "", nil // no result index: nothing published yet
+	if a.Verdict == quota.Admitted {
+		h.Metrics.Granted(up.Provider, r.queue)
 	}
-	var published func() (int, results.Status, error)
-	err = h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
-		published = h.Publisher.PublishedPipelined(ctx, pipe, r.id)
+	return a, nil
+}
+
+// settle is the one round trip after a request: the limiter learns what
+// the upstream said (a 429's cooldown, the quota a 200 reported, the
+// breaker's report), together with the task's result when e is set, or
+// else with the ledger's record of the try.
+func (h *Refresh) settle(ctx context.Context, r *run, up Upstream, o outcome, reply Reply, probe bool, e *results.Entry) (published func() (string, bool, error), err error) {
+	var after []func() error
+	err = h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
+		after = after[:0]
+		if o.limited {
+			wait := time.Duration(0)
+			if o.hinted {
+				wait = o.retryAfter
+			}
+			cd := h.Limiter.CooldownPipelined(ctx, pipe, up.Key, wait)
+			after = append(after, func() error { _, err := cd(); return err })
+		}
+		after = append(after, h.observeQuota(ctx, pipe, up, reply, r.log))
+		after = append(after, h.Limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe))
+		if e != nil {
+			published = h.Publisher.PublishPipelined(ctx, pipe, *e, r.state.Run, h.doneWith(r, *e)...)
+			return
+		}
+		record := h.Ledger.RecordPipelined(ctx, pipe, r.id, ledger.Outcome{HTTPStatus: o.status, RateLimited: o.limited, Kind: string(o.kind), Error: o.msg})
+		published = func() (string, bool, error) { return "", false, record() }
 	})
 	if err != nil {
-		return b.State, 0, "", err
+		return nil, err
 	}
-	run, status, err := published()
-	return b.State, run, status, err
+	var errs []error
+	for _, f := range after {
+		errs = append(errs, f())
+	}
+	if err := errors.Join(errs...); err != nil {
+		// The limiter's state is advice for the fleet; the task's own
+		// outcome does not depend on it.
+		r.log.Warn("could not update the fleet's rate limit state", "err", err)
+	}
+	return published, nil
 }
 
-// countAttempt counts the request about to be sent.
-func (h *Refresh) countAttempt(ctx context.Context, r *run) (int, error) {
-	if h.Batch == nil {
-		return h.Ledger.Attempt(ctx, r.id)
-	}
-	var got func() (int, error)
-	if err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) { got = h.Ledger.AttemptPipelined(ctx, pipe, r.id) }); err != nil {
-		return 0, err
-	}
-	return got()
-}
-
-// publishEntry publishes e for the task's run, sharing a pipeline when
-// batched.
+// publishEntry publishes e for the task's run.
 func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (string, bool, error) {
-	done := h.doneWith(r, e)
-	if h.Batch == nil {
-		return h.Publisher.Publish(ctx, e, r.state.Run, done...)
-	}
 	var got func() (string, bool, error)
-	if err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) { got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, done...) }); err != nil {
+	if err := h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
+		got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, h.doneWith(r, e)...)
+	}); err != nil {
 		return "", false, err
 	}
 	return got()
@@ -130,38 +139,4 @@ func (h *Refresh) doneWith(r *run, e results.Entry) []string {
 		return done
 	}
 	return append(done, h.Ledger.Key(r.id))
-}
-
-// succeedBatched is the success path with the breaker's Report and the
-// Publish in one round trip.
-func (h *Refresh) succeedBatched(ctx context.Context, r *run, up Upstream, o outcome, reply Reply, probe bool, took time.Duration, log *slog.Logger) error {
-	// A quota only writes when it runs low, so it rarely costs a round
-	// trip of its own.
-	if err := h.observeQuota(ctx, up, reply, log); err != nil {
-		log.Warn("could not update the fleet's rate limit state", "err", err)
-	}
-	e := h.entry(r, results.StatusSucceeded)
-	e.HTTPStatus = reply.Status
-	e.Result = string(reply.Body)
-	fault(faultBeforePublish)
-	var report func() error
-	var publish func() (string, bool, error)
-	err := h.Batch.Do(ctx, func(pipe redis.Pipeliner) {
-		report = h.Limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe)
-		publish = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, h.doneWith(r, e)...)
-	})
-	if err != nil {
-		return h.redisTrouble(r, err)
-	}
-	if err := report(); err != nil {
-		log.Warn("could not update the fleet's rate limit state", "err", err)
-	}
-	log.Debug("refreshed", "http_status", o.status, "took", took)
-	id, added, err := publish()
-	if err != nil {
-		return h.redisTrouble(r, err)
-	}
-	fault(faultAfterPublish)
-	h.published(r, e, id, added)
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/redistest"
@@ -21,7 +22,7 @@ import (
 )
 
 // TestBatchedRoundTripsKeepBehaviour runs the same cases with the handler's
-// Redis calls batched (Refresh.Batch set) and one by one: a cooldown or an
+// Redis calls batched (Refresh.Redis a Batcher) and one by one: a cooldown or an
 // open breaker still holds the request back although the provider has no
 // budget, a redelivered task gets no second result, and a plain success
 // publishes one entry that counts one attempt.
@@ -88,8 +89,11 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					Now:          time.Now,
 				}
 				if batched {
-					h.Batch = redisbatch.New(rdb, redisbatch.Options{})
-					t.Cleanup(h.Batch.Close)
+					b := redisbatch.New(rdb, redisbatch.Options{})
+					t.Cleanup(b.Close)
+					withQuota(t, h, b)
+				} else {
+					withQuota(t, h, redisbatch.Direct{RDB: rdb})
 				}
 				if tc.before != nil {
 					tc.before(t, h.Limiter, key)
@@ -143,4 +147,16 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 			})
 		}
 	}
+}
+
+// withQuota completes h with its quota engine on run, from h's ledger,
+// limiter and results stream, as the worker builds it.
+func withQuota(t *testing.T, h *Refresh, run redisbatch.Runner) {
+	t.Helper()
+	e, err := quota.New(quota.Options{Limiter: h.Limiter, Ledger: h.Ledger, Stream: h.Publisher.Stream(), Redis: run,
+		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, InlineWait: h.InlineWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Quota, h.Redis = e, run
 }

@@ -3,8 +3,6 @@ package handlers
 import (
 	"context"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
@@ -20,32 +18,6 @@ import (
 //
 // A waiting task (pending, scheduled, retrying) is removed by the
 // canceller itself (package cancel), which publishes its result.
-
-// queueCancelRecord queues the read of the task's cancel record on pipe,
-// beside the ledger's begin, so the check costs no round trip of its own.
-func (h *Refresh) queueCancelRecord(ctx context.Context, pipe redis.Pipeliner, r *run) {
-	if h.Cancels == nil {
-		return
-	}
-	r.cancelRecord = cancel.RecordedPipelined(ctx, pipe, r.id)
-}
-
-// cancelRecord is who cancelled the task, "" when nobody did: read in
-// begin's pipeline when batched, on its own otherwise.
-func (h *Refresh) cancelRecord(ctx context.Context, r *run) (string, error) {
-	if h.Cancels == nil {
-		return "", nil
-	}
-	var actor string
-	var err error
-	if r.cancelRecord != nil {
-		actor, _, err = r.cancelRecord()
-		r.cancelRecord = nil
-	} else {
-		actor, _, err = h.Cancels.Recorded(ctx, r.id)
-	}
-	return actor, err
-}
 
 // cancelledAtBegin ends a task whose cancel was recorded before it ran.
 func (h *Refresh) cancelledAtBegin(ctx context.Context, r *run, actor string) error {

@@ -75,6 +75,7 @@ func newEdge(t *testing.T, call func() (Reply, error)) *edge {
 		Worker:       "test:1",
 		Now:          time.Now,
 	}
+	withQuota(t, e.h, redisbatch.Direct{RDB: rdb})
 	return e
 }
 
@@ -223,8 +224,9 @@ func TestQuotaHintsAreBoundedAndChecked(t *testing.T) {
 					return Reply{Status: 200, Body: []byte(hookedOK), RateLimit: tc.quota}, nil
 				})
 				if batched {
-					e.h.Batch = redisbatch.New(e.rdb, redisbatch.Options{})
-					t.Cleanup(e.h.Batch.Close)
+					b := redisbatch.New(e.rdb, redisbatch.Options{})
+					t.Cleanup(b.Close)
+					withQuota(t, e.h, b)
 				}
 				if err := e.h.ProcessTask(context.Background(), hookedTask(t, "")); err != nil {
 					t.Fatal(err)

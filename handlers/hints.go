@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 )
@@ -31,19 +33,22 @@ func (h *Refresh) hintMax() time.Duration {
 	return h.RetryAfterMax
 }
 
-// observeQuota pauses the key when a response's quota says it runs low.
-// Quota fields that contradict each other are an upstream's bug, not a
-// reason to stop: they are logged at debug and not acted on.
-func (h *Refresh) observeQuota(ctx context.Context, up Upstream, reply Reply, log *slog.Logger) error {
+// observeQuota queues on pipe the pause a response's quota asks for when
+// it runs low. Quota fields that contradict each other are an upstream's
+// bug, not a reason to stop: they are logged at debug and not acted on.
+func (h *Refresh) observeQuota(ctx context.Context, pipe redis.Pipeliner, up Upstream, reply Reply, log *slog.Logger) func() error {
 	rl := reply.RateLimit
 	if !rl.Known {
-		return nil
+		return func() error { return nil }
 	}
-	asked, err := h.Limiter.Observe(ctx, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.hintMax())
-	if qe, ok := errors.AsType[*ratelimit.QuotaError](err); ok {
-		log.Debug("upstream quota fields contradict each other; not acted on", "provider", up.Provider, "err", qe)
-		return nil
+	got := h.Limiter.ObservePipelined(ctx, pipe, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.hintMax())
+	return func() error {
+		asked, err := got()
+		if qe, ok := errors.AsType[*ratelimit.QuotaError](err); ok {
+			log.Debug("upstream quota fields contradict each other; not acted on", "provider", up.Provider, "err", qe)
+			return nil
+		}
+		h.boundHint(log, up.Provider, metrics.HintQuota, asked)
+		return err
 	}
-	h.boundHint(log, up.Provider, metrics.HintQuota, asked)
-	return err
 }

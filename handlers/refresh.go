@@ -12,6 +12,7 @@ import (
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
@@ -25,6 +26,11 @@ type Refresh struct {
 	Ledger    *ledger.Ledger
 	Publisher *results.Publisher
 	Limiter   *ratelimit.Limiter
+	// Quota admits each upstream request (admission.go).
+	Quota *quota.Engine
+	// Redis sends the handler's calls: a redisbatch.Batcher shares
+	// pipelines with the other tasks in flight, redisbatch.Direct does not.
+	Redis redisbatch.Runner
 	// Inspector tells an operator's re-run of an archived task from a
 	// redelivery of a run that already ended.
 	Inspector *asynq.Inspector
@@ -45,10 +51,6 @@ type Refresh struct {
 	InlineWait time.Duration
 	Worker     string // host:pid, written in each result
 	Now        func() time.Time
-	// Batch, when set, sends the handler's Redis calls in pipelines shared
-	// with the other tasks in flight, in fewer calls (fastpath.go); nil
-	// makes each call its own round trip.
-	Batch *redisbatch.Batcher
 	// Cancels, when set, ends cancelled tasks (cancelled.go): a task whose
 	// cancel record exists as it begins, or appears while it runs, ends
 	// with a cancelled result. Nil: cancel records are not read.
@@ -64,12 +66,10 @@ type run struct {
 	log       *slog.Logger
 	deadline  time.Time
 	enqueued  time.Time
-	// counted: begin counted the first request, as nothing held it back
-	// (the provider has no budget or daily cap, and no cooldown, open
-	// breaker or earlier result was present), so it goes without Acquire.
+	// next is the admission of the next request, when already asked.
+	next *quota.Admission
+	// counted: an admission counted a request that was not sent yet.
 	counted bool
-	// cancelRecord reads the cancel record queued in begin's pipeline.
-	cancelRecord func() (string, bool, error)
 }
 
 // taskLog is the logger for every line about the task: its id, type,
@@ -100,33 +100,39 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 	r.ref = ref
 	up, upOK := h.Upstreams[ref.Provider]
 	upOK = upOK && up.Call != nil
-	count := parseErr == nil && upOK && len(up.Budget) == 0 && up.DailyCap <= 0
+	var ask *Upstream
+	if parseErr == nil && upOK {
+		ask = &up
+	}
 
 	// At-least-once delivery: the run may already have its result.
-	st, publishedRun, status, canceller, err := h.begin(ctx, r, count, up)
+	a, canceller, err := h.begin(ctx, r, ask)
 	if err != nil {
 		return h.redisTrouble(r, err)
 	}
-	r.state = st
+	r.state = a.State
 	r.log = h.taskLog(r)
-	if publishedRun >= st.Run {
+	if a.Verdict == quota.Published {
 		// A run the sweeper ended was archived without a handler, so this
 		// delivery is an operator's re-run whatever its last error says.
-		if st.SweptRun < st.Run && !h.rerunFromArchive(ctx, r) {
+		if r.state.SweptRun < r.state.Run && !h.rerunFromArchive(ctx, r) {
 			h.Metrics.ResultDuplicateSuppressed()
-			r.log.Info("task already has its result; ending it again without a second one", "status", string(status))
-			if status == results.StatusSucceeded {
+			r.log.Info("task already has its result; ending it again without a second one", "status", string(a.PublishedStatus))
+			if a.PublishedStatus == results.StatusSucceeded {
 				return nil
 			}
-			return retry.Final(st.Run, "redelivered after its result was published")
+			return retry.Final(r.state.Run, "redelivered after its result was published")
 		}
-		if r.state, err = h.Ledger.NextRun(ctx, id, st.Run, h.Now()); err != nil {
+		if r.state, err = h.Ledger.NextRun(ctx, id, r.state.Run, h.Now()); err != nil {
 			return h.redisTrouble(r, err)
 		}
 		r.log = h.taskLog(r)
 		r.log.Info("operator re-ran the task from the archive: a new run")
 		// A cancel recorded for the run that ended is not this run's.
 		canceller = ""
+	} else if ask != nil {
+		r.next = &a
+		r.counted = a.Verdict == quota.Admitted
 	}
 	r.enqueued, r.deadline = h.window(r)
 	if canceller != "" {
@@ -205,73 +211,87 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 	}
 }
 
-// try waits for the budget, sends one request and decides what next.
+// try waits for admission, sends one request and decides what next.
 func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
-	probe := false
-	counted := r.counted // begin counted this request (fastpath.go)
-	r.counted = false
 	for {
-		if !h.Now().Before(r.deadline) {
-			if counted {
-				n, err := h.Ledger.Uncount(ctx, r.id)
-				if err != nil {
-					return h.redisTrouble(r, err)
-				}
-				r.state.Attempts = n
-			}
-			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
-		}
-		if counted {
-			break // nothing Acquire checks applied as the task began
-		}
-		d, err := h.Limiter.Acquire(ctx, up.Key, up.Budget, up.DailyCap)
-		if err != nil {
-			return h.redisTrouble(r, err)
-		}
-		if d.Allowed {
-			probe = d.Probe
-			break
-		}
-		h.Metrics.Wait(up.Provider, string(d.Reason), d.Wait)
-		if h.Now().Add(d.Wait).After(r.deadline) {
-			return h.fail(ctx, r, h.deadlineOutcome(r, d.Reason))
-		}
-		if d.Wait > h.InlineWait {
-			reason := fmt.Sprintf("waiting for %s %s", up.Provider, d.Reason)
-			kind := results.KindRateLimited
-			if d.Reason == ratelimit.ReasonBreaker {
-				kind = results.KindServer
-			}
-			// Kept so that a deadline passing during waits says why.
-			if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{Kind: string(kind), Error: reason}); err != nil {
+		a := r.next
+		r.next, r.counted = nil, false
+		if a == nil {
+			got, err := h.admit(ctx, r, &up)
+			if err != nil {
 				return h.redisTrouble(r, err)
 			}
-			if m, used := asynqRetriesUsed(ctx); used {
-				// Handing the task back would get it archived without a
-				// result (asynq checks MaxRetry before IsFailure): end it.
-				return h.fail(ctx, r, outcome{kind: kind, status: r.state.LastStatus,
-					msg: fmt.Sprintf("%s %s, but the task was enqueued with asynq MaxRetry %d, now used up, so it cannot wait; refreshq's producers set %d", reason, d.Wait.Round(time.Millisecond), m, tasks.DefaultMaxRetry)})
-			}
-			r.log.Debug("waiting for the upstream", "reason", d.Reason, "wait", d.Wait)
-			return &retry.Later{After: d.Wait, Reason: reason}
+			a = &got
 		}
+		r.state = a.State
+		r.log = h.taskLog(r)
+		switch a.Verdict {
+		case quota.Admitted:
+			if h.Now().Before(r.deadline) {
+				return h.send(ctx, r, up, a.Probe)
+			}
+			// Redis's clock and ours disagree by a hair: no request is
+			// sent, so the count is taken back.
+			n, err := h.Ledger.Uncount(ctx, r.id)
+			if err != nil {
+				return h.redisTrouble(r, err)
+			}
+			r.state.Attempts = n
+			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
+		case quota.Expired:
+			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
+		case quota.Published:
+			// Another delivery of the run published while this one waited.
+			h.Metrics.ResultDuplicateSuppressed()
+			r.log.Info("task got its result from another delivery while waiting", "status", string(a.PublishedStatus))
+			if a.PublishedStatus == results.StatusSucceeded {
+				return nil
+			}
+			return retry.Final(r.state.Run, "its result was published by another delivery")
+		}
+		if err := h.wait(ctx, r, up, a); err != nil {
+			return err
+		}
+	}
+}
+
+// wait sleeps through a refusal short enough to be slept here, or hands
+// the task back to asynq (a non-nil error) for a longer one.
+func (h *Refresh) wait(ctx context.Context, r *run, up Upstream, a *quota.Admission) error {
+	h.Metrics.Wait(up.Provider, r.queue, string(a.Guard), a.Wait)
+	if h.Now().Add(a.Wait).After(r.deadline) {
+		return h.fail(ctx, r, h.deadlineOutcome(r, a.Guard))
+	}
+	if a.Wait <= h.InlineWait {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(d.Wait):
+		case <-time.After(a.Wait):
+			return nil
 		}
 	}
+	reason := fmt.Sprintf("waiting for %s %s", up.Provider, a.Guard)
+	kind := results.KindRateLimited
+	if a.Guard == quota.GuardBreaker {
+		kind = results.KindServer
+	}
+	// Kept so that a deadline passing during waits says why.
+	if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{Kind: string(kind), Error: reason}); err != nil {
+		return h.redisTrouble(r, err)
+	}
+	if m, used := asynqRetriesUsed(ctx); used {
+		// Handing the task back would get it archived without a
+		// result (asynq checks MaxRetry before IsFailure): end it.
+		return h.fail(ctx, r, outcome{kind: kind, status: r.state.LastStatus,
+			msg: fmt.Sprintf("%s %s, but the task was enqueued with asynq MaxRetry %d, now used up, so it cannot wait; refreshq's producers set %d", reason, a.Wait.Round(time.Millisecond), m, tasks.DefaultMaxRetry)})
+	}
+	r.log.Debug("waiting for the upstream", "reason", a.Guard, "wait", a.Wait)
+	return &retry.Later{After: a.Wait, Reason: reason}
+}
 
-	if !counted {
-		attempts, err := h.countAttempt(ctx, r)
-		if err != nil {
-			return h.redisTrouble(r, err)
-		}
-		r.state.Attempts = attempts
-		r.log = h.taskLog(r)
-	}
+// send sends the admitted request and decides what next.
+func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) error {
 	log := r.log
-
 	start := time.Now()
 	reply, callErr := up.Call(ctx, r.ref)
 	took := time.Since(start)
@@ -286,18 +306,42 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 	if o.hinted {
 		o.retryAfter = h.boundHint(log, up.Provider, metrics.HintRetryAfter, o.retryAfter)
 	}
-	if o.kind == results.KindNone && h.Batch != nil {
-		return h.succeedBatched(ctx, r, up, o, reply, probe, took, log)
+	var e *results.Entry
+	switch {
+	case o.kind == results.KindNone:
+		ok := h.entry(r, results.StatusSucceeded)
+		ok.HTTPStatus = reply.Status
+		ok.Result = string(reply.Body)
+		e = &ok
+		fault(faultBeforePublish)
+	case !o.transient:
+		if o.status != 0 {
+			r.state.LastStatus = o.status
+		}
+		log.Info("permanent failure", "error_kind", string(o.kind), "http_status", o.status)
+		e = h.failedEntry(r, o)
+		fault(faultBeforePublish)
 	}
-	if err := h.afterResponse(ctx, up, o, reply, probe, log); err != nil {
-		log.Warn("could not update the fleet's rate limit state", "err", err)
+	published, err := h.settle(ctx, r, up, o, reply, probe, e)
+	if err != nil {
+		return h.redisTrouble(r, err)
 	}
-
-	if o.kind == results.KindNone {
-		log.Debug("refreshed", "http_status", o.status, "took", took)
-		return h.succeed(ctx, r, reply)
+	if e != nil {
+		if o.kind == results.KindNone {
+			log.Debug("refreshed", "http_status", o.status, "took", took)
+		}
+		id, added, err := published()
+		if err != nil {
+			return h.redisTrouble(r, err)
+		}
+		fault(faultAfterPublish)
+		h.published(r, *e, id, added)
+		if o.kind == results.KindNone {
+			return nil
+		}
+		return retry.Final(r.state.Run, o.msg)
 	}
-	if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{HTTPStatus: o.status, RateLimited: o.limited, Kind: string(o.kind), Error: o.msg}); err != nil {
+	if _, _, err := published(); err != nil {
 		return h.redisTrouble(r, err)
 	}
 	if o.limited {
@@ -306,32 +350,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 	if o.status != 0 {
 		r.state.LastStatus = o.status
 	}
-	if !o.transient {
-		log.Info("permanent failure", "error_kind", string(o.kind), "http_status", o.status)
-		return h.fail(ctx, r, o)
-	}
 	return h.later(ctx, r, up, o, log)
-}
-
-// afterResponse tells the limiter what the upstream said.
-func (h *Refresh) afterResponse(ctx context.Context, up Upstream, o outcome, reply Reply, probe bool, log *slog.Logger) error {
-	var errs []error
-	if o.limited {
-		wait := time.Duration(0)
-		if o.hinted {
-			wait = o.retryAfter
-		}
-		if _, err := h.Limiter.Cooldown(ctx, up.Key, wait); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := h.observeQuota(ctx, up, reply, log); err != nil {
-		errs = append(errs, err)
-	}
-	if err := h.Limiter.Report(ctx, up.Key, o.upstreamUp, probe); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
 }
 
 // later decides between another try and giving up, for a transient outcome.
@@ -340,7 +359,7 @@ func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log
 	failure := !o.limited
 	if o.limited {
 		// A 429 spends no retry; the cooldown it set holds every worker
-		// back, and Acquire on the next run waits out whatever is left.
+		// back, and the next admission waits out whatever is left.
 		wait = max(o.retryAfter, time.Second)
 	} else {
 		tries := r.state.Attempts - r.state.RateLimited - r.state.TriesBase
@@ -388,12 +407,13 @@ func asynqRetriesUsed(ctx context.Context) (maxRetry int, used bool) {
 }
 
 // deadlineOutcome is the failure of a task whose deadline passed while it
-// waited: rate_limited when the wait was a 429, budget, cooldown or daily
-// cap; the last error's kind when it was retrying; server for a breaker.
-func (h *Refresh) deadlineOutcome(r *run, waiting ratelimit.Reason) outcome {
+// waited: rate_limited when the wait was a 429, budget, cooldown, daily
+// cap or the line; the last error's kind when it was retrying; server for
+// a breaker.
+func (h *Refresh) deadlineOutcome(r *run, waiting quota.Guard) outcome {
 	o := outcome{kind: results.KindRateLimited, status: r.state.LastStatus}
 	switch {
-	case waiting == ratelimit.ReasonBreaker:
+	case waiting == quota.GuardBreaker:
 		o.kind = results.KindServer
 	case waiting == "" && r.state.LastKind != "":
 		o.kind = results.ErrorKind(r.state.LastKind)
@@ -416,28 +436,22 @@ func (h *Refresh) deadlineOutcome(r *run, waiting ratelimit.Reason) outcome {
 	return o
 }
 
-func (h *Refresh) succeed(ctx context.Context, r *run, reply Reply) error {
-	e := h.entry(r, results.StatusSucceeded)
-	e.HTTPStatus = reply.Status
-	e.Result = string(reply.Body)
-	if err := h.publish(ctx, r, e); err != nil {
-		return err
-	}
-	return nil
-}
-
 // fail publishes a failed result and ends the task in asynq's archive.
 func (h *Refresh) fail(ctx context.Context, r *run, o outcome) error {
+	if err := h.publish(ctx, r, *h.failedEntry(r, o)); err != nil {
+		return err
+	}
+	return retry.Final(r.state.Run, o.msg)
+}
+
+func (h *Refresh) failedEntry(r *run, o outcome) *results.Entry {
 	e := h.entry(r, results.StatusFailed)
 	if o.status != 0 {
 		e.HTTPStatus = o.status
 	}
 	e.ErrorKind = o.kind
 	e.Error = o.msg
-	if err := h.publish(ctx, r, e); err != nil {
-		return err
-	}
-	return retry.Final(r.state.Run, o.msg)
+	return &e
 }
 
 func (h *Refresh) entry(r *run, status results.Status) results.Entry {

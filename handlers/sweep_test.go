@@ -15,6 +15,7 @@ import (
 	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
@@ -65,6 +66,7 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 		Worker:       "test:1",
 		Now:          time.Now,
 	}
+	withQuota(t, h, redisbatch.Direct{RDB: rdb})
 	// "lost" stands for a run asynq ends without the handler: the error is
 	// not retry.Final, and MaxRetry(0) makes asynq archive it at once, as
 	// its recoverer does with a dead worker's task on its last try.

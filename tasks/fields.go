@@ -53,6 +53,7 @@ var fields = []field{
 			return nil
 		},
 		encode: func(r *Refresh) (any, bool) { return r.Traceparent, r.Traceparent != "" }},
+	{key: "tenant", input: true, payload: true, str: func(r *Refresh) *string { return &r.Tenant }},
 }
 
 func init() {

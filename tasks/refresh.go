@@ -13,7 +13,7 @@ import (
 // reads back from a task's payload.
 //
 // Its JSON form is a file line's (see Decode): the provider, its subject
-// fields, and the optional queue, meta and deadline. The task's payload
+// fields, and the optional queue, meta, deadline and tenant. The task's payload
 // (see Payload and Parse) carries the subject and the optional fields; the
 // task type stands for the provider, and asynq carries the queue.
 type Refresh struct {
@@ -42,6 +42,10 @@ type Refresh struct {
 	// from its tracing context rather than written in a file line: the
 	// worker's spans continue that trace and the result carries its id.
 	Traceparent string `json:"-"`
+	// Tenant is who the refresh is for, at most MaxTenantBytes: within
+	// one queue and API key, tenants share the budget round-robin. Empty
+	// is one tenant of its own.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // BundleSocial returns a refresh of a bundle.social team's profile on one
@@ -54,6 +58,9 @@ func BundleSocial(teamID, platform string) Refresh {
 func Hooked(accountID string) Refresh {
 	return Refresh{Provider: ProviderHooked, AccountID: accountID}
 }
+
+// MaxTenantBytes bounds a tenant name.
+const MaxTenantBytes = 256
 
 // Type is the task type of r's provider, "" for an unknown provider.
 func (r Refresh) Type() string {
@@ -138,6 +145,9 @@ func (r Refresh) Problems() []error {
 	}
 	if err := validateTraceparent(r.Traceparent); err != nil {
 		ps = append(ps, err)
+	}
+	if len(r.Tenant) > MaxTenantBytes {
+		ps = append(ps, &ValidationError{Field: "tenant", Problem: fmt.Sprintf("is %d bytes; at most %d are allowed", len(r.Tenant), MaxTenantBytes)})
 	}
 	return ps
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
+	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -40,9 +42,15 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 	pub := results.NewPublisher(s.rdb, prefix+"results", time.Hour)
 	lim := ratelimit.New(s.rdb, ratelimit.Options{Prefix: prefix + "rl:"})
 	key := ratelimit.Key{Provider: tasks.ProviderBundleSocial, KeyID: "bench"}
-	holds, err := lim.Holds(key)
+	engine, err := quota.New(quota.Options{Limiter: lim, Ledger: led, Stream: prefix + "results",
+		Redis: redisbatch.Direct{RDB: s.rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, InlineWait: time.Second})
 	if err != nil {
 		return "Redis CPU per call: " + err.Error()
+	}
+	// A budget set on the key, as production runs, too large to refuse.
+	budget := ratelimit.Budget{{N: 1000000, Per: time.Second}, {N: 1000000, Per: time.Minute}}
+	ticket := func(i int, req *quota.Request) quota.Ticket {
+		return quota.Ticket{TaskID: strconv.Itoa(i), Queue: "default", Now: time.Now(), TaskDeadline: time.Hour, Request: req}
 	}
 	entry := func(i int) results.Entry {
 		now := time.Now()
@@ -66,13 +74,11 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 		{"naive: XADD", "the result entry, the contract's fields", func(p redis.Pipeliner, i int) {
 			naiveXAdd(ctx, p, prefix+"naive", entry(i))
 		}},
-		{"full: ledger begin", "create the record, check result index, cooldown and breaker, count the attempt", func(p redis.Pipeliner, i int) {
-			id := strconv.Itoa(i)
-			guards := []ledger.Guard{{Key: results.IndexKey(prefix+"results", prefix+id)}}
-			for _, h := range holds {
-				guards = append(guards, ledger.Guard(h))
-			}
-			led.BeginPipelined(ctx, p, id, time.Now(), true, guards...)
+		{"full: admit, budget off", "create the record, check the result index, the deadline, cooldown, breaker and daily count, count the attempt", func(p redis.Pipeliner, i int) {
+			engine.AdmitPipelined(ctx, p, ticket(i, &quota.Request{Key: key}))
+		}},
+		{"full-budget: admit", "the same, and a budget of two windows above ExactMax (bucket counters)", func(p redis.Pipeliner, i int) {
+			engine.AdmitPipelined(ctx, p, ticket(scriptCalls+i, &quota.Request{Key: key, Budget: budget}))
 		}},
 		{"full: breaker report", "a success with nothing on record", func(p redis.Pipeliner, _ int) {
 			lim.ReportPipelined(ctx, p, key, true, false)

@@ -52,6 +52,14 @@ func ParseQueues(s string) (Queues, error) {
 // Names returns the queue names in the order QUEUES lists them.
 func (q Queues) Names() []string { return slices.Clone(q.names) }
 
+// ByPriority returns the queue names by weight, highest first (ties in
+// the order QUEUES lists them): the quota engine's lanes.
+func (q Queues) ByPriority() []string {
+	names := slices.Clone(q.names)
+	slices.SortStableFunc(names, func(a, b string) int { return q.weights[b] - q.weights[a] })
+	return names
+}
+
 // Weights returns asynq's Config.Queues map.
 func (q Queues) Weights() map[string]int {
 	m := make(map[string]int, len(q.weights))

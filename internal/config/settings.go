@@ -65,6 +65,8 @@ var Settings = concat(
 	[]Setting{
 		{Name: "RATE_MARGIN", Default: durText(ratelimit.DefaultMargin),
 			Meaning: "time added to every budget window, so requests admitted in Redis still fit the window when they reach the upstream with some delay; `0` for none"},
+		{Name: "LANE_RESERVE", Default: "10%",
+			Meaning: "share of a saturated budget kept for lower-priority queues while they have tasks waiting, so they never starve (`0` for strict priority); a percentage or a fraction"},
 		{Name: "MAX_RETRIES", Default: fmt.Sprint(DefaultMaxRetries),
 			Meaning: "tries after the first for 5xx, timeouts and network errors (429s and budget, cooldown or breaker waits do not count)"},
 		{Name: "RETRY_INITIAL", Default: durText(DefaultRetryInitial),

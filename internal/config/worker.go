@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/refreshq/refreshq/internal/ratelimit"
@@ -78,6 +80,9 @@ type Worker struct {
 	// the delivery jitter the budget still holds under at the upstream.
 	// 0 means ratelimit's default, negative none.
 	RateMargin time.Duration
+	// LaneReserve is the share of a budget kept for lower-priority queues
+	// while they have tasks waiting (quota.Options.Reserve).
+	LaneReserve float64
 
 	ResultsStream string
 	// ResultsMaxLen and ResultsMaxAge bound the results stream (0: no
@@ -240,6 +245,31 @@ func (c *Worker) parseLimiter(r *reader) {
 	default:
 		c.RateMargin = d
 	}
+	v, src = r.strFrom("LANE_RESERVE")
+	share, err := ParseShare(v)
+	if err != nil {
+		r.fail("%s=%q: %v", src, v, err)
+		share = DefaultLaneReserve
+	}
+	c.LaneReserve = share
+}
+
+// DefaultLaneReserve is LANE_RESERVE's default: 10% of a budget.
+const DefaultLaneReserve = 0.10
+
+// ParseShare reads a share of a budget as a percentage ("10%") or a
+// fraction ("0.1"), at least 0 and below 100%.
+func ParseShare(v string) (float64, error) {
+	s := strings.TrimSpace(v)
+	pct := strings.HasSuffix(s, "%")
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if pct {
+		f /= 100
+	}
+	if err != nil || f < 0 || f >= 1 || f != f {
+		return 0, errors.New("want a share from 0% to below 100%, e.g. 10% or 0.1")
+	}
+	return f, nil
 }
 
 // parseResults reads the results stream and its bounds.

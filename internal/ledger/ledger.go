@@ -64,57 +64,24 @@ const (
 	fSwept       = "swept"
 )
 
-// beginScript creates the record on a task's first run, checks the
-// guards, optionally counts an attempt (see BeginPipelined), and returns
-// the record.
+// beginScript creates the record on a task's first run and returns it.
 //
-// KEYS[1] record, KEYS[2..] guards. ARGV[1] now (ms), ARGV[2] TTL (ms),
-// ARGV[3] count (1/0), ARGV[4..] each guard's field (” = the key itself).
-// Returns the record's HGETALL, then the pseudo-fields _guard (the first
-// guard present, 1-based, 0 for none) and _counted (1/0). A record it has
-// just created, with no guard present, is not read back: it holds what
-// the script wrote, and the reply says _new instead.
+// KEYS[1] record. ARGV[1] now (ms), ARGV[2] TTL (ms).
 var beginScript = redis.NewScript(`
-local created = redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1]) == 1
-local guard = 0
--- One EXISTS answers the usual case, where no guard's key exists.
-if #KEYS > 1 and redis.call('EXISTS', unpack(KEYS, 2)) > 0 then
-  for i = 2, #KEYS do
-    local field = ARGV[i + 2]
-    local present
-    if field == '' then
-      present = redis.call('EXISTS', KEYS[i]) == 1
-    else
-      present = redis.call('HEXISTS', KEYS[i], field) == 1
-    end
-    if present then
-      guard = i - 1
-      break
-    end
-  end
-end
-local counted = ARGV[3] == '1' and guard == 0
-if created and counted then
-  redis.call('HSET', KEYS[1], 'run', 1, 'run_started', ARGV[1], 'attempts', 1)
-elseif created then
+if redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'run', 1, 'run_started', ARGV[1])
-elseif counted then
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local flag = counted and '1' or '0'
-if created and guard == 0 then
-  return {'_new', '1', '_guard', '0', '_counted', flag}
-end
-local rec = redis.call('HGETALL', KEYS[1])
-rec[#rec + 1] = '_guard'
-rec[#rec + 1] = tostring(guard)
-rec[#rec + 1] = '_counted'
-rec[#rec + 1] = flag
-return rec
+return redis.call('HGETALL', KEYS[1])
 `)
 
 func (l *Ledger) key(taskID string) string { return l.prefix + taskID }
+
+// Client is the Redis client the ledger writes with.
+func (l *Ledger) Client() redis.UniversalClient { return l.rdb }
+
+// TTL is how long a record lives after its last write.
+func (l *Ledger) TTL() time.Duration { return l.ttl }
 
 // Key is the Redis key of a task's record, for a caller that deletes it
 // in a script of its own once the record is no longer needed.
@@ -122,66 +89,16 @@ func (l *Ledger) Key(taskID string) string { return l.key(taskID) }
 
 // Begin creates the record if this is the task's first run and returns it.
 func (l *Ledger) Begin(ctx context.Context, taskID string, now time.Time) (State, error) {
-	b, err := l.begin(ctx, taskID, now, false, nil)
-	return b.State, err
-}
-
-func (l *Ledger) begin(ctx context.Context, taskID string, now time.Time, count bool, unless []Guard) (Began, error) {
-	keys, args := l.beginArgs(taskID, now, count, unless)
-	vals, err := beginScript.Run(ctx, l.rdb, keys, args...).StringSlice()
+	vals, err := beginScript.Run(ctx, l.rdb, []string{l.key(taskID)}, now.UnixMilli(), l.ttl.Milliseconds()).StringSlice()
 	if err != nil {
-		return Began{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
+		return State{}, fmt.Errorf("read ledger of task %s: %w", taskID, err)
 	}
-	return parseBegin(vals, now), nil
+	return parse(vals), nil
 }
 
-func (l *Ledger) beginArgs(taskID string, now time.Time, count bool, unless []Guard) ([]string, []any) {
-	keys := make([]string, 1, 1+len(unless))
-	keys[0] = l.key(taskID)
-	args := make([]any, 3, 3+len(unless))
-	args[0], args[1], args[2] = now.UnixMilli(), l.ttl.Milliseconds(), "0"
-	if count {
-		args[2] = "1"
-	}
-	for _, g := range unless {
-		keys = append(keys, g.Key)
-		args = append(args, g.Field)
-	}
-	return keys, args
-}
-
-// parseBegin splits beginScript's reply into the record and the guard
-// and count it reports after it. now is the time Begin passed, which a
-// record the script has just created holds.
-func parseBegin(vals []string, now time.Time) Began {
-	var b Began
-	created := false
-	for len(vals) >= 2 {
-		n := len(vals)
-		switch vals[n-2] {
-		case "_counted":
-			b.Counted = vals[n-1] == "1"
-		case "_guard":
-			b.Guard, _ = strconv.Atoi(vals[n-1])
-		case "_new":
-			created = true
-		default:
-			b.State = parse(vals)
-			return b
-		}
-		vals = vals[:n-2]
-	}
-	if created {
-		seen := time.UnixMilli(now.UnixMilli())
-		b.State = State{FirstSeen: seen, Run: 1, RunStarted: seen}
-		if b.Counted {
-			b.State.Attempts = 1
-		}
-		return b
-	}
-	b.State = parse(vals)
-	return b
-}
+// ParseRecord reads a record from its HGETALL reply, for a script of
+// another package that reads the record in its own round trip.
+func ParseRecord(kv []string) State { return parse(kv) }
 
 func parse(kv []string) State {
 	var s State
@@ -218,13 +135,16 @@ func parse(kv []string) State {
 // new total. It is counted before sending so that a worker killed
 // mid-request still leaves the request counted: attempts are at least once.
 func (l *Ledger) Attempt(ctx context.Context, taskID string) (int, error) {
-	pipe := l.rdb.Pipeline()
-	got := l.AttemptPipelined(ctx, pipe, taskID)
-	_, _ = pipe.Exec(ctx) // the count's error is read from it
-	return got()
+	pipe := l.rdb.TxPipeline()
+	n := pipe.HIncrBy(ctx, l.key(taskID), fAttempts, 1)
+	pipe.PExpire(ctx, l.key(taskID), l.ttl)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("count attempt of task %s: %w", taskID, err)
+	}
+	return int(n.Val()), nil
 }
 
-// Uncount takes back an attempt that BeginPipelined counted for a request
+// Uncount takes back an attempt that an admission counted for a request
 // the caller then did not send (the task's deadline had passed), so the
 // result's attempts stay the requests sent.
 func (l *Ledger) Uncount(ctx context.Context, taskID string) (int, error) {
@@ -246,20 +166,39 @@ type Outcome struct {
 // Record stores an outcome.
 func (l *Ledger) Record(ctx context.Context, taskID string, o Outcome) error {
 	pipe := l.rdb.TxPipeline()
+	l.queueRecord(ctx, pipe, taskID, o)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("record outcome of task %s: %w", taskID, err)
+	}
+	return nil
+}
+
+// RecordPipelined is Record queued on pipe, for a caller that sends it
+// with other commands in one round trip; call the returned function after
+// pipe.Exec.
+func (l *Ledger) RecordPipelined(ctx context.Context, pipe redis.Pipeliner, taskID string, o Outcome) func() error {
+	cmds := l.queueRecord(ctx, pipe, taskID, o)
+	return func() error {
+		for _, c := range cmds {
+			if err := c.Err(); err != nil {
+				return fmt.Errorf("record outcome of task %s: %w", taskID, err)
+			}
+		}
+		return nil
+	}
+}
+
+func (l *Ledger) queueRecord(ctx context.Context, pipe redis.Pipeliner, taskID string, o Outcome) []redis.Cmder {
 	key := l.key(taskID)
 	fields := []any{fLastKind, o.Kind, fLastError, o.Error}
 	if o.HTTPStatus != 0 {
 		fields = append(fields, fLastStatus, o.HTTPStatus)
 	}
-	pipe.HSet(ctx, key, fields...)
+	cmds := []redis.Cmder{pipe.HSet(ctx, key, fields...)}
 	if o.RateLimited {
-		pipe.HIncrBy(ctx, key, fRateLimited, 1)
+		cmds = append(cmds, pipe.HIncrBy(ctx, key, fRateLimited, 1))
 	}
-	pipe.PExpire(ctx, key, l.ttl)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("record outcome of task %s: %w", taskID, err)
-	}
-	return nil
+	return append(cmds, pipe.PExpire(ctx, key, l.ttl))
 }
 
 // nextRunScript starts run ARGV[1]+1 only if the record is still at run

@@ -30,6 +30,9 @@ const (
 	WaitCooldown = "cooldown"
 	WaitBreaker  = "breaker"
 	WaitDailyCap = "daily_cap"
+	// WaitPriority: a slot of the budget went to a task of a
+	// higher-priority queue first.
+	WaitPriority = "priority"
 )
 
 // upstreamBuckets spans a fast API answer (tens of ms) up to the default
@@ -55,6 +58,7 @@ type Metrics struct {
 	retries          *prometheus.CounterVec
 	waits            *prometheus.CounterVec
 	waitSeconds      *prometheus.CounterVec
+	granted          *prometheus.CounterVec
 	published        *prometheus.CounterVec
 	duplicates       prometheus.Counter
 	breaker          *prometheus.GaugeVec
@@ -96,12 +100,16 @@ func New() *Metrics {
 		}, []string{"provider", "error_kind"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refreshq_waits_total",
-			Help: "Times a task waited before calling an upstream, by provider and reason (budget, cooldown, breaker, daily_cap).",
-		}, []string{"provider", "reason"}),
+			Help: "Times a task waited before calling an upstream, by provider, queue and reason (budget, priority, cooldown, breaker, daily_cap).",
+		}, []string{"provider", "queue", "reason"}),
 		waitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refreshq_wait_seconds_total",
-			Help: "Time tasks spent in those waits, by provider and reason.",
-		}, []string{"provider", "reason"}),
+			Help: "Time tasks spent in those waits, by provider, queue and reason.",
+		}, []string{"provider", "queue", "reason"}),
+		granted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refreshq_quota_granted_total",
+			Help: "Upstream requests admitted by the quota engine, by provider and queue: how each queue shares a budget.",
+		}, []string{"provider", "queue"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refreshq_results_published_total",
 			Help: "Entries added to the results stream, by status.",
@@ -132,7 +140,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.tasks, m.taskDuration, m.upstreamRequests, m.upstreamDuration, m.retries,
-		m.waits, m.waitSeconds, m.published, m.duplicates, m.breaker, m.dailyUsed, m.dailyCap, m.hintsCapped,
+		m.waits, m.waitSeconds, m.granted, m.published, m.duplicates, m.breaker, m.dailyUsed, m.dailyCap, m.hintsCapped,
 	)
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -245,14 +253,22 @@ func (m *Metrics) Retry(provider, errorKind string) {
 	m.retries.WithLabelValues(provider, errorKind).Inc()
 }
 
-// Wait records a wait before an upstream call; reason is one of the Wait*
-// constants.
-func (m *Metrics) Wait(provider, reason string, d time.Duration) {
+// Wait records a wait before an upstream call of a task on queue; reason
+// is one of the Wait* constants.
+func (m *Metrics) Wait(provider, queue, reason string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.waits.WithLabelValues(provider, reason).Inc()
-	m.waitSeconds.WithLabelValues(provider, reason).Add(max(d.Seconds(), 0))
+	m.waits.WithLabelValues(provider, queue, reason).Inc()
+	m.waitSeconds.WithLabelValues(provider, queue, reason).Add(max(d.Seconds(), 0))
+}
+
+// Granted records an upstream request admitted for a task on queue.
+func (m *Metrics) Granted(provider, queue string) {
+	if m == nil {
+		return
+	}
+	m.granted.WithLabelValues(provider, queue).Inc()
 }
 
 // ResultPublished counts an entry added to the results stream.

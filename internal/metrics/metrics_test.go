@@ -144,14 +144,18 @@ func TestMetricsScrape(t *testing.T) {
 			},
 		},
 		{
-			name: "retries and waits by provider, with the time waited",
+			name: "retries by provider, waits by provider, queue and reason with the time waited, grants by queue",
 			do: func(m *metrics.Metrics) {
 				m.Retry("hooked", "server")
 				m.Retry("hooked", "server")
 				m.Retry("bundle_social", "timeout")
-				m.Wait("bundle_social", metrics.WaitBudget, 200*time.Millisecond)
-				m.Wait("bundle_social", metrics.WaitBudget, 300*time.Millisecond)
-				m.Wait("hooked", metrics.WaitDailyCap, 2*time.Hour)
+				m.Wait("bundle_social", "low", metrics.WaitBudget, 200*time.Millisecond)
+				m.Wait("bundle_social", "low", metrics.WaitBudget, 300*time.Millisecond)
+				m.Wait("bundle_social", "low", metrics.WaitPriority, 100*time.Millisecond)
+				m.Wait("hooked", "default", metrics.WaitDailyCap, 2*time.Hour)
+				m.Granted("bundle_social", "critical")
+				m.Granted("bundle_social", "critical")
+				m.Granted("bundle_social", "low")
 			},
 			want: map[string][]sample{
 				"refreshq_retries_total": {
@@ -159,12 +163,18 @@ func TestMetricsScrape(t *testing.T) {
 					{"error_kind=timeout,provider=bundle_social", 1},
 				},
 				"refreshq_waits_total": {
-					{"provider=bundle_social,reason=budget", 2},
-					{"provider=hooked,reason=daily_cap", 1},
+					{"provider=bundle_social,queue=low,reason=budget", 2},
+					{"provider=bundle_social,queue=low,reason=priority", 1},
+					{"provider=hooked,queue=default,reason=daily_cap", 1},
 				},
 				"refreshq_wait_seconds_total": {
-					{"provider=bundle_social,reason=budget", 0.5},
-					{"provider=hooked,reason=daily_cap", 7200},
+					{"provider=bundle_social,queue=low,reason=budget", 0.5},
+					{"provider=bundle_social,queue=low,reason=priority", 0.1},
+					{"provider=hooked,queue=default,reason=daily_cap", 7200},
+				},
+				"refreshq_quota_granted_total": {
+					{"provider=bundle_social,queue=critical", 2},
+					{"provider=bundle_social,queue=low", 1},
 				},
 			},
 		},
@@ -244,7 +254,8 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.TaskFinished("t", "q", "succeeded", "")
 	m.UpstreamRequest("p", 200, time.Second)
 	m.Retry("p", "server")
-	m.Wait("p", metrics.WaitBreaker, time.Second)
+	m.Wait("p", "q", metrics.WaitBreaker, time.Second)
+	m.Granted("p", "q")
 	m.ResultPublished("failed")
 	m.ResultDuplicateSuppressed()
 	m.SetBreakerState("p", metrics.BreakerOpen)

@@ -14,38 +14,57 @@ import (
 
 // CooldownPipelined is Cooldown queued on pipe. Where Redis does not know
 // the script it was not run, and the returned function runs Cooldown on
-// its own.
+// its own. The returned function also records the pause's cause for
+// Status, in a round trip of its own: pauses are rare, and the cause is
+// only for people.
 func (l *Limiter) CooldownPipelined(ctx context.Context, pipe redis.Pipeliner, key Key, wait time.Duration) func() (time.Duration, error) {
+	wait = max(wait, 0)
+	cause := CauseBackoff
+	if wait > 0 {
+		cause = CauseRetryAfter + ": " + wait.String()
+	}
+	return l.cooldownPipelined(ctx, pipe, key, wait, cause)
+}
+
+func (l *Limiter) cooldownPipelined(ctx context.Context, pipe redis.Pipeliner, key Key, wait time.Duration, cause string) func() (time.Duration, error) {
 	if err := key.validate(); err != nil {
 		return func() (time.Duration, error) { return 0, err }
 	}
-	wait = max(wait, 0)
 	cmd := cooldownScript.EvalSha(ctx, pipe, []string{l.cooldownKey(key), l.backoffKey(key)}, l.cooldownArgs(wait)...)
 	return func() (time.Duration, error) {
 		n, err := cmd.Int64()
+		paused := time.Duration(n) * time.Millisecond
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return l.cooldown(ctx, key, wait)
+			paused, err = l.cooldown(ctx, key, wait)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("ratelimit cooldown: %w", err)
 		}
-		return time.Duration(n) * time.Millisecond, nil
+		l.noteCause(ctx, key, cause, paused)
+		return paused, nil
 	}
 }
 
-// ObservePipelined is Observe queued on pipe: it queues nothing unless the
-// quota fields call for a pause.
-func (l *Limiter) ObservePipelined(ctx context.Context, pipe redis.Pipeliner, key Key, limit, used, remaining, windowSeconds int) func() error {
-	pause := observePause(limit, used, remaining, windowSeconds)
-	if pause <= 0 {
-		return func() error { return key.validate() }
+// ObservePipelined is Observe queued on pipe: it queues nothing unless q
+// calls for a pause. The returned function answers as Observe does.
+func (l *Limiter) ObservePipelined(ctx context.Context, pipe redis.Pipeliner, key Key, q Quota, maxPause time.Duration) func() (time.Duration, error) {
+	if err := key.validate(); err != nil {
+		return func() (time.Duration, error) { return 0, err }
 	}
-	got := l.CooldownPipelined(ctx, pipe, key, pause)
-	return func() error {
+	asked, err := q.Pause()
+	if err != nil || asked <= 0 {
+		return func() (time.Duration, error) { return asked, err }
+	}
+	if maxPause <= 0 {
+		maxPause = DefaultHintMax
+	}
+	got := l.cooldownPipelined(ctx, pipe, key, min(asked, maxPause),
+		fmt.Sprintf("%s: %d of %d left in %ds", CauseQuota, q.Remaining, q.Limit, q.WindowSeconds))
+	return func() (time.Duration, error) {
 		if _, err := got(); err != nil {
-			return fmt.Errorf("ratelimit observe: %w", err)
+			return asked, fmt.Errorf("ratelimit observe: %w", err)
 		}
-		return nil
+		return asked, nil
 	}
 }
 

@@ -25,17 +25,19 @@ func TestCooldownPipelinedIsCooldown(t *testing.T) {
 	rdb.ScriptFlush(ctx)
 	pipe := rdb.Pipeline()
 	cd := l.CooldownPipelined(ctx, pipe, key, 3*time.Second)
-	plenty := l.ObservePipelined(ctx, pipe, other, 100, 10, 90, 60)
+	plenty := l.ObservePipelined(ctx, pipe, other, Quota{Limit: 100, Used: 10, Remaining: 90, WindowSeconds: 60}, 0)
 	if pipe.Len() != 1 {
 		t.Fatalf("%d commands queued, want 1 (the cooldown)", pipe.Len())
 	}
-	spent := l.ObservePipelined(ctx, pipe, other, 100, 100, 0, 60)
+	spent := l.ObservePipelined(ctx, pipe, other, Quota{Limit: 100, Used: 100, Remaining: 0, WindowSeconds: 60}, 0)
 	_, _ = pipe.Exec(ctx)
 	if d, err := cd(); err != nil || d != 3*time.Second {
 		t.Fatalf("cooldown = %v, %v; want 3s", d, err)
 	}
-	if err := errors.Join(plenty(), spent()); err != nil {
-		t.Fatal(err)
+	_, errPlenty := plenty()
+	asked, errSpent := spent()
+	if err := errors.Join(errPlenty, errSpent); err != nil || asked != time.Minute {
+		t.Fatalf("spent quota asked %v (%v), want 1m", asked, err)
 	}
 	for _, k := range []Key{key, other} {
 		d, err := l.Acquire(ctx, k, nil, 0)

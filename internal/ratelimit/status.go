@@ -123,8 +123,12 @@ func (l *Limiter) Status(ctx context.Context, providers []string) ([]KeyState, e
 		keys := []string{l.cooldownKey(st.Key), l.causeKey(st.Key), l.breakerKey(st.Key), l.dailyKey(st.Key)}
 		args := []any{l.now()}
 		for _, w := range st.Budget {
-			keys = append(keys, l.windowKey(st.Key, w.Per))
-			args = append(args, ms(w.Per+l.opt.Margin))
+			keys = append(keys, l.windowKey(st.Key, w))
+			buckets := 0
+			if w.N > ExactMax {
+				buckets = Buckets
+			}
+			args = append(args, ms(w.Per+l.opt.Margin), buckets)
 		}
 		cmds[i] = statusScript.Eval(ctx, pipe, keys, args...) // EVALSHA would fail NOSCRIPT inside a pipeline
 	}
@@ -229,8 +233,10 @@ return 1
 
 // statusScript reads one key's state without changing it.
 //
-// KEYS: 1 cooldown, 2 cause, 3 breaker, 4 daily, 5.. one log per window.
-// ARGV: 1 now, then per window its span (Per + Margin) in ms.
+// KEYS: 1 cooldown, 2 cause, 3 breaker, 4 daily, 5.. one log or bucket
+// counter per window.
+// ARGV: 1 now, then per window its span (Per + Margin) in ms and its
+// buckets (0 for a log).
 // Returns {cooldown left ms, cause, breaker state, breaker left ms,
 // failures in a row, used today, then per window its use}.
 var statusScript = redis.NewScript(prelude + `
@@ -252,7 +258,19 @@ if num(dd[1]) == math.floor(now / 86400000) then used = num(dd[2]) or 0 end
 
 local out = {left, cause, state, brLeft, num(br[2]) or 0, used}
 for i = 5, #KEYS do
-  out[#out + 1] = redis.call('ZCOUNT', KEYS[i], '(' .. (now - tonumber(ARGV[i - 3])), '+inf')
+  local span, buckets = tonumber(ARGV[2 * (i - 4)]), tonumber(ARGV[2 * (i - 4) + 1])
+  if buckets == 0 then
+    out[#out + 1] = redis.call('ZCOUNT', KEYS[i], '(' .. (now - span), '+inf')
+  else
+    -- As admission counts it: the buckets the span touches.
+    local g = math.ceil(span / buckets)
+    local first, used = math.floor(now / g) - buckets, 0
+    local kv = redis.call('HGETALL', KEYS[i])
+    for j = 1, #kv, 2 do
+      if tonumber(kv[j]) >= first then used = used + tonumber(kv[j + 1]) end
+    end
+    out[#out + 1] = used
+  end
 end
 return out
 `)

@@ -25,6 +25,7 @@ import (
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/redisconn"
@@ -246,10 +247,20 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 			log.Warn("provider not configured: its tasks will end with an auth result", "provider", u.Provider, "set", u.KeyVar)
 		}
 	}
+	led := ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace)
+	engine, err := quota.New(quota.Options{
+		Limiter: limiter, Ledger: led, Stream: cfg.ResultsStream, Redis: batch,
+		Lanes: cfg.Queues.ByPriority(), Reserve: cfg.LaneReserve, InlineWait: inlineWait,
+	})
+	if err != nil {
+		return &config.UsageError{Err: err}
+	}
 	h := &handlers.Refresh{
-		Ledger:        ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace),
+		Ledger:        led,
 		Publisher:     results.NewPublisher(rdb, cfg.ResultsStream, 0),
 		Limiter:       limiter,
+		Quota:         engine,
+		Redis:         batch,
 		Inspector:     insp,
 		Metrics:       m,
 		Logger:        log,
@@ -261,7 +272,6 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		InlineWait:    inlineWait,
 		Worker:        Name(),
 		Now:           time.Now,
-		Batch:         batch,
 		Cancels:       cancel.NewWatcher(rdb, 0, log.With("component", "cancel")),
 	}
 

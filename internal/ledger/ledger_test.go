@@ -1,0 +1,58 @@
+package ledger
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Begin creates the record once; Record and RecordPipelined store the same
+// outcome; Attempt and Uncount move the count.
+func TestRecordAndCounts(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	l := New(rdb, "t:", time.Hour)
+	first := time.UnixMilli(time.Now().UnixMilli())
+	st, err := l.Begin(ctx, "a", first)
+	if err != nil || st.Run != 1 || !st.FirstSeen.Equal(first) || !st.RunStarted.Equal(first) {
+		t.Fatalf("Begin = %+v, %v", st, err)
+	}
+	if st, _ = l.Begin(ctx, "a", first.Add(time.Minute)); !st.FirstSeen.Equal(first) {
+		t.Fatalf("second Begin moved first_seen: %+v", st)
+	}
+	for _, id := range []string{"a", "b"} {
+		_, _ = l.Begin(ctx, id, first)
+		if n, err := l.Attempt(ctx, id); err != nil || n != 1 {
+			t.Fatalf("Attempt = %d, %v", n, err)
+		}
+	}
+	o := Outcome{HTTPStatus: 429, RateLimited: true, Kind: "rate_limited", Error: "slow down"}
+	if err := l.Record(ctx, "a", o); err != nil {
+		t.Fatal(err)
+	}
+	pipe := rdb.Pipeline()
+	done := l.RecordPipelined(ctx, pipe, "b", o)
+	_, _ = pipe.Exec(ctx)
+	if err := done(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := l.Begin(ctx, "a", first)
+	b, _ := l.Begin(ctx, "b", first)
+	if a != b || a.LastStatus != 429 || a.RateLimited != 1 || a.LastKind != "rate_limited" || a.Tries() != 0 {
+		t.Fatalf("Record: %+v, RecordPipelined: %+v", a, b)
+	}
+	if n, err := l.Uncount(ctx, "a"); err != nil || n != 0 {
+		t.Fatalf("Uncount = %d, %v", n, err)
+	}
+	if ttl := mr.TTL(l.Key("b")); ttl <= 0 {
+		t.Fatalf("record TTL %v, want one", ttl)
+	}
+}
