@@ -154,7 +154,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 func withQuota(t *testing.T, h *Refresh, run redisbatch.Runner) {
 	t.Helper()
 	e, err := quota.New(quota.Options{Limiter: h.Limiter, Ledger: h.Ledger, Stream: h.Publisher.Stream(), Redis: run,
-		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, InlineWait: h.InlineWait})
+		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * h.InlineWait})
 	if err != nil {
 		t.Fatal(err)
 	}

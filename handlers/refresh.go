@@ -262,7 +262,7 @@ func (h *Refresh) wait(ctx context.Context, r *run, up Upstream, a *quota.Admiss
 	if h.Now().Add(a.Wait).After(r.deadline) {
 		return h.fail(ctx, r, h.deadlineOutcome(r, a.Guard))
 	}
-	if a.Wait <= h.InlineWait {
+	if a.Wait <= h.InlineWait || a.InLine {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -43,7 +43,7 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 	lim := ratelimit.New(s.rdb, ratelimit.Options{Prefix: prefix + "rl:"})
 	key := ratelimit.Key{Provider: tasks.ProviderBundleSocial, KeyID: "bench"}
 	engine, err := quota.New(quota.Options{Limiter: lim, Ledger: led, Stream: prefix + "results",
-		Redis: redisbatch.Direct{RDB: s.rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, InlineWait: time.Second})
+		Redis: redisbatch.Direct{RDB: s.rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * time.Second})
 	if err != nil {
 		return "Redis CPU per call: " + err.Error()
 	}

@@ -72,9 +72,12 @@ type Options struct {
 	// Reserve is the share of a key's grants kept for lower lanes while
 	// they have tasks waiting; 0 keeps none.
 	Reserve float64
-	// InlineWait is the longest wait a worker sleeps through; a task that
-	// must wait longer leaves the line and is handed back.
-	InlineWait time.Duration
+	// LineWait is the longest wait for the budget a task holds its place
+	// in the line, sleeping in the worker; one that must wait longer
+	// leaves the line and is handed back. It should be above the
+	// shortest window's Per + margin, so that a task that comes just after
+	// the budget's slots were taken can wait for the next one in place.
+	LineWait time.Duration
 }
 
 // Engine admits upstream requests. It is safe for concurrent use.
@@ -134,6 +137,9 @@ type Admission struct {
 	Wait  time.Duration
 	// Probe: the request is the breaker's half-open probe; report it so.
 	Probe bool
+	// InLine: the task holds a place in the key's waiting line; sleep
+	// through Wait and ask again, or the place is lost.
+	InLine bool
 }
 
 // Admit decides, in one round trip, whether the ticket's task may send
@@ -183,7 +189,7 @@ func (e *Engine) script(t Ticket) ([]string, []any, error) {
 	args := make([]any, 0, 14+len(e.opt.Lanes)+len(checks.Args))
 	args = append(args, e.opt.Limiter.Clock(), t.Now.UnixMilli(), e.opt.Ledger.TTL().Milliseconds(),
 		unixMilli(t.EnqueuedAt), t.TaskDeadline.Milliseconds(), unixMilli(t.Deadline), mode,
-		t.Queue, TenantID(t.Tenant), t.TaskID, e.opt.InlineWait.Milliseconds(),
+		t.Queue, TenantID(t.Tenant), t.TaskID, e.opt.LineWait.Milliseconds(),
 		strconv.FormatFloat(e.opt.Reserve, 'f', -1, 64), leaseSlack.Milliseconds(), len(e.opt.Lanes))
 	for _, l := range e.opt.Lanes {
 		args = append(args, l)
@@ -209,7 +215,7 @@ func TenantID(tenant string) string {
 }
 
 func parse(vals []any, t Ticket) (Admission, error) {
-	if len(vals) < 7 {
+	if len(vals) < 8 {
 		return Admission{}, fmt.Errorf("admit task %s: unexpected reply %v", t.TaskID, vals)
 	}
 	str := func(v any) string { s, _ := v.(string); return s }
@@ -221,6 +227,7 @@ func parse(vals []any, t Ticket) (Admission, error) {
 		Probe:           num(vals[3]) == 1,
 		PublishedRun:    int(num(vals[4])),
 		PublishedStatus: results.Status(str(vals[5])),
+		InLine:          num(vals[7]) == 1,
 	}
 	if num(vals[6]) == 1 {
 		seen := time.UnixMilli(t.Now.UnixMilli())
@@ -230,8 +237,8 @@ func parse(vals []any, t Ticket) (Admission, error) {
 		}
 		return a, nil
 	}
-	kv := make([]string, 0, len(vals)-7)
-	for _, v := range vals[7:] {
+	kv := make([]string, 0, len(vals)-8)
+	for _, v := range vals[8:] {
 		kv = append(kv, str(v))
 	}
 	a.State = ledger.ParseRecord(kv)

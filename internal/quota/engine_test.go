@@ -50,7 +50,7 @@ func setup(t *testing.T, reserve float64, inline time.Duration) *fixture {
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	lim := ratelimit.New(rdb, ratelimit.Options{Prefix: name + ":rl:", Margin: -1, Now: c.Now})
 	e, err := New(Options{Limiter: lim, Ledger: ledger.New(rdb, name+":task:", time.Hour), Stream: name + ":results",
-		Redis: redisbatch.Direct{RDB: rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: reserve, InlineWait: inline})
+		Redis: redisbatch.Direct{RDB: rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: reserve, LineWait: inline})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // 3 ledger TTL (ms), 4 enqueued_at (ms, 0 = first_seen), 5 TASK_DEADLINE
 // (ms), 6 the payload's deadline (ms, 0 = none), 7 mode (0 = begin only,
 // 1 = admit a request), 8 queue, 9 tenant id, 10 task id, 11 inline wait
-// (ms), 12 reserve share, 13 lease slack (ms), 14 number of lanes, then
+// (ms, the longest wait a task holds its place in the line), 12 reserve share, 13 lease slack (ms), 14 number of lanes, then
 // the lanes (queue names, highest priority first), then the Checks.
 //
 // Returns {verdict, wait ms, guard, probe, published run, published
@@ -41,8 +41,8 @@ redis.call('PEXPIRE', rec, ARGV[3])
 
 local idx = redis.call('HMGET', KEYS[2], 'run', 'status')
 local pubRun = tonumber(idx[1]) or 0
-local function reply(verdict, wait, guard, probe)
-  local out = {verdict, wait, guard, probe, pubRun, idx[2] or '', created and 1 or 0}
+local function reply(verdict, wait, guard, probe, line)
+  local out = {verdict, wait, guard, probe, pubRun, idx[2] or '', created and 1 or 0, line or 0}
   if not created then
     local kv = redis.call('HGETALL', rec)
     for i = 1, #kv do out[#out + 1] = kv[i] end
@@ -121,6 +121,7 @@ if not inLine then
     redis.call('PEXPIRE', laneKey(myq), ttl)
     redis.call('PEXPIRE', leases, ttl)
     redis.call('PEXPIRE', meta, ttl)
+    return reply('refused', w, 'budget', 0, 1)
   end
   return reply('refused', w, 'budget', 0)
 end
@@ -230,5 +231,5 @@ redis.call('ZADD', leases, now + w + slack, myq .. ' ' .. me)
 for _, k in ipairs({laneKey(myq), leases, meta}) do
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
-return reply('refused', w, guard, 0)
+return reply('refused', w, guard, 0, 1)
 `)

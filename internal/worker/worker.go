@@ -47,6 +47,9 @@ const (
 	// inlineWait: waits up to this long are slept in the handler, longer
 	// ones hand the task back to asynq.
 	inlineWait = time.Second
+	// lineWait: a task holds its place in a key's waiting line for waits
+	// up to this long, above a 1s window's span with its margin.
+	lineWait = 2 * time.Second
 	// ledgerGrace keeps a task's ledger after its deadline, for an
 	// operator who re-runs it from the archive.
 	ledgerGrace = 7 * 24 * time.Hour
@@ -250,7 +253,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	led := ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace)
 	engine, err := quota.New(quota.Options{
 		Limiter: limiter, Ledger: led, Stream: cfg.ResultsStream, Redis: batch,
-		Lanes: cfg.Queues.ByPriority(), Reserve: cfg.LaneReserve, InlineWait: inlineWait,
+		Lanes: cfg.Queues.ByPriority(), Reserve: cfg.LaneReserve, LineWait: lineWait,
 	})
 	if err != nil {
 		return &config.UsageError{Err: err}
