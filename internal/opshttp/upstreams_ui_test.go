@@ -52,8 +52,8 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 	must(t, err)
 
 	m := metrics.New()
-	m.Wait("hooked", metrics.WaitCooldown, 3*time.Second)
-	m.Wait("bundle_social", metrics.WaitBudget, 200*time.Millisecond)
+	m.Wait("hooked", "default", metrics.WaitCooldown, 3*time.Second)
+	m.Wait("bundle_social", "low", metrics.WaitBudget, 200*time.Millisecond)
 	publish(t, rdb, stream, []results.Entry{
 		{TaskID: "7d1e5c1a", Provider: "bundle_social", Subject: "team-1/TIKTOK", Queue: "default", Status: results.StatusSucceeded, Attempts: 1, HTTPStatus: 200},
 		{TaskID: "9b2f07c4", Provider: "hooked", Subject: "acc-<b>42</b>", Queue: "critical", Status: results.StatusFailed, Attempts: 6, HTTPStatus: 429,

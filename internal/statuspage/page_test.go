@@ -85,7 +85,7 @@ func TestPageShowsFleetStateAndEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New()
-	m.Wait("hooked", metrics.WaitCooldown, 1500*time.Millisecond)
+	m.Wait("hooked", "default", metrics.WaitCooldown, 1500*time.Millisecond)
 	page := statuspage.New(statuspage.Options{
 		Limiter: f.lim, Results: f.reader, Metrics: m.Registry(), Process: "host-a:42",
 		Providers: []statuspage.Provider{

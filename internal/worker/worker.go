@@ -47,9 +47,12 @@ const (
 	// inlineWait: waits up to this long are slept in the handler, longer
 	// ones hand the task back to asynq.
 	inlineWait = time.Second
-	// lineWait: a task holds its place in a key's waiting line for waits
-	// up to this long, above a 1s window's span with its margin.
-	lineWait = 2 * time.Second
+	// lineWait: a task holds its place in a key's waiting line, sleeping
+	// in its handler, for waits up to this long: a few spans of a 1s
+	// window, so that the tasks a budget serves in the next seconds stand
+	// in line in their order, and a lane's or tenant's next task is
+	// there when its turn comes instead of in asynq's retry set.
+	lineWait = 5 * time.Second
 	// ledgerGrace keeps a task's ledger after its deadline, for an
 	// operator who re-runs it from the archive.
 	ledgerGrace = 7 * 24 * time.Hour
