@@ -25,6 +25,7 @@ type enqueueSettings struct {
 	unique   time.Duration
 	deadline time.Time
 	meta     json.RawMessage
+	tenant   string
 	taskID   string
 	progress func(Outcome)
 	problems []string
@@ -67,6 +68,11 @@ func Deadline(t time.Time) EnqueueOption { return func(s *enqueueSettings) { s.d
 // Meta sets the meta of refreshes that carry none of their own: a JSON
 // object of at most tasks.MaxMetaBytes, copied to the result.
 func Meta(m json.RawMessage) EnqueueOption { return func(s *enqueueSettings) { s.meta = m } }
+
+// Tenant sets the tenant of refreshes that name none of their own: who
+// they are for. Within one queue and API key, tenants share the budget
+// round-robin.
+func Tenant(name string) EnqueueOption { return func(s *enqueueSettings) { s.tenant = name } }
 
 // TaskID gives the task this id instead of a random UUID. Enqueue fails
 // with an error wrapping asynq.ErrTaskIDConflict while a task with the id
@@ -173,7 +179,7 @@ return 0
 `)
 
 // Validate checks r as Enqueue would with opts: tasks.Refresh.Validate
-// after filling in the options' queue, meta and deadline, and that the
+// after filling in the options' queue, meta, deadline and tenant, and that the
 // queue is one of the Client's. It returns a *tasks.ValidationError or an
 // *OptionError.
 func (c *Client) Validate(r tasks.Refresh, opts ...EnqueueOption) error {
@@ -201,6 +207,9 @@ func (c *Client) resolve(r tasks.Refresh, s *enqueueSettings) (tasks.Refresh, er
 	}
 	if r.Deadline.IsZero() {
 		r.Deadline = s.deadline
+	}
+	if r.Tenant == "" {
+		r.Tenant = s.tenant
 	}
 	if err := r.Validate(); err != nil {
 		return r, err

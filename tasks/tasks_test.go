@@ -72,7 +72,7 @@ func TestNewTaskSetsDefaultsAndRoundTrips(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	deadline := now.Add(time.Hour)
 	r := tasks.BundleSocial("team-1", "TIKTOK")
-	r.Meta, r.EnqueuedAt, r.Deadline, r.Queue = json.RawMessage(`{"k":"v"}`), now, deadline, "critical"
+	r.Meta, r.EnqueuedAt, r.Deadline, r.Queue, r.Tenant = json.RawMessage(`{"k":"v"}`), now, deadline, "critical", "acme"
 	task, err := tasks.NewTask(r)
 	if err != nil {
 		t.Fatal(err)
@@ -80,17 +80,22 @@ func TestNewTaskSetsDefaultsAndRoundTrips(t *testing.T) {
 	if task.Type() != "bundle_social:profile_refresh" {
 		t.Errorf("type %q", task.Type())
 	}
-	want := `{"team_id":"team-1","platform":"TIKTOK","meta":{"k":"v"},"enqueued_at":"2026-01-02T03:04:05.0000006Z","deadline":"2026-01-02T04:04:05.0000006Z"}`
+	want := `{"team_id":"team-1","platform":"TIKTOK","meta":{"k":"v"},"enqueued_at":"2026-01-02T03:04:05.0000006Z","deadline":"2026-01-02T04:04:05.0000006Z","tenant":"acme"}`
 	if string(task.Payload()) != want {
 		t.Errorf("payload\n %s\nwant\n %s", task.Payload(), want)
 	}
 	got, err := tasks.Parse(task.Type(), task.Payload())
 	if err != nil || got.Subject() != "team-1/TIKTOK" || got.Provider != "bundle_social" || !got.EnqueuedAt.Equal(now) ||
-		!got.Deadline.Equal(deadline) || string(got.Meta) != `{"k":"v"}` {
+		!got.Deadline.Equal(deadline) || string(got.Meta) != `{"k":"v"}` || got.Tenant != "acme" {
 		t.Errorf("Parse = %+v, %v", got, err)
 	}
 	if _, err := tasks.NewTask(tasks.Hooked("")); err == nil {
 		t.Error("NewTask accepted an invalid refresh")
+	}
+	long := tasks.Hooked("a")
+	long.Tenant = strings.Repeat("t", tasks.MaxTenantBytes+1)
+	if err := long.Validate(); err == nil || !strings.Contains(err.Error(), "tenant") {
+		t.Errorf("Validate of a %d-byte tenant = %v, want a tenant error", len(long.Tenant), err)
 	}
 	if _, err := tasks.NewTask(tasks.Hooked("a"), asynq.Queue("low")); err != nil {
 		t.Error(err)

@@ -75,13 +75,13 @@ func TestFile(t *testing.T) {
 	fmt.Fprintf(&b, `{"provider":"hooked","account_id":%q}`+"\n", a1)
 	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, `{"provider":"bundle_social","team_id":%q,"platform":"TIKTOK","queue":%q,"meta":{"batch":"b7"}}`+"\n", team, f.queue2)
-	fmt.Fprintf(&b, `{"provider":"hooked","account_id":%q}`+"\n", a2)
+	fmt.Fprintf(&b, `{"provider":"hooked","account_id":%q,"tenant":"globex"}`+"\n", a2)
 	fmt.Fprintf(&b, `{"provider":"hooked","account_id":%q}`+"\n", a1) // duplicate under --unique
 	path := filepath.Join(t.TempDir(), "refreshes.jsonl")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := f.run(t, "", "file", path, "--queue", f.queue1, "--unique", "1h")
+	o := f.run(t, "", "file", path, "--queue", f.queue1, "--unique", "1h", "--tenant", "acme")
 	if o.code != 0 {
 		t.Fatalf("exit %d: %s", o.code, o.stderr)
 	}
@@ -89,10 +89,17 @@ func TestFile(t *testing.T) {
 	if len(ids) != 3 {
 		t.Fatalf("stdout %q, want 3 task ids", o.stdout)
 	}
-	// In line order: a1 on queue1, the bundle line on queue2, a2 on queue1.
+	// In line order: a1 on queue1, the bundle line on queue2, a2 on queue1;
+	// a line's own tenant beats --tenant.
 	for i, q := range []string{f.queue1, f.queue2, f.queue1} {
-		if _, err := f.insp.GetTaskInfo(q, ids[i]); err != nil {
+		info, err := f.insp.GetTaskInfo(q, ids[i])
+		if err != nil {
 			t.Errorf("id %d (%s) not on %s: %v", i, ids[i], q, err)
+			continue
+		}
+		tenant := map[int]string{0: "acme", 1: "acme", 2: "globex"}[i]
+		if !strings.Contains(string(info.Payload), `"tenant":"`+tenant+`"`) {
+			t.Errorf("line %d's payload %s, want tenant %s", i, info.Payload, tenant)
 		}
 	}
 	if !strings.Contains(o.stderr, "duplicate: line 5: hooked "+a1+" was already enqueued as task "+ids[0]) {

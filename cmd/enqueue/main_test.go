@@ -186,6 +186,8 @@ func TestBadInput(t *testing.T) {
 		{"meta not object", nil, []string{"hooked", "--account", acct, "--meta", `"x"`}, "--meta must be a JSON object"},
 		{"meta too big", nil, []string{"hooked", "--account", acct, "--meta", bigMeta}, "at most 4096"},
 		{"unique zero", nil, []string{"hooked", "--account", acct, "--unique", "0s"}, "--unique"},
+		{"tenant empty", nil, []string{"hooked", "--account", acct, "--tenant", ""}, "--tenant is empty"},
+		{"tenant too long", nil, []string{"hooked", "--account", acct, "--tenant", strings.Repeat("t", 257)}, "--tenant is 257 bytes"},
 		{"negative wait", nil, []string{"hooked", "--account", acct, "--wait", "-1s"}, "--wait"},
 		{"unknown flag", nil, []string{"hooked", "--account", acct, "--priority", "9"}, "-priority"},
 		{"extra argument", nil, []string{"hooked", "--account", acct, "now"}, `unexpected argument "now"`},
@@ -249,7 +251,7 @@ func TestVersion(t *testing.T) {
 
 func TestEnqueueOne(t *testing.T) {
 	f := setup(t)
-	o := f.run(t, "", "bundle-social", "--team", "t1", "--platform", "TIKTOK", "--queue", f.queue2, "--meta", `{"request_id":"r1"}`)
+	o := f.run(t, "", "bundle-social", "--team", "t1", "--platform", "TIKTOK", "--queue", f.queue2, "--meta", `{"request_id":"r1"}`, "--tenant", "acme")
 	if o.code != 0 {
 		t.Fatalf("exit %d: %s", o.code, o.stderr)
 	}
@@ -261,8 +263,8 @@ func TestEnqueueOne(t *testing.T) {
 	if err != nil {
 		t.Fatalf("task %s not on %s: %v", ids[0], f.queue2, err)
 	}
-	if !strings.Contains(string(info.Payload), `"meta":{"request_id":"r1"}`) {
-		t.Errorf("payload %s lacks the meta", info.Payload)
+	if !strings.Contains(string(info.Payload), `"meta":{"request_id":"r1"}`) || !strings.Contains(string(info.Payload), `"tenant":"acme"`) {
+		t.Errorf("payload %s lacks the meta or the tenant", info.Payload)
 	}
 
 	// Flags after the default queue: QUEUES has no "default", so --queue is

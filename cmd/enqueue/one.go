@@ -20,6 +20,7 @@ type common struct {
 	at     string
 	unique time.Duration
 	meta   string
+	tenant string
 }
 
 const commonUsage = `  --queue NAME        queue to enqueue on, one of QUEUES (default "default")
@@ -28,6 +29,8 @@ const commonUsage = `  --queue NAME        queue to enqueue on, one of QUEUES (d
   --unique DURATION   skip if the same provider and subject was enqueued within
                       this window, on any queue (prints "duplicate ..." on stderr)
   --meta JSON         JSON object (at most 4 KiB) copied to the result
+  --tenant NAME       who the refresh is for: tenants of one queue share its
+                      budget round-robin (lines that name no tenant get it)
 `
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -36,6 +39,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.at, "at", "", "")
 	fs.DurationVar(&c.unique, "unique", 0, "")
 	fs.StringVar(&c.meta, "meta", "", "")
+	fs.StringVar(&c.tenant, "tenant", "", "")
 }
 
 // options checks the flags on their own and turns them into client options.
@@ -73,6 +77,12 @@ func (c *common) options(fs *flag.FlagSet) ([]client.EnqueueOption, error) {
 	}
 	if set["meta"] {
 		opts = append(opts, client.Meta(json.RawMessage(c.meta)))
+	}
+	if set["tenant"] {
+		if c.tenant == "" {
+			return nil, usagef("--tenant is empty; name a tenant, e.g. --tenant acme, or leave the flag out")
+		}
+		opts = append(opts, client.Tenant(c.tenant))
 	}
 	return opts, nil
 }
@@ -117,6 +127,7 @@ var flagOf = map[string]string{
 	"account_id": "--account",
 	"queue":      "--queue",
 	"meta":       "--meta",
+	"tenant":     "--tenant",
 }
 
 func runOne(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
