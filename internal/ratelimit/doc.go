@@ -1,10 +1,11 @@
 // Package ratelimit is fleet-wide admission control for upstream requests,
 // kept in Redis so that every worker process shares one view.
 //
-// Before each upstream request a caller asks [Limiter.Acquire]; one Lua
-// script, run in a single round trip and timed by Redis TIME so that all
-// workers agree on the clock, checks in this order and records the request
-// only if every check passes:
+// Before each upstream request a caller asks [Limiter.Acquire] (the
+// worker asks internal/quota, whose admission script runs these checks,
+// [Lua], after the task's own); one Lua script, run in a single round trip
+// and timed by Redis TIME so that all workers agree on the clock, checks
+// in this order and records the request only if every check passes:
 //
 //  1. the key's cooldown (set by [Limiter.Cooldown] after a 429, or with
 //     by [Limiter.Observe] when the upstream says its quota is nearly
@@ -14,9 +15,10 @@
 //     streak of failures; when its open period ends a single request is let
 //     through as the probe, Decision.Probe);
 //  3. the key's daily cap, per UTC day;
-//  4. every window of the key's [Budget], each a sliding-window log, so
-//     that all processes together never admit more than N requests in any
-//     interval of length Per (+ Options.Margin).
+//  4. every window of the key's [Budget], each a sliding-window log (a
+//     bucket counter above [ExactMax]), so that all processes together
+//     never admit more than N requests in any interval of length Per
+//     (+ Options.Margin).
 //
 // A refusal says why (Decision.Reason) and how long until the first check
 // that refused could pass (Decision.Wait, exact for budgets). Waiting is
