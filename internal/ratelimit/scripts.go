@@ -78,22 +78,29 @@ local function rl_count(w, now)
     w.count = redis.call('ZCARD', w.key)
     return
   end
+  -- The hash keeps, beside the buckets, their sum and the oldest bucket
+  -- that may hold admissions ("lo"), so that a call drops only the
+  -- buckets that left since the last one.
   w.g = math.ceil(w.span / w.buckets)
-  local first = math.floor(now / w.g) - w.buckets
-  local kv = redis.call('HGETALL', w.key)
-  local ks, count = {}, 0
-  for i = 1, #kv, 2 do
-    local k = tonumber(kv[i])
-    if k < first then
-      redis.call('HDEL', w.key, kv[i])
+  w.first = math.floor(now / w.g) - w.buckets
+  local h = redis.call('HMGET', w.key, 'sum', 'lo')
+  local sum, lo = tonumber(h[1]) or 0, tonumber(h[2]) or w.first
+  if lo < w.first then
+    if w.first - lo > w.buckets then
+      redis.call('DEL', w.key)
+      sum = 0
     else
-      local v = tonumber(kv[i + 1])
-      ks[#ks + 1] = {k, v}
-      count = count + v
+      for k = lo, w.first - 1 do
+        local v = tonumber(redis.call('HGET', w.key, k))
+        if v then
+          sum = sum - v
+          redis.call('HDEL', w.key, k)
+        end
+      end
+      redis.call('HSET', w.key, 'sum', sum, 'lo', w.first)
     end
   end
-  table.sort(ks, function(a, b) return a[1] < b[1] end)
-  w.bk, w.count = ks, count
+  w.count = sum
 end
 
 local function rl_free(c, now)
@@ -124,10 +131,10 @@ local function rl_wait(c, now, r)
       else
         local laps = math.floor(rank / w.count)
         local left, cum = rank % w.count, 0
-        for _, b in ipairs(w.bk) do
-          cum = cum + b[2]
+        for k = w.first, w.first + w.buckets do
+          cum = cum + (tonumber(redis.call('HGET', w.key, k)) or 0)
           if cum > left then
-            at = (b[1] + w.buckets + 1) * w.g + w.span * laps
+            at = (k + w.buckets + 1) * w.g + w.span * laps
             break
           end
         end
@@ -148,6 +155,8 @@ local function rl_take(c, now)
       redis.call('PEXPIRE', w.key, w.span)
     else
       redis.call('HINCRBY', w.key, math.floor(now / w.g), 1)
+      redis.call('HINCRBY', w.key, 'sum', 1)
+      redis.call('HSETNX', w.key, 'lo', w.first)
       redis.call('PEXPIRE', w.key, (w.buckets + 2) * w.g)
     end
   end
