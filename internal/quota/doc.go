@@ -14,7 +14,7 @@
 // within a lane round-robin between tenants. A lower lane is kept a share
 // of the grants (Options.Reserve) while it has tasks waiting, so it never
 // starves. Only tasks whose wait is short enough to be slept in the worker
-// (Options.InlineWait) stand in the line; the others are handed back to
+// (Options.LineWait) stand in the line; the others are handed back to
 // asynq and stand in it again when they return. An entry holds a lease
 // that each re-check renews, so a worker that dies leaves the line within
 // a second of when its task was due.
