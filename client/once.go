@@ -70,9 +70,9 @@ func claimKey(stream, taskID string) string { return stream + ":taskid:" + taskI
 // refresh enqueues nothing and returns existing=true; one with a different
 // refresh returns a *TaskIDTakenError.
 //
-// The same refresh means the same provider, subject, queue and meta; the
-// timing options (In, At, Deadline, Unique) are not compared, so a retry
-// that recomputes them still finds its task.
+// The same refresh means the same provider, subject, queue, meta and
+// tenant; the timing options (In, At, Deadline, Unique) are not compared,
+// so a retry that recomputes them still finds its task.
 //
 // Other errors are Enqueue's: a *tasks.ValidationError or *OptionError, a
 // *DuplicateError under Unique, an *InDoubtError.
@@ -166,8 +166,9 @@ func claimTTL(s *enqueueSettings, deadline time.Time, taskDeadline time.Duration
 	return max(end.Sub(now), 0) + results.DefaultIndexTTL + claimSlack
 }
 
-// fingerprint identifies what a refresh asks for: provider, subject, queue
-// and meta, meta compared as JSON (key order and spacing do not matter).
+// fingerprint identifies what a refresh asks for: provider, subject, queue,
+// meta and tenant, meta compared as JSON (key order and spacing do not
+// matter).
 func fingerprint(r tasks.Refresh) (string, error) {
 	var meta any
 	if len(r.Meta) > 0 {
@@ -177,7 +178,7 @@ func fingerprint(r tasks.Refresh) (string, error) {
 			return "", &tasks.ValidationError{Field: "meta", Problem: "must be a JSON object"}
 		}
 	}
-	b, err := json.Marshal([]any{r.Provider, r.TeamID, r.Platform, r.AccountID, r.Queue, meta})
+	b, err := json.Marshal([]any{r.Provider, r.TeamID, r.Platform, r.AccountID, r.Queue, meta, r.Tenant})
 	if err != nil {
 		return "", err
 	}

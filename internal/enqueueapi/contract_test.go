@@ -80,7 +80,7 @@ func TestOpenAPIContract(t *testing.T) {
 		wantStatus int
 	}
 	scenarios := []scenario{
-		{"enqueue one", up, "POST", "/v1/refreshes", true, `{"provider":"bundle_social","team_id":"` + up.subject() + `","platform":"TIKTOK","queue":"` + q + `","meta":{"r":"x"}}`, true, 202},
+		{"enqueue one", up, "POST", "/v1/refreshes", true, `{"provider":"bundle_social","team_id":"` + up.subject() + `","platform":"TIKTOK","queue":"` + q + `","meta":{"r":"x"},"tenant":"acme"}`, true, 202},
 		{"enqueue batch with a duplicate", up, "POST", "/v1/refreshes", true, `[{"provider":"hooked","account_id":"` + dup + `","queue":"` + q + `","unique":"1h"},{"provider":"hooked","account_id":"` + dup + `","queue":"` + q + `","unique":"1h","in":"1m"}]`, true, 202},
 		{"enqueue with task_id", up, "POST", "/v1/refreshes", true, withID, true, 202},
 		{"same task_id, same refresh", up, "POST", "/v1/refreshes", true, withID, true, 202},

@@ -18,6 +18,8 @@ export interface Refresh {
   queue?: string;
   /** A JSON object of at most 4 KiB, copied to the result. */
   meta?: Record<string, unknown>;
+  /** Who the refresh is for (at most 256 bytes): tenants share an API key's budget fairly. */
+  tenant?: string;
   /**
    * The task's id, chosen by you: an idempotency key while the task or its
    * result is kept. Sending the same id with the same refresh again

@@ -77,10 +77,11 @@ describe("refreshq client against a real worker", { skip: why || false }, () => 
   test("task_id is an idempotency key", async () => {
     const taskId = `order-${unique()}`;
     const acc = `acc-${unique()}`;
-    const first = await c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId, deadline: new Date(Date.now() + 3600_000) });
+    const first = await c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId, tenant: "acme", deadline: new Date(Date.now() + 3600_000) });
     assert.deepEqual(first, { taskId, existing: false, duplicateOf: undefined });
-    const second = await c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId });
+    const second = await c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId, tenant: "acme" });
     assert.deepEqual(second, { taskId, existing: true, duplicateOf: undefined });
+    await assert.rejects(c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId, tenant: "other" }), TaskIdConflictError);
     await assert.rejects(c.enqueue({ provider: "hooked", account_id: `other-${unique()}`, task_id: taskId }), (err: unknown) => {
       assert.ok(err instanceof TaskIdConflictError, String(err));
       assert.equal(err.status, 409);
@@ -91,7 +92,7 @@ describe("refreshq client against a real worker", { skip: why || false }, () => 
     const res = await c.wait(taskId, { timeoutMs: 30_000 });
     assert.equal(res.task_id, taskId);
     // Still the same task once it has ended.
-    const third = await c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId });
+    const third = await c.enqueue({ provider: "hooked", account_id: acc, task_id: taskId, tenant: "acme" });
     assert.equal(third.existing, true);
   });
 
