@@ -34,6 +34,8 @@ func TestFileBadLines(t *testing.T) {
 		`{"provider":"hooked","account_id":"a5","queue":"` + q + `","meta":[1]}`,
 		`not json`,
 		`{"provider":"hooked","account_id":7,"queue":"` + q + `"}`,
+		`{"provider":"hooked","Account_ID":"a6","queue":"` + q + `"}`,
+		`{"provider":"hooked","account_id":"a7","account_id":"a8","queue":"` + q + `"}`,
 	}, "\n")
 	before := f.redisKeys(t)
 	o := f.run(t, input, "file", "-")
@@ -49,7 +51,9 @@ func TestFileBadLines(t *testing.T) {
 		"line 9: meta must be a JSON object",
 		"line 10: is not valid JSON",
 		"line 11: account_id must be a string",
-		"8 bad line(s) in stdin; nothing was enqueued",
+		`line 12: "Account_ID" is not a known field; keys are case-sensitive: write "account_id"`,
+		"line 13: account_id is given twice",
+		"10 bad line(s) in stdin; nothing was enqueued",
 	} {
 		if !strings.Contains(o.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, o.stderr)
