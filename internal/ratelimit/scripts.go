@@ -48,10 +48,16 @@ local function rl_open(ki, ai)
 end
 
 local function rl_guard(c, now)
-  local cd = num(redis.call('GET', c.cd))
-  if cd and cd > now then return cd - now, 'cooldown' end
-  local br = redis.call('HMGET', c.br, 'open_until', 'probe_until')
-  local openUntil = num(br[1]) or 0
+  -- One EXISTS answers the usual case, where neither a cooldown nor a
+  -- breaker record is there.
+  local openUntil = 0
+  local br
+  if redis.call('EXISTS', c.cd, c.br) > 0 then
+    local cd = num(redis.call('GET', c.cd))
+    if cd and cd > now then return cd - now, 'cooldown' end
+    br = redis.call('HMGET', c.br, 'open_until', 'probe_until')
+    openUntil = num(br[1]) or 0
+  end
   if openUntil > 0 then
     if now < openUntil then return openUntil - now, 'breaker' end
     local probeUntil = num(br[2]) or 0
@@ -160,8 +166,14 @@ local function rl_take(c, now)
       redis.call('PEXPIRE', w.key, (w.buckets + 2) * w.g)
     end
   end
-  redis.call('HSET', c.daily, 'day', c.day, 'used', c.used + 1)
-  redis.call('PEXPIRE', c.daily, 2 * DAY)
+  -- The count lives two days after the last day it was used on: its TTL
+  -- is set when a day's count starts.
+  if c.used == 0 then
+    redis.call('HSET', c.daily, 'day', c.day, 'used', 1)
+    redis.call('PEXPIRE', c.daily, 2 * DAY)
+  else
+    redis.call('HINCRBY', c.daily, 'used', 1)
+  end
   if c.probe == 1 then
     redis.call('HSET', c.br, 'probe_until', now + c.lease)
   end
