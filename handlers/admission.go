@@ -113,7 +113,9 @@ func (h *Refresh) settle(ctx context.Context, r *run, up Upstream, o outcome, re
 }
 
 // publishEntry publishes e for the task's run.
-func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (string, bool, error) {
+func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (id string, added bool, err error) {
+	ctx, span := h.startPublish(ctx, e)
+	defer func() { endPublish(span, added, err) }()
 	var got func() (string, bool, error)
 	if err := h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
 		got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, h.doneWith(r, e)...)

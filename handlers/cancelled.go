@@ -45,7 +45,7 @@ func (h *Refresh) interrupted(ctx context.Context, r *run, err error) error {
 	if h.Cancels == nil || r.log == nil {
 		return err // nothing is known of the task yet; its next run begins again
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx = withTask(context.WithoutCancel(ctx), r)
 	actor, ok, rerr := h.Cancels.Recorded(ctx, r.id)
 	if rerr != nil {
 		return h.redisTrouble(r, rerr)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/ledger"
@@ -51,6 +52,8 @@ type Refresh struct {
 	InlineWait time.Duration
 	Worker     string // host:pid, written in each result
 	Now        func() time.Time
+	// Tracer makes the spans of each run (tracing.go); nil makes none.
+	Tracer trace.Tracer
 	// Cancels, when set, ends cancelled tasks (cancelled.go): a task whose
 	// cancel record exists as it begins, or appears while it runs, ends
 	// with a cancelled result. Nil: cancel records are not read.
@@ -70,6 +73,9 @@ type run struct {
 	next *quota.Admission
 	// counted: an admission counted a request that was not sent yet.
 	counted bool
+	// span is the run's span; ended is the result the run published.
+	span  trace.Span
+	ended *results.Entry
 }
 
 // taskLog is the logger for every line about the task: its id, type,
@@ -88,8 +94,9 @@ func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	defer stop()
 	err := h.process(runCtx, r)
 	if runCtx.Err() != nil {
-		return h.interrupted(ctx, r, err)
+		err = h.interrupted(ctx, r, err)
 	}
+	h.endTask(r, err)
 	return err
 }
 
@@ -98,6 +105,7 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 	id, t := r.id, r.task
 	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
 	r.ref = ref
+	ctx = h.startTask(ctx, r)
 	up, upOK := h.Upstreams[ref.Provider]
 	upOK = upOK && up.Call != nil
 	var ask *Upstream
@@ -213,6 +221,8 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 
 // try waits for admission, sends one request and decides what next.
 func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
+	wait := h.startBudgetWait(ctx, up)
+	defer wait.end(false)
 	for {
 		a := r.next
 		r.next, r.counted = nil, false
@@ -227,6 +237,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 		r.log = h.taskLog(r)
 		switch a.Verdict {
 		case quota.Admitted:
+			wait.end(true)
 			if h.Now().Before(r.deadline) {
 				return h.send(ctx, r, up, a.Probe)
 			}
@@ -249,6 +260,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 			}
 			return retry.Final(r.state.Run, "its result was published by another delivery")
 		}
+		wait.waited(string(a.Guard), a.Wait)
 		if err := h.wait(ctx, r, up, a); err != nil {
 			return err
 		}
@@ -293,15 +305,19 @@ func (h *Refresh) wait(ctx context.Context, r *run, up Upstream, a *quota.Admiss
 func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) error {
 	log := r.log
 	start := time.Now()
-	reply, callErr := up.Call(ctx, r.ref)
+	callCtx, callSpan := h.startRequest(ctx, r, up)
+	reply, callErr := up.Call(callCtx, r.ref)
 	took := time.Since(start)
 	if callErr != nil && ctx.Err() != nil {
+		callSpan.SetAttributes(AttrErrorKind.String("interrupted"))
+		callSpan.End()
 		// The worker is stopping (or asynq's task timeout hit): the task
 		// goes back to asynq and this try does not count as a failure.
 		log.Info("request interrupted; the task will run again", "err", ctx.Err())
 		return ctx.Err()
 	}
 	o := classify(up.Provider, reply, callErr)
+	endRequest(callSpan, o)
 	h.Metrics.UpstreamRequest(up.Provider, o.status, took)
 	if o.hinted {
 		o.retryAfter = h.boundHint(log, up.Provider, metrics.HintRetryAfter, o.retryAfter)
@@ -322,8 +338,15 @@ func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) err
 		e = h.failedEntry(r, o)
 		fault(faultBeforePublish)
 	}
-	published, err := h.settle(ctx, r, up, o, reply, probe, e)
+	settleCtx, publishSpan := ctx, trace.Span(nil)
+	if e != nil {
+		settleCtx, publishSpan = h.startPublish(ctx, *e)
+	}
+	published, err := h.settle(settleCtx, r, up, o, reply, probe, e)
 	if err != nil {
+		if publishSpan != nil {
+			endPublish(publishSpan, false, err)
+		}
 		return h.redisTrouble(r, err)
 	}
 	if e != nil {
@@ -331,6 +354,7 @@ func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) err
 			log.Debug("refreshed", "http_status", o.status, "took", took)
 		}
 		id, added, err := published()
+		endPublish(publishSpan, added, err)
 		if err != nil {
 			return h.redisTrouble(r, err)
 		}
@@ -494,6 +518,7 @@ func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 		r.log.Info("result was already published by another delivery", "entry", id)
 		return
 	}
+	r.ended = &e
 	h.countFinished(e)
 	// Every task logs this line: typed attributes spare slog reflection
 	// (a named string type is otherwise encoded through encoding/json).
