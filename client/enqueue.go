@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/tracectx"
 	"github.com/refreshq/refreshq/tasks"
 )
 
@@ -29,6 +30,8 @@ type enqueueSettings struct {
 	taskID   string
 	progress func(Outcome)
 	problems []string
+	// traceparent: the Traceparent option's, else the caller's context's.
+	traceparent string
 }
 
 // Queue enqueues refreshes that name no queue of their own on name.
@@ -57,6 +60,21 @@ func Unique(window time.Duration) EnqueueOption {
 			s.problems = append(s.problems, fmt.Sprintf("unique window %s is shorter than 1ms", window))
 		}
 		s.unique = window
+	}
+}
+
+// Traceparent sets the W3C trace context refreshes carry to the worker
+// (the payload's traceparent), for a producer whose trace is not in the
+// context it passes: one that got the header from its own caller, say.
+// Without it, the span of the context given to Enqueue, EnqueueMany or
+// EnqueueOnce, if any, is the parent: the worker's spans continue that
+// trace, and each result's trace_id names it.
+func Traceparent(v string) EnqueueOption {
+	return func(s *enqueueSettings) {
+		if _, ok := tasks.TraceID(v); !ok {
+			s.problems = append(s.problems, fmt.Sprintf("traceparent %q is not a W3C traceparent, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", v))
+		}
+		s.traceparent = v
 	}
 }
 
@@ -89,6 +107,13 @@ func TaskID(id string) EnqueueOption {
 // Progress has EnqueueMany call fn with each refresh's outcome as it is
 // known. Calls are serialised, in completion order, not input order.
 func Progress(fn func(Outcome)) EnqueueOption { return func(s *enqueueSettings) { s.progress = fn } }
+
+// traceFrom takes the trace context from ctx unless Traceparent set one.
+func (s *enqueueSettings) traceFrom(ctx context.Context) {
+	if s.traceparent == "" {
+		s.traceparent = tracectx.Traceparent(ctx)
+	}
+}
 
 func enqueueOptions(opts []EnqueueOption) (enqueueSettings, error) {
 	var s enqueueSettings
@@ -211,6 +236,9 @@ func (c *Client) resolve(r tasks.Refresh, s *enqueueSettings) (tasks.Refresh, er
 	if r.Tenant == "" {
 		r.Tenant = s.tenant
 	}
+	if r.Traceparent == "" {
+		r.Traceparent = s.traceparent
+	}
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
@@ -231,6 +259,7 @@ func (c *Client) Enqueue(ctx context.Context, r tasks.Refresh, opts ...EnqueueOp
 	if err != nil {
 		return "", err
 	}
+	s.traceFrom(ctx)
 	r, err = c.resolve(r, &s)
 	if err != nil {
 		return "", err

@@ -96,6 +96,7 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []tasks.Refresh, opts ...En
 	if err != nil {
 		return nil, err
 	}
+	s.traceFrom(ctx)
 	if s.taskID != "" {
 		return nil, &OptionError{Problem: "TaskID would give every refresh the same id; EnqueueMany makes one per refresh"}
 	}

@@ -84,6 +84,7 @@ func (c *Client) EnqueueOnce(ctx context.Context, taskID string, r tasks.Refresh
 	if err != nil {
 		return false, err
 	}
+	s.traceFrom(ctx)
 	r, err = c.resolve(r, &s)
 	if err != nil {
 		return false, err

@@ -383,8 +383,18 @@ func TestResult(t *testing.T) {
 		t.Fatalf("stdout %q: %v", o.stdout, err)
 	}
 	o = f.run(t, "", "result", "task-none")
-	if o.code != 1 || !strings.Contains(o.stderr, "no result yet for task task-none") || o.stdout != "" {
+	if o.code != 1 || !strings.Contains(o.stderr, "no result for task task-none, and no queue holds it") || o.stdout != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", o.code, o.stdout, o.stderr)
+	}
+	// A task still in its queue: the message says where it is.
+	o = f.run(t, "", "hooked", "--account", "waiting-1", "--queue", f.queue1)
+	id := strings.TrimSpace(o.stdout)
+	if o.code != 0 || id == "" {
+		t.Fatalf("enqueue: exit %d, %s", o.code, o.stderr)
+	}
+	o = f.run(t, "", "result", id)
+	if o.code != 1 || !strings.Contains(o.stderr, "no result yet for task "+id+": it is pending") {
+		t.Fatalf("result of a pending task: exit %d, stderr %q", o.code, o.stderr)
 	}
 }
 

@@ -21,6 +21,8 @@ type common struct {
 	unique time.Duration
 	meta   string
 	tenant string
+	// traceparent: the W3C trace the tasks continue (tasks/traceparent.go).
+	traceparent string
 }
 
 const commonUsage = `  --queue NAME        queue to enqueue on, one of QUEUES (default "default")
@@ -31,6 +33,10 @@ const commonUsage = `  --queue NAME        queue to enqueue on, one of QUEUES (d
   --meta JSON         JSON object (at most 4 KiB) copied to the result
   --tenant NAME       who the refresh is for: tenants of one queue share its
                       budget round-robin (lines that name no tenant get it)
+  --traceparent TP    W3C trace context the task continues, e.g.
+                      00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01;
+                      the worker's spans join that trace, the result's
+                      trace_id names it
 `
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -40,6 +46,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.unique, "unique", 0, "")
 	fs.StringVar(&c.meta, "meta", "", "")
 	fs.StringVar(&c.tenant, "tenant", "", "")
+	fs.StringVar(&c.traceparent, "traceparent", "", "")
 }
 
 // options checks the flags on their own and turns them into client options.
@@ -83,6 +90,12 @@ func (c *common) options(fs *flag.FlagSet) ([]client.EnqueueOption, error) {
 			return nil, usagef("--tenant is empty; name a tenant, e.g. --tenant acme, or leave the flag out")
 		}
 		opts = append(opts, client.Tenant(c.tenant))
+	}
+	if set["traceparent"] {
+		if _, ok := tasks.TraceID(c.traceparent); !ok {
+			return nil, usagef("--traceparent %q is not a W3C traceparent; write e.g. --traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", c.traceparent)
+		}
+		opts = append(opts, client.Traceparent(c.traceparent))
 	}
 	return opts, nil
 }

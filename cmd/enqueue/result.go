@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 
+	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -40,7 +41,7 @@ func runResult(ctx context.Context, args []string, getenv func(string) string, s
 	defer cl.Close()
 	_, m, err := cl.Result(ctx, id)
 	if errors.Is(err, results.ErrNoResult) {
-		return fmt.Errorf("no result yet for task %s: it is queued, scheduled, running or retrying (or its result has expired); try again later", id)
+		return noResult(ctx, cl, id)
 	}
 	if err != nil {
 		return redisHint(err, e)
@@ -100,4 +101,26 @@ func runResults(ctx context.Context, args []string, getenv func(string) string, 
 		return nil // interrupted: the normal way to stop
 	}
 	return redisHint(err, e)
+}
+
+// noResult says why a task has no result, from where asynq holds it.
+func noResult(ctx context.Context, cl *client.Client, id string) error {
+	state, err := cl.TaskState(ctx, id)
+	switch {
+	case err != nil:
+		return fmt.Errorf("no result yet for task %s: it is queued, scheduled, running or retrying (or its result has expired); try again later", id)
+	case state == client.StateUnknown:
+		return fmt.Errorf("no result for task %s, and no queue holds it: it was never enqueued on QUEUES, or it ended so long ago that its result expired (results are kept 7 days)", id)
+	case state == client.StateArchived || state == client.StateCompleted:
+		return fmt.Errorf("task %s has ended (%s in asynq) but its result is no longer kept", id, state)
+	}
+	return fmt.Errorf("no result yet for task %s: it is %s; try again later", id, stateWords[state])
+}
+
+// stateWords says a task state in a message.
+var stateWords = map[client.TaskState]string{
+	client.StatePending:   "pending (queued, waiting for a worker)",
+	client.StateScheduled: "scheduled (--in/--at, not due yet)",
+	client.StateActive:    "running",
+	client.StateRetry:     "waiting to be tried again",
 }

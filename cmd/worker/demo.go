@@ -13,11 +13,13 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/simulator"
+	"github.com/refreshq/refreshq/internal/tracectx"
 	"github.com/refreshq/refreshq/internal/worker"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -113,10 +115,20 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	log := worker.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	redis.SetLogger(worker.NewRedisLogger(log.With("component", "redis")))
 
+	var spans io.Writer
+	if cfg.DemoTraces {
+		spans = stdout
+	}
+	tp, err := startTracing(ctx, env, spans, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(tp, log)
+
 	started := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- worker.Run(ctx, cfg, worker.Options{Logger: log, Listener: ln, Started: func(a string) { started <- a }})
+		done <- worker.Run(ctx, cfg, worker.Options{Logger: log, Listener: ln, Started: func(a string) { started <- a }, Tracer: tp.Tracer(tracerName)})
 	}()
 	var httpAddr string
 	select {
@@ -139,7 +151,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	n, err := enqueueSample(rdb)
+	n, err := enqueueSample(rdb, tp.Tracer("github.com/refreshq/refreshq/cmd/worker/demo"))
 	if err != nil {
 		return err
 	}
@@ -156,6 +168,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
   enqueued %d sample tasks; results print below as they land.
   web UI   http://%s/monitoring/    upstreams http://%s/upstreams/    metrics http://%s/metrics
   enqueue more:  REDIS_URL='%s' QUEUES=%s RESULTS_STREAM=%s go run ./cmd/enqueue hooked --account acc-42 --queue %s --wait 30s%s
+  traces   the bundle.social samples carry a traceparent; worker -demo -traces prints every span as JSON here
   Ctrl-C stops. The demo keeps to queue %s and stream %s: it never touches other work in this Redis.
 
 `, n, httpAddr, httpAddr, httpAddr, shownURL, demoForced["QUEUES"], demoStream, demoQueue, passwordNote, demoQueue, demoStream)
@@ -195,7 +208,7 @@ func advanceClock(ctx context.Context, mr *miniredis.Miniredis) {
 // enqueueSample enqueues onto the demo's queue one task for each of the
 // simulator's demo rules, plus a payload no refreshq producer would send,
 // as a foreign service might.
-func enqueueSample(rdb redis.UniversalClient) (int, error) {
+func enqueueSample(rdb redis.UniversalClient, tracer trace.Tracer) (int, error) {
 	c := asynq.NewClientFromRedisClient(rdb)
 	now := time.Now().UTC()
 	var ts []*asynq.Task
@@ -204,10 +217,15 @@ func enqueueSample(rdb redis.UniversalClient) (int, error) {
 			ts = append(ts, t)
 		}
 	}
+	// The bundle.social refreshes come from a producer that traces: each
+	// task continues its own enqueue span, as a service's request would.
 	for _, team := range []string{"team-1", "team-2", "busy-team", "flaky-team"} {
 		for _, p := range []string{"TIKTOK", "INSTAGRAM", "YOUTUBE"} {
 			r := tasks.BundleSocial(team, p)
 			r.EnqueuedAt = now
+			ctx, span := tracer.Start(context.Background(), "demo.enqueue", trace.WithSpanKind(trace.SpanKindProducer))
+			r.Traceparent = tracectx.Traceparent(ctx)
+			span.End()
 			add(tasks.NewTask(r))
 		}
 	}
@@ -239,6 +257,9 @@ func describe(e results.Entry) string {
 		subject = "-"
 	}
 	line := fmt.Sprintf("%s %-13s %-22s attempts=%d http=%d %6dms", mark, orDash(e.Provider), subject, e.Attempts, e.HTTPStatus, e.DurationMS())
+	if e.TraceID != "" {
+		line += " trace=" + e.TraceID
+	}
 	if !e.Succeeded() {
 		msg := e.Error
 		if len(msg) > 110 {

@@ -55,6 +55,8 @@ type Provider struct {
 type Worker struct {
 	Demo        bool
 	MonitorOnly bool
+	// DemoTraces: with -demo, every span is printed as JSON on stdout.
+	DemoTraces bool
 
 	RedisURL string
 	// RedisSentinelUsername, RedisSentinelPassword and RedisCACert go
@@ -131,6 +133,7 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	fs.BoolVar(&c.Demo, "demo", false, "run the whole system with nothing installed: embedded Redis (unless REDIS_URL is set) and the built-in upstream simulator")
 	fs.Bool("healthcheck", false, "ask the worker on HTTP_ADDR for /healthz and exit 0 if it answers 200 (for container health checks; use it alone)")
 	fs.Bool("version", false, "print the version and exit")
+	fs.BoolVar(&c.DemoTraces, "traces", false, "with -demo: print every OpenTelemetry span as JSON on stdout (elsewhere, the OTEL_* variables decide)")
 	fs.BoolVar(&c.MonitorOnly, "monitor-only", false, "serve the web UI, metrics and health on HTTP_ADDR but run no tasks (one UI for a fleet)")
 	for _, s := range Settings {
 		if s.Flag != "" {

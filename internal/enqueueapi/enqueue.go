@@ -99,11 +99,17 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 	ids := map[string]int{}
 	var bad problems
 	now := time.Now()
+	trace, tp := traceOption(r)
+	if tp != nil {
+		writeErrors(w, http.StatusBadRequest, *tp)
+		return
+	}
 	for i, raw := range raws {
 		it, p := decodeItem(raw)
 		var opts []client.EnqueueOption
 		if p == nil {
 			opts, p = itemOptions(it, now)
+			opts = append(opts, trace...)
 		}
 		if p == nil {
 			if err := a.c.Validate(it.Refresh, opts...); err != nil {
@@ -325,4 +331,18 @@ func problemOf(err error) *Problem {
 		return &Problem{Field: ve.Field, Message: ve.Problem}
 	}
 	return &Problem{Message: err.Error()}
+}
+
+// traceOption is the request's traceparent header as an enqueue option:
+// the tasks continue the caller's trace. An invalid header is a 400, so a
+// caller learns that its traces do not join.
+func traceOption(r *http.Request) ([]client.EnqueueOption, *Problem) {
+	v := r.Header.Get("traceparent")
+	if v == "" {
+		return nil, nil
+	}
+	if _, ok := tasks.TraceID(v); !ok {
+		return nil, &Problem{Field: "traceparent", Message: fmt.Sprintf("header %q is not a W3C traceparent, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", v)}
+	}
+	return []client.EnqueueOption{client.Traceparent(v)}, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/handlers"
@@ -81,6 +82,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Extra mounts more HTTP handlers (the enqueue API).
 	Extra map[string]http.Handler
+	// Tracer makes the spans of each task's run; nil makes none.
+	Tracer trace.Tracer
 }
 
 // Name is host:pid, written in each result's worker field.
@@ -279,6 +282,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 		Worker:        Name(),
 		Now:           time.Now,
 		Cancels:       cancel.NewWatcher(rdb, 0, log.With("component", "cancel")),
+		Tracer:        opt.Tracer,
 	}
 
 	// Handlers' contexts end a little before asynq gives up on them, so an
