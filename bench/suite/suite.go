@@ -590,7 +590,7 @@ func (s *suite) profileLength(ctx context.Context, n names, lo int64) time.Durat
 	return time.Duration(0.7 * float64(s.cfg.Tasks) * 0.8 / rate * float64(time.Second))
 }
 
-// spanRate is the way of measuring: entries over the time from
+// spanRate is the fleet-quota review's way of measuring: entries over the time from
 // the first result entry to the last, by their stream ids.
 func spanRate(ctx context.Context, rdb *redis.Client, stream string) (float64, error) {
 	first, err := rdb.XRangeN(ctx, stream, "-", "+", 1).Result()

@@ -93,7 +93,7 @@ func TestMedianRoundsAndRatios(t *testing.T) {
 
 var errTest = errors.New("test")
 
-// TestBestRatio: the way, best round over best round, pairs
+// TestBestRatio: the review's way, best round over best round, pairs
 // rounds that did not meet the same machine.
 func TestBestRatio(t *testing.T) {
 	rounds := [][]row{
