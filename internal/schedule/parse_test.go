@@ -128,7 +128,7 @@ func TestParseInvalid(t *testing.T) {
 		{"scalar top level", "hello", []string{"the top level must be a list"}},
 		{"unknown top-level key", "x: 1\nentries: []", []string{`unknown top-level key "x"`}},
 		{"unknown entry key", `[{provider: hooked, account_id: a, evrey: 1h, every: 1h}]`,
-			[]string{`entry 1 (line 1, hooked a): has unknown key "evrey"; allowed keys: name, provider, team_id, platform, account_id, queue, meta, every, cron, tz`}},
+			[]string{`entry 1 (line 1, hooked a): has unknown key "evrey"; allowed keys: name, provider, team_id, platform, account_id, queue, meta, tenant, every, cron, tz`}},
 		{"cron minute out of range", `
 - provider: hooked
   account_id: ok-1
