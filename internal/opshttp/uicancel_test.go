@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/worker"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -31,20 +31,7 @@ func uiCancelFunc(t *testing.T, rdb redis.UniversalClient, queue, stream string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return func(ctx context.Context, id string) error {
-		outs, _ := c.Cancel(ctx, id)
-		var ended *client.EndedError
-		switch o := outs[0]; {
-		case o.Err == nil:
-			return nil
-		case errors.As(o.Err, &ended):
-			return &opshttp.CancelRefused{Status: http.StatusConflict, Message: ended.Error()}
-		case errors.Is(o.Err, client.ErrUnknownTask):
-			return &opshttp.CancelRefused{Status: http.StatusNotFound, Message: o.Err.Error()}
-		default:
-			return o.Err
-		}
-	}
+	return worker.UICancel(c)
 }
 
 // TestUIDeleteAndArchiveEndCancelled drives the web UI's own API from its

@@ -481,6 +481,12 @@ func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (opshttp.CancelFu
 	if err != nil {
 		return nil, fmt.Errorf("web UI cancels: %w", err)
 	}
+	return UICancel(c), nil
+}
+
+// UICancel adapts c's Cancel to the web UI's: a task that had ended is a
+// 409 and an unknown one a 404, as opshttp answers them.
+func UICancel(c *client.Client) opshttp.CancelFunc {
 	return func(ctx context.Context, taskID string) error {
 		outs, _ := c.Cancel(ctx, taskID)
 		o := outs[0]
@@ -494,5 +500,5 @@ func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (opshttp.CancelFu
 			return &opshttp.CancelRefused{Status: http.StatusNotFound, Message: o.Err.Error()}
 		}
 		return o.Err
-	}, nil
+	}
 }
