@@ -19,8 +19,11 @@ import (
 // hangScript keeps a request to an account named hang-... in flight until
 // the worker gives up on it, so its task stays running.
 func hangScript(c simulator.Call) *simulator.Reply {
-	if strings.HasPrefix(c.Subject, "hang") {
+	switch {
+	case strings.HasPrefix(c.Subject, "hang"):
 		return &simulator.Reply{Hang: true}
+	case strings.HasPrefix(c.Subject, "down"):
+		return &simulator.Reply{Status: 503}
 	}
 	return nil
 }
@@ -97,7 +100,7 @@ func TestCancel(t *testing.T) {
 	if err := insp.PauseQueue("held"); err != nil {
 		t.Fatalf("pause held: %v", err)
 	}
-	w := s.StartWorker(map[string]string{"ENQUEUE_TOKEN": cancelToken, "QUEUES": "default=1,held=1", "UPSTREAM_TIMEOUT": "2m"})
+	w := s.StartWorker(map[string]string{"ENQUEUE_TOKEN": cancelToken, "QUEUES": "default=1,held=1", "UPSTREAM_TIMEOUT": "2m", "RETRY_INITIAL": "1m"})
 	enqueue := func(args ...string) string {
 		t.Helper()
 		out, errs, code := s.Enqueue(producerEnv, "", args...)
@@ -181,6 +184,22 @@ func TestCancel(t *testing.T) {
 		onlyCancelled(t, s, id, "CLI")
 		if n := len(callsOf(s.Sim.Calls(), "hooked")); n == 0 {
 			t.Errorf("the upstream saw no request for the running task")
+		}
+	})
+
+	t.Run("CLI retrying", func(t *testing.T) {
+		id := enqueue("hooked", "--account", "down-1")
+		waitUntil(t, 20*time.Second, "task "+id+" to wait for its retry", func() bool {
+			info, err := insp.GetTaskInfo("default", id)
+			return err == nil && info.State == asynq.TaskStateRetry
+		})
+		out, errs, code := cancelCLI(id)
+		if code != 0 || strings.TrimSpace(out) != id+" cancelled" {
+			t.Fatalf("cancel = exit %d, stdout %q, stderr %q", code, out, errs)
+		}
+		e := onlyCancelled(t, s, id, "CLI")
+		if e.Attempts != 1 || e.HTTPStatus != 503 || !strings.Contains(e.Error, "tried again") {
+			t.Errorf("result attempts=%d http_status=%d error=%q; want the one 503 it got, and where it was", e.Attempts, e.HTTPStatus, e.Error)
 		}
 	})
 
