@@ -138,7 +138,7 @@ func (c *Client) canceller() *cancel.Canceller {
 	return &cancel.Canceller{
 		RDB:       c.rdb,
 		Inspector: asynq.NewInspectorFromRedisClient(c.rdb),
-		Queues:    c.queues.Names(),
+		Queues:    c.queues,
 		Publisher: results.NewPublisher(c.rdb, c.stream, 0),
 		Reader:    c.reader,
 		Ledger:    ledger.New(c.rdb, "", 0),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/resultfeed"
 	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // DefaultConcurrency is how many enqueues EnqueueMany keeps in flight. asynq
@@ -32,7 +34,7 @@ type Client struct {
 	reader    *results.Reader
 	feed      *resultfeed.Feed
 	stream    string
-	queues    config.Queues
+	queues    []string
 	conc      int
 	where     string // redacted address, for messages
 	// taskDeadline is the workers' TASK_DEADLINE: how long EnqueueOnce's
@@ -45,7 +47,7 @@ type Client struct {
 
 type settings struct {
 	stream string
-	queues *config.Queues
+	queues []string
 	conc   int
 	err    error
 
@@ -62,26 +64,23 @@ type Option func(*settings)
 // default is results.DefaultStream.
 func WithResultsStream(name string) Option { return func(s *settings) { s.stream = name } }
 
-// WithQueues sets the queues refreshes may be enqueued on (QUEUES); the
-// default is config.DefaultQueues. A refresh naming another queue is invalid:
-// no worker would serve it.
-func WithQueues(q config.Queues) Option { return func(s *settings) { s.queues = &q } }
-
-// WithQueueNames is WithQueues for code outside this module, which cannot
-// import refreshq's internal config package: the queue names the workers'
-// QUEUES lists (weights do not matter to a producer).
-func WithQueueNames(names ...string) Option {
+// WithQueues sets the queues refreshes may be enqueued on: the names the
+// workers' QUEUES lists (weights do not matter to a producer). The default
+// is tasks.DefaultQueues. A refresh naming another queue is invalid: no
+// worker would serve it.
+func WithQueues(names ...string) Option {
 	return func(s *settings) {
-		parts := make([]string, len(names))
-		for i, n := range names {
-			parts[i] = n + "=1"
-		}
-		q, err := config.ParseQueues(strings.Join(parts, ","))
-		if err != nil || len(names) == 0 {
-			s.err = fmt.Errorf("queue names %q: want one or more names without spaces, ':' or braces", names)
+		if len(names) == 0 {
+			s.err = errors.New("queue names: want one or more, e.g. " + strings.Join(tasks.DefaultQueues(), ", "))
 			return
 		}
-		s.queues = &q
+		for _, n := range names {
+			if err := tasks.CheckQueueName(n); err != nil {
+				s.err = fmt.Errorf("queue names: %w", err)
+				return
+			}
+		}
+		s.queues = slices.Clone(names)
 	}
 }
 
@@ -179,11 +178,7 @@ func apply(opts []Option) (settings, error) {
 		return s, fmt.Errorf("task deadline is %s; want a positive duration, the workers' TASK_DEADLINE", s.taskDeadline)
 	}
 	if s.queues == nil {
-		q, err := config.ParseQueues("")
-		if err != nil {
-			return s, err
-		}
-		s.queues = &q
+		s.queues = tasks.DefaultQueues()
 	}
 	return s, nil
 }
@@ -201,7 +196,7 @@ func newClient(rdb redis.UniversalClient, s settings) *Client {
 		reader:     results.NewReader(rdb, s.stream),
 		feed:       resultfeed.New(rdb, s.stream, nil),
 		stream:     s.stream,
-		queues:     *s.queues,
+		queues:     s.queues,
 		conc:       s.conc,
 		where:      "Redis",
 
@@ -226,12 +221,6 @@ func (c *Client) Ping(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Queues returns the queues refreshes may be enqueued on.
-func (c *Client) Queues() config.Queues { return c.queues }
-
-// ResultsStream returns the results stream's key.
-func (c *Client) ResultsStream() string { return c.stream }
 
 // RedactURL returns u with the password replaced by xxxxx, for messages:
 // redis://user:secret@host → redis://user:xxxxx@host. It works on strings

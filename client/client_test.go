@@ -292,8 +292,8 @@ func TestUniqueSameTaskIDTwice(t *testing.T) {
 	}
 }
 
-func TestWithQueueNames(t *testing.T) {
-	c, err := New("redis://127.0.0.1:1", WithQueueNames("emails", "reports"))
+func TestWithQueues(t *testing.T) {
+	c, err := New("redis://127.0.0.1:1", WithQueues("emails", "reports"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +305,8 @@ func TestWithQueueNames(t *testing.T) {
 		t.Error(`"default" is not among the names, yet it is allowed`)
 	}
 	for _, bad := range [][]string{nil, {"a b"}, {"x:y"}} {
-		if _, err := New("redis://127.0.0.1:1", WithQueueNames(bad...)); err == nil {
-			t.Errorf("WithQueueNames(%q): no error", bad)
+		if _, err := New("redis://127.0.0.1:1", WithQueues(bad...)); err == nil {
+			t.Errorf("WithQueues(%q): no error", bad)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -242,8 +244,8 @@ func (c *Client) resolve(r tasks.Refresh, s *enqueueSettings) (tasks.Refresh, er
 	if err := r.Validate(); err != nil {
 		return r, err
 	}
-	if !c.queues.Has(r.Queue) {
-		return r, &tasks.ValidationError{Field: "queue", Problem: fmt.Sprintf("%q is not one of the allowed queues (%s)", r.Queue, c.queues)}
+	if !slices.Contains(c.queues, r.Queue) {
+		return r, &tasks.ValidationError{Field: "queue", Problem: fmt.Sprintf("%q is not one of the allowed queues (%s)", r.Queue, strings.Join(c.queues, ", "))}
 	}
 	return r, nil
 }

@@ -9,17 +9,13 @@ import (
 	"time"
 
 	"github.com/refreshq/refreshq/client"
-	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
 
 func ExampleNew() {
-	queues, err := config.ParseQueues("critical=6,default=3,low=1")
-	if err != nil {
-		log.Fatal(err)
-	}
-	c, err := client.New("redis://127.0.0.1:6379", client.WithQueues(queues))
+	// The queue names the workers' QUEUES lists.
+	c, err := client.New("redis://127.0.0.1:6379", client.WithQueues("critical", "default", "low"))
 	if err != nil {
 		log.Fatal(err)
 	}

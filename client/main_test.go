@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/testenv"
 )
 
@@ -46,11 +45,8 @@ func setup(t *testing.T, opts ...Option) *fixture {
 		f.mini = miniredis.RunT(t)
 		url = "redis://" + f.mini.Addr()
 	}
-	qs, err := config.ParseQueues(f.queue + "=2," + f.queue2 + "=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(url, append([]Option{WithQueues(qs), WithResultsStream(f.stream)}, opts...)...)
+	qs := []string{f.queue, f.queue2}
+	c, err := New(url, append([]Option{WithQueues(qs...), WithResultsStream(f.stream)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func (c *Client) EnqueueOnce(ctx context.Context, taskID string, r tasks.Refresh
 // has the id.
 func (c *Client) idInUse(ctx context.Context, taskID string) (bool, error) {
 	keys := []string{results.IndexKey(c.stream, taskID)}
-	for _, q := range c.queues.Names() {
+	for _, q := range c.queues {
 		keys = append(keys, asynqTaskKey(q, taskID))
 	}
 	n, err := c.rdb.Exists(ctx, keys...).Result()

@@ -30,7 +30,7 @@ const (
 // TaskState says where taskID is in asynq, looking in every queue of the
 // Client at once (one round trip).
 func (c *Client) TaskState(ctx context.Context, taskID string) (TaskState, error) {
-	names := c.queues.Names()
+	names := c.queues
 	cmds := make([]*redis.StringCmd, len(names))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range names {

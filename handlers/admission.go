@@ -23,10 +23,10 @@ import (
 
 // begin is the task's first admission call, and reads who cancelled the
 // task ("" when nobody did) in the same round trip.
-func (h *Refresh) begin(ctx context.Context, r *run, up *Upstream) (quota.Admission, string, error) {
+func (h *Refresh) begin(ctx context.Context, r *run, up *upstream) (quota.Admission, string, error) {
 	var actor func() (string, bool, error)
 	a, err := h.admitWith(ctx, r, up, func(pipe redis.Pipeliner) {
-		if h.Cancels != nil {
+		if h.cancels != nil {
 			actor = cancel.RecordedPipelined(ctx, pipe, r.id)
 		}
 	})
@@ -39,22 +39,22 @@ func (h *Refresh) begin(ctx context.Context, r *run, up *Upstream) (quota.Admiss
 
 // admit asks the quota engine about the task's next request, or, without
 // up, only reads the task's record and result.
-func (h *Refresh) admit(ctx context.Context, r *run, up *Upstream) (quota.Admission, error) {
+func (h *Refresh) admit(ctx context.Context, r *run, up *upstream) (quota.Admission, error) {
 	return h.admitWith(ctx, r, up, nil)
 }
 
 // admitWith is admit with more commands (also) queued in its round trip.
-func (h *Refresh) admitWith(ctx context.Context, r *run, up *Upstream, also func(redis.Pipeliner)) (quota.Admission, error) {
+func (h *Refresh) admitWith(ctx context.Context, r *run, up *upstream, also func(redis.Pipeliner)) (quota.Admission, error) {
 	t := quota.Ticket{
-		TaskID: r.id, Queue: r.queue, Tenant: r.ref.Tenant, Now: h.Now(),
-		EnqueuedAt: r.ref.EnqueuedAt, TaskDeadline: h.TaskDeadline, Deadline: r.ref.Deadline,
+		TaskID: r.id, Queue: r.queue, Tenant: r.ref.Tenant, Now: h.now(),
+		EnqueuedAt: r.ref.EnqueuedAt, TaskDeadline: h.taskDeadline, Deadline: r.ref.Deadline,
 	}
 	if up != nil {
 		t.Request = &quota.Request{Key: up.Key, Budget: up.Budget, DailyCap: up.DailyCap}
 	}
 	var got func() (quota.Admission, error)
-	err := h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
-		got = h.Quota.AdmitPipelined(ctx, pipe, t)
+	err := h.redis.Do(ctx, func(pipe redis.Pipeliner) {
+		got = h.quota.AdmitPipelined(ctx, pipe, t)
 		if also != nil {
 			also(pipe)
 		}
@@ -67,7 +67,7 @@ func (h *Refresh) admitWith(ctx context.Context, r *run, up *Upstream, also func
 		return a, err
 	}
 	if a.Verdict == quota.Admitted {
-		h.Metrics.Granted(up.Provider, r.queue)
+		h.metrics.Granted(up.Provider, r.queue)
 	}
 	return a, nil
 }
@@ -76,25 +76,25 @@ func (h *Refresh) admitWith(ctx context.Context, r *run, up *Upstream, also func
 // the upstream said (a 429's cooldown, the quota a 200 reported, the
 // breaker's report), together with the task's result when e is set, or
 // else with the ledger's record of the try.
-func (h *Refresh) settle(ctx context.Context, r *run, up Upstream, o outcome, reply Reply, probe bool, e *results.Entry) (published func() (string, bool, error), err error) {
+func (h *Refresh) settle(ctx context.Context, r *run, up upstream, o outcome, reply response, probe bool, e *results.Entry) (published func() (string, bool, error), err error) {
 	var after []func() error
-	err = h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
+	err = h.redis.Do(ctx, func(pipe redis.Pipeliner) {
 		after = after[:0]
 		if o.limited {
 			wait := time.Duration(0)
 			if o.hinted {
 				wait = o.retryAfter
 			}
-			cd := h.Limiter.CooldownPipelined(ctx, pipe, up.Key, wait)
+			cd := h.limiter.CooldownPipelined(ctx, pipe, up.Key, wait)
 			after = append(after, func() error { _, err := cd(); return err })
 		}
 		after = append(after, h.observeQuota(ctx, pipe, up, reply, r.log))
-		after = append(after, h.Limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe))
+		after = append(after, h.limiter.ReportPipelined(ctx, pipe, up.Key, o.upstreamUp, probe))
 		if e != nil {
-			published = h.Publisher.PublishPipelined(ctx, pipe, *e, r.state.Run, h.doneWith(r, *e)...)
+			published = h.publisher.PublishPipelined(ctx, pipe, *e, r.state.Run, h.doneWith(r, *e)...)
 			return
 		}
-		record := h.Ledger.RecordPipelined(ctx, pipe, r.id, ledger.Outcome{HTTPStatus: o.status, RateLimited: o.limited, Kind: string(o.kind), Error: o.msg})
+		record := h.ledger.RecordPipelined(ctx, pipe, r.id, ledger.Outcome{HTTPStatus: o.status, RateLimited: o.limited, Kind: string(o.kind), Error: o.msg})
 		published = func() (string, bool, error) { return "", false, record() }
 	})
 	if err != nil {
@@ -117,8 +117,8 @@ func (h *Refresh) publishEntry(ctx context.Context, r *run, e results.Entry) (id
 	ctx, span := h.startPublish(ctx, e)
 	defer func() { endPublish(span, added, err) }()
 	var got func() (string, bool, error)
-	if err := h.Redis.Do(ctx, func(pipe redis.Pipeliner) {
-		got = h.Publisher.PublishPipelined(ctx, pipe, e, r.state.Run, h.doneWith(r, e)...)
+	if err := h.redis.Do(ctx, func(pipe redis.Pipeliner) {
+		got = h.publisher.PublishPipelined(ctx, pipe, e, r.state.Run, h.doneWith(r, e)...)
 	}); err != nil {
 		return "", false, err
 	}
@@ -140,5 +140,5 @@ func (h *Refresh) doneWith(r *run, e results.Entry) []string {
 	if e.Status != results.StatusSucceeded || r.state.Run != 1 {
 		return done
 	}
-	return append(done, h.Ledger.Key(r.id))
+	return append(done, h.ledger.Key(r.id))
 }

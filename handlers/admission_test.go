@@ -70,23 +70,23 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 				key := ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}
 				var calls atomic.Int64
 				h := &Refresh{
-					Ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-					Publisher: results.NewPublisher(rdb, stream, time.Hour),
-					Limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-					Logger:    slog.New(slog.DiscardHandler),
-					Upstreams: map[string]Upstream{tasks.ProviderHooked: {
+					ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
+					publisher: results.NewPublisher(rdb, stream, time.Hour),
+					limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
+					logger:    slog.New(slog.DiscardHandler),
+					upstreams: map[string]upstream{tasks.ProviderHooked: {
 						Provider: tasks.ProviderHooked, Key: key,
-						Call: func(context.Context, tasks.Refresh) (Reply, error) {
+						Call: func(context.Context, tasks.Refresh) (response, error) {
 							calls.Add(1)
-							return Reply{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+							return response{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 						},
 					}},
-					Policy:       retry.Policy{Initial: time.Second, Max: time.Second},
-					MaxRetries:   3,
-					TaskDeadline: cmp.Or(tc.deadline, time.Hour),
-					InlineWait:   time.Millisecond,
-					Worker:       "test:1",
-					Now:          time.Now,
+					policy:       retry.Policy{Initial: time.Second, Max: time.Second},
+					maxRetries:   3,
+					taskDeadline: cmp.Or(tc.deadline, time.Hour),
+					inlineWait:   time.Millisecond,
+					worker:       "test:1",
+					now:          time.Now,
 				}
 				if batched {
 					b := redisbatch.New(rdb, redisbatch.Options{})
@@ -96,7 +96,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					withQuota(t, h, redisbatch.Direct{RDB: rdb})
 				}
 				if tc.before != nil {
-					tc.before(t, h.Limiter, key)
+					tc.before(t, h.limiter, key)
 				}
 				task, err := tasks.NewTask(tasks.Hooked("a1"))
 				if err != nil {
@@ -130,7 +130,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					}
 					// A first run that succeeded leaves no ledger record
 					// behind (a redelivery makes a new one, and ends).
-					if n := rdb.Exists(ctx, h.Ledger.Key("")).Val(); tc.runs == 1 && n != 0 {
+					if n := rdb.Exists(ctx, h.ledger.Key("")).Val(); tc.runs == 1 && n != 0 {
 						t.Errorf("ledger record kept after the task succeeded")
 					}
 				} else if tc.wantKind != "" {
@@ -153,10 +153,10 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 // limiter and results stream, as the worker builds it.
 func withQuota(t *testing.T, h *Refresh, run redisbatch.Runner) {
 	t.Helper()
-	e, err := quota.New(quota.Options{Limiter: h.Limiter, Ledger: h.Ledger, Stream: h.Publisher.Stream(), Redis: run,
-		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * h.InlineWait})
+	e, err := quota.New(quota.Options{Limiter: h.limiter, Ledger: h.ledger, Stream: h.publisher.Stream(), Redis: run,
+		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * h.inlineWait})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.Quota, h.Redis = e, run
+	h.quota, h.redis = e, run
 }

@@ -23,7 +23,7 @@ import (
 func (h *Refresh) cancelledAtBegin(ctx context.Context, r *run, actor string) error {
 	if r.counted {
 		// begin counted a request that will not be sent.
-		n, err := h.Ledger.Uncount(ctx, r.id)
+		n, err := h.ledger.Uncount(ctx, r.id)
 		if err != nil {
 			return h.redisTrouble(r, err)
 		}
@@ -42,11 +42,11 @@ func (h *Refresh) cancelledAtBegin(ctx context.Context, r *run, actor string) er
 // stopping (or asynq's timeout hit) and err, the run's own return, stands.
 // ctx is the handler's own context, which a pub/sub cancel has ended too.
 func (h *Refresh) interrupted(ctx context.Context, r *run, err error) error {
-	if h.Cancels == nil || r.log == nil {
+	if h.cancels == nil || r.log == nil {
 		return err // nothing is known of the task yet; its next run begins again
 	}
 	ctx = withTask(context.WithoutCancel(ctx), r)
-	actor, ok, rerr := h.Cancels.Recorded(ctx, r.id)
+	actor, ok, rerr := h.cancels.Recorded(ctx, r.id)
 	if rerr != nil {
 		return h.redisTrouble(r, rerr)
 	}

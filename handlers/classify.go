@@ -24,7 +24,7 @@ type outcome struct {
 
 // classify maps a client result onto the documented error kinds. It relies
 // on the clients' typed errors only, never on message text.
-func classify(provider string, reply Reply, err error) outcome {
+func classify(provider string, reply response, err error) outcome {
 	if err == nil {
 		return outcome{status: reply.Status, upstreamUp: true}
 	}

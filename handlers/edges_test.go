@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/clients"
@@ -30,6 +31,7 @@ import (
 // with real metrics and a log kept at debug level.
 type edge struct {
 	h     *Refresh
+	reg   *prometheus.Registry
 	rdb   redis.UniversalClient
 	key   ratelimit.Key
 	calls atomic.Int64
@@ -49,31 +51,35 @@ func (e *edge) log() string {
 	return e.logs.String()
 }
 
-func newEdge(t *testing.T, call func() (Reply, error)) *edge {
+func newEdge(t *testing.T, call func() (response, error)) *edge {
 	t.Helper()
 	rdb, _ := redistest.Client(t)
 	stream := redistest.Name(t, "results")
 	t.Cleanup(func() { rdb.Del(context.Background(), stream, results.IndexKey(stream, "")) })
-	e := &edge{rdb: rdb, key: ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}}
+	e := &edge{rdb: rdb, key: ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}, reg: prometheus.NewRegistry()}
+	m, err := metrics.New(e.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.h = &Refresh{
-		Ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-		Publisher: results.NewPublisher(rdb, stream, time.Hour),
-		Limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-		Metrics:   metrics.New(),
-		Logger:    slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Upstreams: map[string]Upstream{tasks.ProviderHooked: {
+		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
+		publisher: results.NewPublisher(rdb, stream, time.Hour),
+		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
+		metrics:   m,
+		logger:    slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked, Key: e.key,
-			Call: func(context.Context, tasks.Refresh) (Reply, error) {
+			Call: func(context.Context, tasks.Refresh) (response, error) {
 				e.calls.Add(1)
 				return call()
 			},
 		}},
-		Policy:       retry.Policy{Initial: time.Second, Max: time.Second},
-		MaxRetries:   3,
-		TaskDeadline: 24 * time.Hour,
-		InlineWait:   time.Millisecond,
-		Worker:       "test:1",
-		Now:          time.Now,
+		policy:       retry.Policy{Initial: time.Second, Max: time.Second},
+		maxRetries:   3,
+		taskDeadline: 24 * time.Hour,
+		inlineWait:   time.Millisecond,
+		worker:       "test:1",
+		now:          time.Now,
 	}
 	withQuota(t, e.h, redisbatch.Direct{RDB: rdb})
 	return e
@@ -82,7 +88,7 @@ func newEdge(t *testing.T, call func() (Reply, error)) *edge {
 // entries returns the results published so far.
 func (e *edge) entries(t *testing.T) []results.Entry {
 	t.Helper()
-	xs, err := e.rdb.XRange(context.Background(), e.h.Publisher.Stream(), "-", "+").Result()
+	xs, err := e.rdb.XRange(context.Background(), e.h.publisher.Stream(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +103,7 @@ func (e *edge) entries(t *testing.T) []results.Entry {
 // paused is how long the key is paused for the fleet (0 when not).
 func (e *edge) paused(t *testing.T) time.Duration {
 	t.Helper()
-	d, err := e.h.Limiter.Acquire(context.Background(), e.key, nil, 0)
+	d, err := e.h.limiter.Acquire(context.Background(), e.key, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +119,7 @@ func (e *edge) paused(t *testing.T) time.Duration {
 // counter sums the series of a counter whose labels include want.
 func (e *edge) counter(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := e.h.Metrics.Registry().Gather()
+	mfs, err := e.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +177,10 @@ func TestRetryAfterIsCappedAtRetryAfterMax(t *testing.T) {
 		{"within the ceiling", 0, 2 * time.Minute, 2 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEdge(t, func() (Reply, error) {
-				return Reply{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 429, RetryAfter: tc.asked, RetryAfterKnown: true}
+			e := newEdge(t, func() (response, error) {
+				return response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 429, RetryAfter: tc.asked, RetryAfterKnown: true}
 			})
-			e.h.RetryAfterMax = tc.max
+			e.h.retryAfterMax = tc.max
 			err := e.h.ProcessTask(context.Background(), hookedTask(t, ""))
 			var later *retry.Later
 			if !errors.As(err, &later) {
@@ -220,8 +226,8 @@ func TestQuotaHintsAreBoundedAndChecked(t *testing.T) {
 	} {
 		for _, batched := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/batched=%v", tc.name, batched), func(t *testing.T) {
-				e := newEdge(t, func() (Reply, error) {
-					return Reply{Status: 200, Body: []byte(hookedOK), RateLimit: tc.quota}, nil
+				e := newEdge(t, func() (response, error) {
+					return response{Status: 200, Body: []byte(hookedOK), RateLimit: tc.quota}, nil
 				})
 				if batched {
 					b := redisbatch.New(e.rdb, redisbatch.Options{})
@@ -253,7 +259,7 @@ func TestFutureEnqueuedAtIsClamped(t *testing.T) {
 	payload := `{"account_id":"a1","enqueued_at":"` + future + `"}`
 
 	t.Run("duration", func(t *testing.T) {
-		e := newEdge(t, func() (Reply, error) { return Reply{Status: 200, Body: []byte(hookedOK)}, nil })
+		e := newEdge(t, func() (response, error) { return response{Status: 200, Body: []byte(hookedOK)}, nil })
 		before := time.Now()
 		if err := e.h.ProcessTask(context.Background(), hookedTask(t, payload)); err != nil {
 			t.Fatal(err)
@@ -269,8 +275,8 @@ func TestFutureEnqueuedAtIsClamped(t *testing.T) {
 		}
 	})
 	t.Run("TASK_DEADLINE applies", func(t *testing.T) {
-		e := newEdge(t, func() (Reply, error) { return Reply{Status: 200, Body: []byte(hookedOK)}, nil })
-		e.h.TaskDeadline = time.Nanosecond
+		e := newEdge(t, func() (response, error) { return response{Status: 200, Body: []byte(hookedOK)}, nil })
+		e.h.taskDeadline = time.Nanosecond
 		err := e.h.ProcessTask(context.Background(), hookedTask(t, payload))
 		es := e.entries(t)
 		if len(es) != 1 || es[0].Status != results.StatusFailed || e.calls.Load() != 0 {
@@ -282,7 +288,7 @@ func TestFutureEnqueuedAtIsClamped(t *testing.T) {
 // A meta that fails validation (60 KB of string) is not copied into the
 // result: the entry's meta is {} and its error says why.
 func TestInvalidMetaIsNotCopied(t *testing.T) {
-	e := newEdge(t, func() (Reply, error) { return Reply{Status: 200, Body: []byte(hookedOK)}, nil })
+	e := newEdge(t, func() (response, error) { return response{Status: 200, Body: []byte(hookedOK)}, nil })
 	payload := `{"account_id":"a1","meta":"` + strings.Repeat("m", 60<<10) + `"}`
 	_ = e.h.ProcessTask(context.Background(), hookedTask(t, payload))
 	es := e.entries(t)
@@ -299,13 +305,13 @@ func TestInvalidMetaIsNotCopied(t *testing.T) {
 // Unknown task types, which any producer can put on refreshq's queues, are
 // one label value in metrics.
 func TestUnknownTypesAreOneMetricLabel(t *testing.T) {
-	m := metrics.New()
+	first := newEdge(t, nil)
 	var last *edge
 	for i := range 30 {
 		// A handler (and stream) per task: outside asynq the tasks have
-		// no ids, and one id gets one result.
+		// no ids, and one id gets one result; they share one's metrics.
 		e := newEdge(t, nil)
-		e.h.Metrics = m
+		e.h.metrics, e.reg = first.h.metrics, first.reg
 		if err := e.h.ProcessTask(context.Background(), asynq.NewTask(fmt.Sprintf("foreign:type_%d", i), []byte(`{}`))); err == nil {
 			t.Fatal("an unknown type ended without an error")
 		}

@@ -22,26 +22,26 @@ func (h *Refresh) boundHint(log *slog.Logger, provider, source string, d time.Du
 	}
 	log.Warn("upstream asked for a pause longer than RETRY_AFTER_MAX; pausing for RETRY_AFTER_MAX",
 		"provider", provider, "source", source, "asked", d, "retry_after_max", limit)
-	h.Metrics.HintCapped(provider, source)
+	h.metrics.HintCapped(provider, source)
 	return limit
 }
 
 func (h *Refresh) hintMax() time.Duration {
-	if h.RetryAfterMax <= 0 {
+	if h.retryAfterMax <= 0 {
 		return ratelimit.DefaultHintMax
 	}
-	return h.RetryAfterMax
+	return h.retryAfterMax
 }
 
 // observeQuota queues on pipe the pause a response's quota asks for when
 // it runs low. Quota fields that contradict each other are an upstream's
 // bug, not a reason to stop: they are logged at debug and not acted on.
-func (h *Refresh) observeQuota(ctx context.Context, pipe redis.Pipeliner, up Upstream, reply Reply, log *slog.Logger) func() error {
+func (h *Refresh) observeQuota(ctx context.Context, pipe redis.Pipeliner, up upstream, reply response, log *slog.Logger) func() error {
 	rl := reply.RateLimit
 	if !rl.Known {
 		return func() error { return nil }
 	}
-	got := h.Limiter.ObservePipelined(ctx, pipe, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.hintMax())
+	got := h.limiter.ObservePipelined(ctx, pipe, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.hintMax())
 	return func() error {
 		asked, err := got()
 		if qe, ok := errors.AsType[*ratelimit.QuotaError](err); ok {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refreshq/refreshq/internal/cancel"
@@ -22,42 +23,50 @@ import (
 )
 
 // Refresh runs both refresh task types (and ends any other type found on
-// refreshq's queues with an unknown_task_type result).
+// refreshq's queues with an unknown_task_type result). Build one with New;
+// it is safe for concurrent use, and Close releases it.
 type Refresh struct {
-	Ledger    *ledger.Ledger
-	Publisher *results.Publisher
-	Limiter   *ratelimit.Limiter
-	// Quota admits each upstream request (admission.go).
-	Quota *quota.Engine
-	// Redis sends the handler's calls: a redisbatch.Batcher shares
+	ledger    *ledger.Ledger
+	publisher *results.Publisher
+	limiter   *ratelimit.Limiter
+	// quota admits each upstream request (admission.go).
+	quota *quota.Engine
+	// redis sends the handler's calls: a redisbatch.Batcher shares
 	// pipelines with the other tasks in flight, redisbatch.Direct does not.
-	Redis redisbatch.Runner
-	// Inspector tells an operator's re-run of an archived task from a
+	redis redisbatch.Runner
+	// inspector tells an operator's re-run of an archived task from a
 	// redelivery of a run that already ended.
-	Inspector *asynq.Inspector
-	Metrics   *metrics.Metrics // nil: no metrics
-	Logger    *slog.Logger
+	inspector *asynq.Inspector
+	metrics   *metrics.Metrics // nil: no metrics
+	logger    *slog.Logger
 
-	Upstreams    map[string]Upstream // by provider id
-	Policy       retry.Policy
-	MaxRetries   int
-	TaskDeadline time.Duration
-	// RetryAfterMax bounds how long one upstream hint (a Retry-After, or
+	upstreams    map[string]upstream // by provider id
+	policy       retry.Policy
+	maxRetries   int
+	taskDeadline time.Duration
+	// retryAfterMax bounds how long one upstream hint (a Retry-After, or
 	// a quota read from a response) pauses an API key and the task that
 	// got it (RETRY_AFTER_MAX); 0 means ratelimit.DefaultHintMax.
-	RetryAfterMax time.Duration
-	// InlineWait: a wait for the budget, or a backoff between tries, up to
+	retryAfterMax time.Duration
+	// inlineWait: a wait for the budget, or a backoff between tries, up to
 	// this long is slept inside the handler; longer ones hand the task
 	// back to asynq, so a worker slot is never held for long.
-	InlineWait time.Duration
-	Worker     string // host:pid, written in each result
-	Now        func() time.Time
-	// Tracer makes the spans of each run (tracing.go); nil makes none.
-	Tracer trace.Tracer
-	// Cancels, when set, ends cancelled tasks (cancelled.go): a task whose
+	inlineWait time.Duration
+	worker     string // written in each result
+	now        func() time.Time
+	// tracing makes the spans of each run (tracing.go); nil makes none.
+	tracing trace.Tracer
+	// cancels, when set, ends cancelled tasks (cancelled.go): a task whose
 	// cancel record exists as it begins, or appears while it runs, ends
 	// with a cancelled result. Nil: cancel records are not read.
-	Cancels *cancel.Watcher
+	cancels *cancel.Watcher
+
+	rdb    redis.UniversalClient // the Redis asynq uses
+	queues []string              // the queues the sweeper watches
+	// mounted: the handler shares a ServeMux with other task types, so
+	// archived tasks of those are not refreshq's to sweep.
+	mounted bool
+	closers []func() error
 }
 
 // run is one handler invocation's working state.
@@ -82,15 +91,31 @@ type run struct {
 // queue, run, and the upstream request it is on (0 before the first).
 // Built whole each time rather than chained, as slog's With copies.
 func (h *Refresh) taskLog(r *run) *slog.Logger {
-	return h.Logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue, "run", r.state.Run, "attempt", r.state.Attempts)
+	return h.logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue, "run", r.state.Run, "attempt", r.state.Attempts)
 }
 
 // ProcessTask implements asynq.Handler.
 func (h *Refresh) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	err := h.runTask(ctx, t)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return &interruptedError{err: err}
+	}
+	return err
+}
+
+// interruptedError is a run cut short by the worker stopping or asynq's
+// task timeout: the task goes back to asynq, and the try is no failure.
+type interruptedError struct{ err error }
+
+func (e *interruptedError) Error() string { return e.err.Error() }
+func (e *interruptedError) Unwrap() error { return e.err }
+
+// runTask watches for the task's cancel while it runs.
+func (h *Refresh) runTask(ctx context.Context, t *asynq.Task) error {
 	id, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	r := &run{id: id, queue: queue, task: t}
-	runCtx, stop := h.Cancels.Watch(ctx, id)
+	runCtx, stop := h.cancels.Watch(ctx, id)
 	defer stop()
 	err := h.process(runCtx, r)
 	if runCtx.Err() != nil {
@@ -106,9 +131,9 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 	ref, parseErr := tasks.Parse(t.Type(), t.Payload())
 	r.ref = ref
 	ctx = h.startTask(ctx, r)
-	up, upOK := h.Upstreams[ref.Provider]
+	up, upOK := h.upstreams[ref.Provider]
 	upOK = upOK && up.Call != nil
-	var ask *Upstream
+	var ask *upstream
 	if parseErr == nil && upOK {
 		ask = &up
 	}
@@ -124,14 +149,14 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 		// A run the sweeper ended was archived without a handler, so this
 		// delivery is an operator's re-run whatever its last error says.
 		if r.state.SweptRun < r.state.Run && !h.rerunFromArchive(ctx, r) {
-			h.Metrics.ResultDuplicateSuppressed()
+			h.metrics.ResultDuplicateSuppressed()
 			r.log.Info("task already has its result; ending it again without a second one", "status", string(a.PublishedStatus))
 			if a.PublishedStatus == results.StatusSucceeded {
 				return nil
 			}
 			return retry.Final(r.state.Run, "redelivered after its result was published")
 		}
-		if r.state, err = h.Ledger.NextRun(ctx, id, r.state.Run, h.Now()); err != nil {
+		if r.state, err = h.ledger.NextRun(ctx, id, r.state.Run, h.now()); err != nil {
 			return h.redisTrouble(r, err)
 		}
 		r.log = h.taskLog(r)
@@ -160,7 +185,7 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 	return h.attempt(ctx, r, up)
 }
 
-func keyVar(up Upstream, provider string) string {
+func keyVar(up upstream, provider string) string {
 	if up.KeyVar != "" {
 		return up.KeyVar
 	}
@@ -181,7 +206,7 @@ func (h *Refresh) window(r *run) (enqueued, deadline time.Time) {
 	if r.state.Run > 1 {
 		start = r.state.RunStarted
 	}
-	deadline = start.Add(h.TaskDeadline)
+	deadline = start.Add(h.taskDeadline)
 	if r.state.Run == 1 && !r.ref.Deadline.IsZero() && r.ref.Deadline.Before(deadline) {
 		deadline = r.ref.Deadline
 	}
@@ -194,10 +219,10 @@ func (h *Refresh) window(r *run) (enqueued, deadline time.Time) {
 // with is the handler's retry.Final for that run; a redelivery after a
 // crash or a shutdown carries another error.
 func (h *Refresh) rerunFromArchive(ctx context.Context, r *run) bool {
-	if h.Inspector == nil {
+	if h.inspector == nil {
 		return false
 	}
-	info, err := h.Inspector.GetTaskInfo(r.queue, r.id)
+	info, err := h.inspector.GetTaskInfo(r.queue, r.id)
 	if err != nil {
 		r.log.Warn("cannot read the task's last error; treating it as a redelivery", "err", err)
 		return false
@@ -211,7 +236,7 @@ func (h *Refresh) rerunFromArchive(ctx context.Context, r *run) bool {
 var errRetryNow = errors.New("retry now")
 
 // attempt tries until an outcome ends the run or hands it back to asynq.
-func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
+func (h *Refresh) attempt(ctx context.Context, r *run, up upstream) error {
 	for {
 		if err := h.try(ctx, r, up); !errors.Is(err, errRetryNow) {
 			return err
@@ -220,7 +245,7 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up Upstream) error {
 }
 
 // try waits for admission, sends one request and decides what next.
-func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
+func (h *Refresh) try(ctx context.Context, r *run, up upstream) error {
 	wait := h.startBudgetWait(ctx, up)
 	defer wait.end(false)
 	for {
@@ -238,12 +263,12 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 		switch a.Verdict {
 		case quota.Admitted:
 			wait.end(true)
-			if h.Now().Before(r.deadline) {
+			if h.now().Before(r.deadline) {
 				return h.send(ctx, r, up, a.Probe)
 			}
 			// Redis's clock and ours disagree by a hair: no request is
 			// sent, so the count is taken back.
-			n, err := h.Ledger.Uncount(ctx, r.id)
+			n, err := h.ledger.Uncount(ctx, r.id)
 			if err != nil {
 				return h.redisTrouble(r, err)
 			}
@@ -253,7 +278,7 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 			return h.fail(ctx, r, h.deadlineOutcome(r, ""))
 		case quota.Published:
 			// Another delivery of the run published while this one waited.
-			h.Metrics.ResultDuplicateSuppressed()
+			h.metrics.ResultDuplicateSuppressed()
 			r.log.Info("task got its result from another delivery while waiting", "status", string(a.PublishedStatus))
 			if a.PublishedStatus == results.StatusSucceeded {
 				return nil
@@ -269,12 +294,12 @@ func (h *Refresh) try(ctx context.Context, r *run, up Upstream) error {
 
 // wait sleeps through a refusal short enough to be slept here, or hands
 // the task back to asynq (a non-nil error) for a longer one.
-func (h *Refresh) wait(ctx context.Context, r *run, up Upstream, a *quota.Admission) error {
-	h.Metrics.Wait(up.Provider, r.queue, string(a.Guard), a.Wait)
-	if h.Now().Add(a.Wait).After(r.deadline) {
+func (h *Refresh) wait(ctx context.Context, r *run, up upstream, a *quota.Admission) error {
+	h.metrics.Wait(up.Provider, r.queue, string(a.Guard), a.Wait)
+	if h.now().Add(a.Wait).After(r.deadline) {
 		return h.fail(ctx, r, h.deadlineOutcome(r, a.Guard))
 	}
-	if a.Wait <= h.InlineWait || a.InLine {
+	if a.Wait <= h.inlineWait || a.InLine {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -288,7 +313,7 @@ func (h *Refresh) wait(ctx context.Context, r *run, up Upstream, a *quota.Admiss
 		kind = results.KindServer
 	}
 	// Kept so that a deadline passing during waits says why.
-	if err := h.Ledger.Record(ctx, r.id, ledger.Outcome{Kind: string(kind), Error: reason}); err != nil {
+	if err := h.ledger.Record(ctx, r.id, ledger.Outcome{Kind: string(kind), Error: reason}); err != nil {
 		return h.redisTrouble(r, err)
 	}
 	if m, used := asynqRetriesUsed(ctx); used {
@@ -302,7 +327,7 @@ func (h *Refresh) wait(ctx context.Context, r *run, up Upstream, a *quota.Admiss
 }
 
 // send sends the admitted request and decides what next.
-func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) error {
+func (h *Refresh) send(ctx context.Context, r *run, up upstream, probe bool) error {
 	log := r.log
 	start := time.Now()
 	callCtx, callSpan := h.startRequest(ctx, r, up)
@@ -318,7 +343,7 @@ func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) err
 	}
 	o := classify(up.Provider, reply, callErr)
 	endRequest(callSpan, o)
-	h.Metrics.UpstreamRequest(up.Provider, o.status, took)
+	h.metrics.UpstreamRequest(up.Provider, o.status, took)
 	if o.hinted {
 		o.retryAfter = h.boundHint(log, up.Provider, metrics.HintRetryAfter, o.retryAfter)
 	}
@@ -378,7 +403,7 @@ func (h *Refresh) send(ctx context.Context, r *run, up Upstream, probe bool) err
 }
 
 // later decides between another try and giving up, for a transient outcome.
-func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log *slog.Logger) error {
+func (h *Refresh) later(ctx context.Context, r *run, up upstream, o outcome, log *slog.Logger) error {
 	var wait time.Duration
 	failure := !o.limited
 	if o.limited {
@@ -387,28 +412,28 @@ func (h *Refresh) later(ctx context.Context, r *run, up Upstream, o outcome, log
 		wait = max(o.retryAfter, time.Second)
 	} else {
 		tries := r.state.Attempts - r.state.RateLimited - r.state.TriesBase
-		if tries > h.MaxRetries {
+		if tries > h.maxRetries {
 			log.Info("retries exhausted", "error_kind", string(o.kind), "tries", tries)
-			o.msg = fmt.Sprintf("%s (gave up after %d tries; MAX_RETRIES=%d)", o.msg, tries, h.MaxRetries)
+			o.msg = fmt.Sprintf("%s (gave up after %d tries; MAX_RETRIES=%d)", o.msg, tries, h.maxRetries)
 			return h.fail(ctx, r, o)
 		}
-		wait = h.Policy.Delay(tries)
+		wait = h.policy.Delay(tries)
 		if o.hinted && o.retryAfter > wait {
 			wait = o.retryAfter // never sooner than the upstream asked
 		}
 	}
-	if h.Now().Add(wait).After(r.deadline) {
+	if h.now().Add(wait).After(r.deadline) {
 		o.msg = fmt.Sprintf("%s (the next try would be after the task's deadline %s)", o.msg, r.deadline.UTC().Format(time.RFC3339))
 		return h.fail(ctx, r, o)
 	}
 	// A short backoff is waited out here: asynq would round it up to its
 	// next whole second and add its forwarding interval.
-	inline := failure && wait <= h.InlineWait
+	inline := failure && wait <= h.inlineWait
 	if m, used := asynqRetriesUsed(ctx); used && !inline {
 		o.msg = fmt.Sprintf("%s (the task was enqueued with asynq MaxRetry %d, now used up; refreshq's producers set %d)", o.msg, m, tasks.DefaultMaxRetry)
 		return h.fail(ctx, r, o)
 	}
-	h.Metrics.Retry(up.Provider, string(o.kind))
+	h.metrics.Retry(up.Provider, string(o.kind))
 	log.Info("will try again", "error_kind", string(o.kind), "http_status", o.status, "in", wait)
 	if inline {
 		select {
@@ -494,8 +519,8 @@ func (h *Refresh) entry(r *run, status results.Status) results.Entry {
 		HTTPStatus: r.state.LastStatus,
 		Meta:       meta,
 		EnqueuedAt: r.enqueued,
-		FinishedAt: h.Now(),
-		Worker:     h.Worker,
+		FinishedAt: h.now(),
+		Worker:     h.worker,
 		TraceID:    r.ref.TraceID(),
 	}
 }
@@ -514,7 +539,7 @@ func (h *Refresh) publish(ctx context.Context, r *run, e results.Entry) error {
 // published records a publish's outcome in metrics and the log.
 func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 	if !added {
-		h.Metrics.ResultDuplicateSuppressed()
+		h.metrics.ResultDuplicateSuppressed()
 		r.log.Info("result was already published by another delivery", "entry", id)
 		return
 	}
@@ -529,9 +554,9 @@ func (h *Refresh) published(r *run, e results.Entry, id string, added bool) {
 
 // countFinished records a published result in the metrics.
 func (h *Refresh) countFinished(e results.Entry) {
-	h.Metrics.ResultPublished(string(e.Status))
-	h.Metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
-	h.Metrics.TaskDuration(e.TaskType, e.Queue, string(e.Status), e.FinishedAt.Sub(e.EnqueuedAt))
+	h.metrics.ResultPublished(string(e.Status))
+	h.metrics.TaskFinished(e.TaskType, e.Queue, string(e.Status), string(e.ErrorKind))
+	h.metrics.TaskDuration(e.TaskType, e.Queue, string(e.Status), e.FinishedAt.Sub(e.EnqueuedAt))
 }
 
 // redisTrouble hands the task back to asynq for a prompt re-run when Redis
@@ -540,7 +565,7 @@ func (h *Refresh) countFinished(e results.Entry) {
 func (h *Refresh) redisTrouble(r *run, err error) error {
 	log := r.log
 	if log == nil { // Redis failed before the task's record was read
-		log = h.Logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue)
+		log = h.logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue)
 	}
 	log.Warn("redis error; the task will run again", "err", err)
 	return &retry.Later{After: time.Second, Reason: "redis: " + err.Error()}

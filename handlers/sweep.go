@@ -27,7 +27,7 @@ const SweepWindow = 24 * time.Hour
 // the archiving worker's clock).
 const sweepSkew = time.Minute
 
-// Sweeper ends tasks that asynq archived without running a handler, so
+// sweeper ends tasks that asynq archived without running a handler, so
 // that they too get their one result. asynq's recoverer does that to a
 // task whose worker died (lease expired) when the task was on its last
 // asynq retry: refreshq's producers set MaxRetry far above MAX_RETRIES,
@@ -38,22 +38,20 @@ const sweepSkew = time.Minute
 //
 // Every worker runs one; they may sweep the same task at once, which the
 // exactly-once publish makes harmless.
-type Sweeper struct {
-	Refresh *Refresh
-	RDB     redis.UniversalClient // the Redis asynq uses
-	Queues  []string
+type sweeper struct {
+	h *Refresh
 
 	// since is the archive time the next pass reads back to.
 	since time.Time
 }
 
-// Run sweeps every interval until ctx ends.
-func (s *Sweeper) Run(ctx context.Context, every time.Duration) {
+// run sweeps every interval until ctx ends.
+func (s *sweeper) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := s.Sweep(ctx); err != nil {
-			s.Refresh.Logger.Warn("sweeping archived tasks failed; trying again later", "err", err, "swept", n)
+		if n, err := s.sweep(ctx); err != nil {
+			s.h.logger.Warn("sweeping archived tasks failed; trying again later", "err", err, "swept", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -63,12 +61,12 @@ func (s *Sweeper) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Sweep makes one pass over the tasks archived since the last complete
+// sweep makes one pass over the tasks archived since the last complete
 // pass (at most SweepWindow ago) and publishes a failed result for each
 // one whose current run has none. It returns how many it published.
-func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
-	h := s.Refresh
-	start := h.Now()
+func (s *sweeper) sweep(ctx context.Context) (int, error) {
+	h := s.h
+	start := h.now()
 	since := start.Add(-SweepWindow)
 	if s.since.After(since) {
 		since = s.since
@@ -77,7 +75,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		n    int
 		errs []error
 	)
-	for _, q := range s.Queues {
+	for _, q := range s.h.queues {
 		m, err := s.sweepQueue(ctx, q, since)
 		n += m
 		if err != nil {
@@ -91,12 +89,12 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-func (s *Sweeper) sweepQueue(ctx context.Context, queue string, since time.Time) (int, error) {
+func (s *sweeper) sweepQueue(ctx context.Context, queue string, since time.Time) (int, error) {
 	// The Inspector lists the archive oldest first and has no "archived
 	// since"; asynq scores its archive by archive time, so the zset is read
 	// directly (asynq's key layout, stable since v0.18; sweep_test.go
 	// notices if it changes).
-	ids, err := s.RDB.ZRangeByScore(ctx, archivedKey(queue), &redis.ZRangeBy{
+	ids, err := s.h.rdb.ZRangeByScore(ctx, archivedKey(queue), &redis.ZRangeBy{
 		Min: strconv.FormatInt(since.Unix(), 10), Max: "+inf", Count: archiveCap,
 	}).Result()
 	if err != nil {
@@ -104,7 +102,7 @@ func (s *Sweeper) sweepQueue(ctx context.Context, queue string, since time.Time)
 	}
 	n := 0
 	for _, id := range ids {
-		info, err := s.Refresh.Inspector.GetTaskInfo(queue, id)
+		info, err := s.h.inspector.GetTaskInfo(queue, id)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
 			continue // deleted or re-run meanwhile
 		}
@@ -113,6 +111,9 @@ func (s *Sweeper) sweepQueue(ctx context.Context, queue string, since time.Time)
 		}
 		if info.State != asynq.TaskStateArchived {
 			continue
+		}
+		if _, ours := tasks.ProviderForType(info.Type); s.h.mounted && !ours {
+			continue // another handler's task on a shared queue
 		}
 		if _, final := retry.FinalRun(info.LastErr); final {
 			continue // the handler ended it, result and all
@@ -138,13 +139,13 @@ const archiveCap = 10000
 
 // sweepTask publishes the result of an archived task's current run if it
 // has none, and marks the run swept either way.
-func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, error) {
-	h := s.Refresh
-	st, err := h.Ledger.Begin(ctx, info.ID, h.Now())
+func (s *sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, error) {
+	h := s.h
+	st, err := h.ledger.Begin(ctx, info.ID, h.now())
 	if err != nil {
 		return false, err
 	}
-	published, _, err := h.Publisher.Published(ctx, info.ID)
+	published, _, err := h.publisher.Published(ctx, info.ID)
 	if err != nil {
 		return false, err
 	}
@@ -160,10 +161,10 @@ func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 		e := h.entry(r, results.StatusFailed)
 		e.ErrorKind, e.Error = sweptOutcome(info, st, parseErr)
 		e.TraceID = ref.TraceID()
-		if h.Cancels != nil {
+		if h.cancels != nil {
 			// Cancelled while it ran on a worker that then died: the
 			// cancel is what ended it.
-			actor, cancelled, err := h.Cancels.Recorded(ctx, info.ID)
+			actor, cancelled, err := h.cancels.Recorded(ctx, info.ID)
 			if err != nil {
 				return false, err
 			}
@@ -171,21 +172,21 @@ func (s *Sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 				e.ErrorKind, e.Error = results.KindCancelled, cancel.Message(actor, "while it was running, on a worker that then stopped")
 			}
 		}
-		id, ok, err := h.Publisher.Publish(ctx, e, st.Run, cancel.Key(info.ID))
+		id, ok, err := h.publisher.Publish(ctx, e, st.Run, cancel.Key(info.ID))
 		if err != nil {
 			return false, err
 		}
 		if ok {
 			added = true
 			h.countFinished(e)
-			h.Logger.Warn("task archived by asynq without a result: published a failed one",
+			h.logger.Warn("task archived by asynq without a result: published a failed one",
 				"task_id", info.ID, "type", info.Type, "queue", info.Queue, "run", st.Run,
 				"asynq_last_error", info.LastErr, "error_kind", e.ErrorKind, "entry", id)
 		}
 	}
 	// After the publish: a crash in between leaves the task to the next
 	// pass, whose publish then adds nothing.
-	if err := h.Ledger.Swept(ctx, info.ID, st.Run); err != nil {
+	if err := h.ledger.Swept(ctx, info.ID, st.Run); err != nil {
 		return added, err
 	}
 	return added, nil

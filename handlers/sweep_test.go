@@ -45,26 +45,26 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 	})
 
 	h := &Refresh{
-		Ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-		Publisher: results.NewPublisher(rdb, stream, time.Hour),
-		Limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-		Inspector: insp,
-		Logger:    slog.New(slog.DiscardHandler),
-		Upstreams: map[string]Upstream{tasks.ProviderHooked: {
+		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
+		publisher: results.NewPublisher(rdb, stream, time.Hour),
+		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
+		inspector: insp,
+		logger:    slog.New(slog.DiscardHandler),
+		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked,
 			Key:      ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"},
-			Call: func(ctx context.Context, r tasks.Refresh) (Reply, error) {
+			Call: func(ctx context.Context, r tasks.Refresh) (response, error) {
 				if r.AccountID == "gone" {
-					return Reply{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
+					return response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
 				}
-				return Reply{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+				return response{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 			},
 		}},
-		Policy:       retry.Policy{Initial: time.Second, Max: time.Second},
-		MaxRetries:   3,
-		TaskDeadline: time.Hour,
-		Worker:       "test:1",
-		Now:          time.Now,
+		policy:       retry.Policy{Initial: time.Second, Max: time.Second},
+		maxRetries:   3,
+		taskDeadline: time.Hour,
+		worker:       "test:1",
+		now:          time.Now,
 	}
 	withQuota(t, h, redisbatch.Direct{RDB: rdb})
 	// "lost" stands for a run asynq ends without the handler: the error is
@@ -103,13 +103,14 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 		t.Fatalf("before sweeping: %+v, want only the 404's result", got)
 	}
 
-	sw := &Sweeper{Refresh: h, RDB: rdb, Queues: []string{queue, "never-used"}}
-	if n, err := sw.Sweep(ctx); err != nil || n != 1 {
+	h.rdb, h.queues = rdb, []string{queue, "never-used"}
+	sw := &sweeper{h: h}
+	if n, err := sw.sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("Sweep = %d, %v; want 1 result published", n, err)
 	}
 	// Another worker's sweeper, and this one again: nothing more.
-	for _, s := range []*Sweeper{sw, {Refresh: h, RDB: rdb, Queues: []string{queue}}} {
-		if n, err := s.Sweep(ctx); err != nil || n != 0 {
+	for _, s := range []*sweeper{sw, {h: h}} {
+		if n, err := s.sweep(ctx); err != nil || n != 0 {
 			t.Fatalf("second Sweep = %d, %v; want 0", n, err)
 		}
 	}
@@ -139,7 +140,7 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 	if e := got[2]; e.TaskID != lost.ID || e.Status != results.StatusSucceeded {
 		t.Errorf("re-run entry = %+v; want the task's success", e)
 	}
-	if run, _, _ := h.Publisher.Published(ctx, lost.ID); run != 2 {
+	if run, _, _ := h.publisher.Published(ctx, lost.ID); run != 2 {
 		t.Errorf("published run = %d, want 2", run)
 	}
 }

@@ -48,10 +48,10 @@ const (
 var noopTracer = noop.NewTracerProvider().Tracer("")
 
 func (h *Refresh) tracer() trace.Tracer {
-	if h.Tracer == nil {
+	if h.tracing == nil {
 		return noopTracer
 	}
-	return h.Tracer
+	return h.tracing
 }
 
 // startTask starts the run's span under the producer's trace, once the
@@ -99,7 +99,7 @@ type budgetWait struct {
 	ended  bool
 }
 
-func (h *Refresh) startBudgetWait(ctx context.Context, up Upstream) *budgetWait {
+func (h *Refresh) startBudgetWait(ctx context.Context, up upstream) *budgetWait {
 	_, span := h.tracer().Start(ctx, SpanBudgetWait, trace.WithAttributes(AttrProvider.String(up.Provider)))
 	return &budgetWait{span: span}
 }
@@ -124,7 +124,7 @@ func (b *budgetWait) end(allowed bool) {
 }
 
 // startRequest starts the span of one upstream request.
-func (h *Refresh) startRequest(ctx context.Context, r *run, up Upstream) (context.Context, trace.Span) {
+func (h *Refresh) startRequest(ctx context.Context, r *run, up upstream) (context.Context, trace.Span) {
 	return h.tracer().Start(ctx, SpanUpstreamRequest, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(AttrProvider.String(up.Provider), AttrAttempt.Int(r.state.Attempts)))
 }

@@ -38,27 +38,27 @@ func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader)
 	t.Cleanup(func() { rdb.Del(context.Background(), stream, results.IndexKey(stream, "")) })
 	var calls atomic.Int64
 	h := &Refresh{
-		Ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-		Publisher: results.NewPublisher(rdb, stream, time.Hour),
-		Limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-		Logger:    slog.New(slog.DiscardHandler),
-		Tracer:    tracer,
-		Upstreams: map[string]Upstream{tasks.ProviderHooked: {
+		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
+		publisher: results.NewPublisher(rdb, stream, time.Hour),
+		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
+		logger:    slog.New(slog.DiscardHandler),
+		tracing:   tracer,
+		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked, Key: ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"},
 			Budget: ratelimit.Budget{{N: 100, Per: time.Second}},
-			Call: func(context.Context, tasks.Refresh) (Reply, error) {
+			Call: func(context.Context, tasks.Refresh) (response, error) {
 				if calls.Add(1) == 1 {
-					return Reply{}, &clients.APIError{StatusCode: 500, Message: "boom"}
+					return response{}, &clients.APIError{StatusCode: 500, Message: "boom"}
 				}
-				return Reply{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+				return response{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 			},
 		}},
-		Policy:       retry.Policy{Initial: time.Millisecond, Max: time.Millisecond},
-		MaxRetries:   3,
-		TaskDeadline: time.Hour,
-		InlineWait:   time.Second, // the backoff is waited out in place: one run, two requests
-		Worker:       "test:1",
-		Now:          time.Now,
+		policy:       retry.Policy{Initial: time.Millisecond, Max: time.Millisecond},
+		maxRetries:   3,
+		taskDeadline: time.Hour,
+		inlineWait:   time.Second, // the backoff is waited out in place: one run, two requests
+		worker:       "test:1",
+		now:          time.Now,
 	}
 	withQuota(t, h, redisbatch.Direct{RDB: rdb})
 	return h, results.NewReader(rdb, stream)

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"os"
 	"strconv"
 	"time"
 )
@@ -162,4 +163,14 @@ func FromValues(id string, values map[string]any) (Entry, Map) {
 	e.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, m[FieldEnqueuedAt])
 	e.FinishedAt, _ = time.Parse(time.RFC3339Nano, m[FieldFinishedAt])
 	return e, m
+}
+
+// WorkerName is host:pid, the worker field of the results a process
+// publishes unless it is given a name.
+func WorkerName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/config"
-	"github.com/refreshq/refreshq/internal/worker"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -98,7 +97,7 @@ func RunChild(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			rdb := redis.NewClient(opt)
 			defer rdb.Close()
-			h = &naiveHandler{hc: newHTTPClient(*concurrency), base: *upstreamURL, rdb: rdb, stream: *stream, worker: worker.Name()}
+			h = &naiveHandler{hc: newHTTPClient(*concurrency), base: *upstreamURL, rdb: rdb, stream: *stream, worker: results.WorkerName()}
 		}
 		// asynq's defaults but for concurrency, queues and the two polling
 		// intervals, which take refreshq's values (internal/worker): with

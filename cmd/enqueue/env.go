@@ -33,7 +33,7 @@ func newClient(getenv func(string) string, opts ...client.Option) (*client.Clien
 	if err != nil {
 		return nil, e, err
 	}
-	opts = append([]client.Option{client.WithQueues(e.queues), client.WithResultsStream(e.stream)}, opts...)
+	opts = append([]client.Option{client.WithQueues(e.queues.Names()...), client.WithResultsStream(e.stream)}, opts...)
 	// LoadProducer has checked the settings; this builds the same options.
 	ropt, err := e.redis.Options()
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
-	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
@@ -70,15 +69,12 @@ func setup(t *testing.T, redisURL string) *fixture {
 	}
 	f := &fixture{rdb: redis.NewClient(opt), queue1: "t" + randHex(5), queue2: "t" + randHex(5), stream: "test:results:" + randHex(5)}
 	f.insp = asynq.NewInspectorFromRedisClient(f.rdb)
-	qs, err := config.ParseQueues(f.queue1 + "=2," + f.queue2 + "=1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	qs := []string{f.queue1, f.queue2}
 	if redisURL == "" {
 		redisURL = url
 	}
 	// A short cancel wait: no worker runs here to end a running task.
-	c, err := client.New(redisURL, client.WithQueues(qs), client.WithResultsStream(f.stream), client.WithCancelWait(time.Second))
+	c, err := client.New(redisURL, client.WithQueues(qs...), client.WithResultsStream(f.stream), client.WithCancelWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +519,7 @@ func TestTaskID(t *testing.T) {
 	})
 	t.Run("an id taken outside the API is a 409", func(t *testing.T) {
 		other := "foreign-" + randHex(4)
-		c, err := client.NewFromRedisClient(f.rdb, client.WithQueueNames(f.queue1, f.queue2), client.WithResultsStream(f.stream))
+		c, err := client.NewFromRedisClient(f.rdb, client.WithQueues(f.queue1, f.queue2), client.WithResultsStream(f.stream))
 		if err != nil {
 			t.Fatal(err)
 		}

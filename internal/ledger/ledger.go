@@ -46,10 +46,6 @@ type State struct {
 	SweptRun int
 }
 
-// Tries is how many requests of the current run counted against
-// MAX_RETRIES: every request but the 429s.
-func (s State) Tries() int { return s.Attempts - s.RateLimited - s.TriesBase }
-
 // Record fields.
 const (
 	fFirstSeen   = "first_seen"

@@ -46,7 +46,7 @@ func TestRecordAndCounts(t *testing.T) {
 	}
 	a, _ := l.Begin(ctx, "a", first)
 	b, _ := l.Begin(ctx, "b", first)
-	if a != b || a.LastStatus != 429 || a.RateLimited != 1 || a.LastKind != "rate_limited" || a.Tries() != 0 {
+	if a != b || a.LastStatus != 429 || a.RateLimited != 1 || a.LastKind != "rate_limited" || a.Attempts-a.RateLimited-a.TriesBase != 0 {
 		t.Fatalf("Record: %+v, RecordPipelined: %+v", a, b)
 	}
 	if n, err := l.Uncount(ctx, "a"); err != nil || n != 0 {

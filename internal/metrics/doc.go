@@ -2,9 +2,10 @@
 // gauges the worker updates as it runs tasks and calls upstreams, and a
 // collector that reads queue sizes from asynq's Inspector when scraped.
 //
-// Each Metrics owns its registry rather than using the global one, so a
-// process (or a test) can hold several without name clashes. The names
-// listed in docs/reference.md are stable: dashboards depend on them.
+// Metrics are registered on a registry the caller gives rather than the
+// global one, so a process (or a test) can hold several without name
+// clashes. The names docs/reference.md lists are stable: dashboards depend
+// on them.
 //
 // It is not a place for business logic: callers decide what happened and
 // only report it here.

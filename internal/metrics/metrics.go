@@ -44,13 +44,10 @@ var upstreamBuckets = []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 
 // waited out a day of rate limits (TASK_DEADLINE's default).
 var taskBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}
 
-// Metrics records what the worker does. Its methods are safe for
+// Metrics records what the refresh handler does. Its methods are safe for
 // concurrent use, and are no-ops on a nil *Metrics so code under test can
 // run without one.
 type Metrics struct {
-	reg     *prometheus.Registry
-	handler http.Handler
-
 	tasks            *prometheus.CounterVec
 	taskDuration     *prometheus.HistogramVec
 	upstreamRequests *prometheus.CounterVec
@@ -70,12 +67,10 @@ type Metrics struct {
 	breakerStates map[string]map[string]struct{} // provider -> states seen, to zero the old one
 }
 
-// New returns a Metrics with its own registry, holding refreshq's metrics
-// and the Go runtime and process collectors.
-func New() *Metrics {
-	reg := prometheus.NewRegistry()
+// New registers refreshq's task and upstream metrics on reg and returns
+// them. It fails if reg already holds metrics of the same names.
+func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		reg: reg,
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refreshq_tasks_total",
 			Help: "Tasks that reached a terminal state, by type, queue, status (succeeded/failed) and error_kind (empty on success).",
@@ -136,12 +131,25 @@ func New() *Metrics {
 		}, []string{"provider", "source"}),
 		breakerStates: map[string]map[string]struct{}{},
 	}
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	for _, c := range []prometheus.Collector{
 		m.tasks, m.taskDuration, m.upstreamRequests, m.upstreamDuration, m.retries,
 		m.waits, m.waitSeconds, m.granted, m.published, m.duplicates, m.breaker, m.dailyUsed, m.dailyCap, m.hintsCapped,
-	)
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	// Zero the series every dashboard plots, so rate() has a starting point
+	// instead of a series that appears only at the first result.
+	m.published.WithLabelValues("succeeded")
+	m.published.WithLabelValues("failed")
+	return m, nil
+}
+
+// NewRegistry returns a registry holding the Go runtime and process
+// collectors and refreshq_build_info, for a process to serve with Handler.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
 	bi := buildinfo.Read()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "refreshq_build_info",
@@ -149,41 +157,37 @@ func New() *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "go_version": bi.GoVersion},
 	})
 	build.Set(1)
-	reg.MustRegister(build)
-	// Zero the series every dashboard plots, so rate() has a starting point
-	// instead of a series that appears only at the first result.
-	m.published.WithLabelValues("succeeded")
-	m.published.WithLabelValues("failed")
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build,
+	)
+	return reg
+}
 
-	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+// Handler serves reg in the Prometheus exposition format.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry: reg, // counts failed scrapes in promhttp_metric_handler_errors_total
 		// One failing collector (Redis down for the queue gauges) must not
 		// hide the worker's own counters.
 		ErrorHandling: promhttp.ContinueOnError,
 	})
-	return m
 }
-
-// Handler serves the registry in the Prometheus exposition format.
-func (m *Metrics) Handler() http.Handler { return m.handler }
-
-// Registry returns the registry behind Handler, for callers that add
-// collectors of their own.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // RegisterQueues adds a collector reporting the size and latency of queues
-// (see NewQueueCollector). The caller keeps ownership of insp and closes it
-// after the last scrape.
-func (m *Metrics) RegisterQueues(insp *asynq.Inspector, queues []string) error {
-	return m.reg.Register(NewQueueCollector(insp, queues))
+// (see NewQueueCollector) to reg. The caller keeps ownership of insp and
+// closes it after the last scrape.
+func RegisterQueues(reg prometheus.Registerer, insp *asynq.Inspector, queues []string) error {
+	return reg.Register(NewQueueCollector(insp, queues))
 }
 
-// RegisterAsynqQueues adds asynq's own queue collector (asynq_queue_size,
+// RegisterAsynqQueues adds to reg asynq's own queue collector (asynq_queue_size,
 // asynq_tasks_processed_total, ...: what asynqmon's Metrics tab charts). It
 // reads every queue in Redis at each scrape, so it is skipped while skip
 // reports Redis away, instead of logging a failure per scrape.
-func (m *Metrics) RegisterAsynqQueues(insp *asynq.Inspector, skip func() bool) error {
-	return m.reg.Register(skippable{asynqmetrics.NewQueueMetricsCollector(insp), skip})
+func RegisterAsynqQueues(reg prometheus.Registerer, insp *asynq.Inspector, skip func() bool) error {
+	return reg.Register(skippable{asynqmetrics.NewQueueMetricsCollector(insp), skip})
 }
 
 // skippable collects c unless skip says not to.

@@ -28,6 +28,27 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// newMetrics returns Metrics on a registry of their own, and its handler.
+func newMetrics(t *testing.T) (*metrics.Metrics, http.Handler) {
+	t.Helper()
+	reg := metrics.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, metrics.Handler(reg)
+}
+
+func TestNewRefusesASecondSetOnOneRegistry(t *testing.T) {
+	reg := metrics.NewRegistry()
+	if _, err := metrics.New(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metrics.New(reg); err == nil {
+		t.Error("a second New on one registry: no error, so two handlers would share counters unknowingly")
+	}
+}
+
 // sample is one series as a Prometheus server would store it.
 type sample struct {
 	labels string // "k=v,k=v" sorted by key, "" for none
@@ -222,9 +243,9 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := metrics.New()
+			m, h := newMetrics(t)
 			tt.do(m)
-			got := scrape(t, m.Handler())
+			got := scrape(t, h)
 			for name, want := range tt.want {
 				if !samplesEqual(got[name], want) {
 					t.Errorf("%s:\n got  %v\n want %v", name, got[name], want)
@@ -241,7 +262,8 @@ func samplesEqual(a, b []sample) bool {
 }
 
 func TestRuntimeCollectorsServed(t *testing.T) {
-	got := scrape(t, metrics.New().Handler())
+	_, h := newMetrics(t)
+	got := scrape(t, h)
 	for _, name := range []string{"go_goroutines", "process_start_time_seconds"} {
 		if len(got[name]) == 0 {
 			t.Errorf("%s missing from the scrape", name)
@@ -266,14 +288,14 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 // Any producer can put tasks of any type on refreshq's queues: each must
 // not become a series of its own.
 func TestUnknownTaskTypesShareOneLabel(t *testing.T) {
-	m := metrics.New()
+	m, h := newMetrics(t)
 	for i := range 30 {
 		typ := fmt.Sprintf("foreign:type_%d", i)
 		m.TaskFinished(typ, "default", "failed", "unknown_task_type")
 		m.TaskDuration(typ, "default", "failed", time.Second)
 	}
 	m.TaskFinished("hooked:account_refresh", "default", "succeeded", "")
-	got := scrape(t, m.Handler())
+	got := scrape(t, h)
 	want := []sample{
 		{"error_kind=,queue=default,status=succeeded,type=hooked:account_refresh", 1},
 		{"error_kind=unknown_task_type,queue=default,status=failed,type=unknown", 30},
@@ -287,9 +309,10 @@ func TestUnknownTaskTypesShareOneLabel(t *testing.T) {
 }
 
 func TestTwoRegistriesDoNotShareCounts(t *testing.T) {
-	a, b := metrics.New(), metrics.New()
+	a, _ := newMetrics(t)
+	_, b := newMetrics(t)
 	a.ResultPublished("succeeded")
-	got := scrape(t, b.Handler())
+	got := scrape(t, b)
 	if want := []sample{{"status=failed", 0}, {"status=succeeded", 0}}; !samplesEqual(got["refreshq_results_published_total"], want) {
 		t.Errorf("second registry saw the first one's counts: %v", got["refreshq_results_published_total"])
 	}
@@ -307,12 +330,12 @@ func TestResultsGauges(t *testing.T) {
 	}
 	rdb.XGroupCreate(ctx, stream, "billing", "0")
 	rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: "c1", Streams: []string{stream, ">"}, Count: 2})
-	m := metrics.New()
-	if err := m.RegisterResults(rdb, stream, nil); err != nil {
+	reg := metrics.NewRegistry()
+	if err := metrics.RegisterResults(reg, rdb, stream, nil); err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics.Handler(reg).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
 	wants := []string{"refreshq_results_stream_entries 5", `refreshq_results_consumer_pending{group="billing"} 2`}
 	if os.Getenv("REDIS_URL") != "" { // miniredis does not report a group's lag

@@ -8,6 +8,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/testenv"
@@ -40,13 +41,13 @@ func uniqueQueue(t *testing.T, insp *asynq.Inspector) string {
 type queueSetup struct {
 	client *asynq.Client
 	insp   *asynq.Inspector
-	m      *metrics.Metrics
+	reg    *prometheus.Registry
 }
 
 func setupQueues(t *testing.T) queueSetup {
 	t.Helper()
 	opt := redisOpt(t)
-	s := queueSetup{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), m: metrics.New()}
+	s := queueSetup{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), reg: metrics.NewRegistry()}
 	t.Cleanup(func() {
 		s.client.Close()
 		s.insp.Close()
@@ -87,11 +88,11 @@ func TestQueueCollectorReportsTaskCounts(t *testing.T) {
 	if err := s.insp.ArchiveTask(busy, archived[0]); err != nil {
 		t.Fatalf("archive: %v", err)
 	}
-	if err := s.m.RegisterQueues(s.insp, []string{busy, empty}); err != nil {
+	if err := metrics.RegisterQueues(s.reg, s.insp, []string{busy, empty}); err != nil {
 		t.Fatal(err)
 	}
 
-	got := scrape(t, s.m.Handler())
+	got := scrape(t, metrics.Handler(s.reg))
 
 	tests := []struct {
 		queue string
@@ -129,19 +130,19 @@ func TestQueueCollectorCachesBriefly(t *testing.T) {
 	s := setupQueues(t)
 	q := uniqueQueue(t, s.insp)
 	s.enqueue(t, q, 1)
-	if err := s.m.RegisterQueues(s.insp, []string{q}); err != nil {
+	if err := metrics.RegisterQueues(s.reg, s.insp, []string{q}); err != nil {
 		t.Fatal(err)
 	}
-	if got := queueSamples(scrape(t, s.m.Handler()), q)["pending"]; got != 1 {
+	if got := queueSamples(scrape(t, metrics.Handler(s.reg)), q)["pending"]; got != 1 {
 		t.Fatalf("pending = %v, want 1", got)
 	}
 
 	s.enqueue(t, q, 1)
-	if got := queueSamples(scrape(t, s.m.Handler()), q)["pending"]; got != 1 {
+	if got := queueSamples(scrape(t, metrics.Handler(s.reg)), q)["pending"]; got != 1 {
 		t.Errorf("pending right after the first scrape = %v, want the cached 1 (no second read of Redis)", got)
 	}
 	time.Sleep(1600 * time.Millisecond)
-	if got := queueSamples(scrape(t, s.m.Handler()), q)["pending"]; got != 2 {
+	if got := queueSamples(scrape(t, metrics.Handler(s.reg)), q)["pending"]; got != 2 {
 		t.Errorf("pending after the cache expired = %v, want 2", got)
 	}
 }
@@ -152,13 +153,17 @@ func TestQueueCollectorRedisDown(t *testing.T) {
 	t.Cleanup(func() { insp.Close() })
 	mr.Close()
 
-	m := metrics.New()
-	if err := m.RegisterQueues(insp, []string{"default"}); err != nil {
+	reg := metrics.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := metrics.RegisterQueues(reg, insp, []string{"default"}); err != nil {
 		t.Fatal(err)
 	}
 	m.ResultPublished("succeeded")
 
-	got := scrape(t, m.Handler()) // fails the test unless it answers 200
+	got := scrape(t, metrics.Handler(reg)) // fails the test unless it answers 200
 	if want := []sample{{"", 0}}; !samplesEqual(got["refreshq_queue_stats_up"], want) {
 		t.Errorf("refreshq_queue_stats_up = %v, want 0 with Redis down", got["refreshq_queue_stats_up"])
 	}

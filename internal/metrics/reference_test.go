@@ -15,7 +15,11 @@ import (
 func refreshqMetricNames(t *testing.T) []string {
 	t.Helper()
 	ch := make(chan *prometheus.Desc, 1000)
-	New().Registry().Describe(ch)
+	reg := NewRegistry()
+	if _, err := New(reg); err != nil {
+		t.Fatal(err)
+	}
+	reg.Describe(ch)
 	NewQueueCollector(nil, nil).Describe(ch)
 	resultsCollector{}.Describe(ch)
 	close(ch)

@@ -30,11 +30,11 @@ type resultsCollector struct {
 	skip   func() bool
 }
 
-// RegisterResults adds gauges of the results stream: its length and, per
+// RegisterResults adds to reg gauges of the results stream: its length and, per
 // consumer group, the entries not yet delivered and not yet acknowledged.
 // They are skipped while skip reports Redis away.
-func (m *Metrics) RegisterResults(rdb redis.UniversalClient, stream string, skip func() bool) error {
-	return m.reg.Register(resultsCollector{rdb: rdb, stream: stream, skip: skip})
+func RegisterResults(reg prometheus.Registerer, rdb redis.UniversalClient, stream string, skip func() bool) error {
+	return reg.Register(resultsCollector{rdb: rdb, stream: stream, skip: skip})
 }
 
 func (c resultsCollector) Describe(ch chan<- *prometheus.Desc) {

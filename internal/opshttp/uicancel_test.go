@@ -26,7 +26,7 @@ import (
 // not wait for a running task.
 func uiCancelFunc(t *testing.T, rdb redis.UniversalClient, queue, stream string) opshttp.CancelFunc {
 	t.Helper()
-	c, err := client.NewFromRedisClient(rdb, client.WithQueueNames(queue), client.WithResultsStream(stream),
+	c, err := client.NewFromRedisClient(rdb, client.WithQueues(queue), client.WithResultsStream(stream),
 		client.WithActor(cancel.ActorUI), client.WithCancelWait(0))
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,9 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 	_, err := lim.Cooldown(bg, hooked, 45*time.Second)
 	must(t, err)
 
-	m := metrics.New()
+	reg := metrics.NewRegistry()
+	m, err := metrics.New(reg)
+	must(t, err)
 	m.Wait("hooked", "default", metrics.WaitCooldown, 3*time.Second)
 	m.Wait("bundle_social", "low", metrics.WaitBudget, 200*time.Millisecond)
 	publish(t, rdb, stream, []results.Entry{
@@ -62,7 +64,7 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 	})
 
 	page := statuspage.New(statuspage.Options{
-		Limiter: lim, Results: results.NewReader(rdb, stream), Metrics: m.Registry(), Process: "worker-1:4711",
+		Limiter: lim, Results: results.NewReader(rdb, stream), Metrics: reg, Process: "worker-1:4711",
 		Providers: []statuspage.Provider{
 			{Name: "bundle_social", KeyVar: "BUNDLE_SOCIAL_API_KEY", KeyID: bundle.KeyID},
 			{Name: "hooked", KeyVar: "HOOKED_API_KEY", KeyID: hooked.KeyID},

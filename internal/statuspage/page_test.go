@@ -84,10 +84,14 @@ func TestPageShowsFleetStateAndEscapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New()
+	reg := metrics.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	m.Wait("hooked", "default", metrics.WaitCooldown, 1500*time.Millisecond)
 	page := statuspage.New(statuspage.Options{
-		Limiter: f.lim, Results: f.reader, Metrics: m.Registry(), Process: "host-a:42",
+		Limiter: f.lim, Results: f.reader, Metrics: reg, Process: "host-a:42",
 		Providers: []statuspage.Provider{
 			{Name: "bundle_social", KeyVar: "BUNDLE_SOCIAL_API_KEY"},
 			{Name: "hooked", KeyVar: "HOOKED_API_KEY", KeyID: f.key.KeyID},
@@ -121,7 +125,7 @@ func TestPageShowsFleetStateAndEscapes(t *testing.T) {
 func TestMonitorOnlyShowsRedisState(t *testing.T) {
 	f := setup(t)
 	page := statuspage.New(statuspage.Options{
-		Limiter: f.lim, Results: f.reader, Metrics: metrics.New().Registry(), MonitorOnly: true,
+		Limiter: f.lim, Results: f.reader, Metrics: metrics.NewRegistry(), MonitorOnly: true,
 		Providers: []statuspage.Provider{{Name: "hooked", KeyVar: "HOOKED_API_KEY"}},
 	})
 	body := get(t, page)

@@ -22,7 +22,7 @@ func trimResults(ctx context.Context, rdb redis.UniversalClient, cfg config.Work
 	if cfg.ResultsMaxLen <= 0 && cfg.ResultsMaxAge <= 0 {
 		return
 	}
-	c, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues), client.WithResultsStream(cfg.ResultsStream))
+	c, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues.Names()...), client.WithResultsStream(cfg.ResultsStream))
 	if err != nil {
 		log.Warn("results stream will not be trimmed", "err", err)
 		return

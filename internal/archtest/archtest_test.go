@@ -1,0 +1,256 @@
+package archtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"go/importer"
+	"go/token"
+	"go/types"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const module = "github.com/refreshq/refreshq"
+
+// public are the packages outside code may import: refreshq's Go API.
+var public = []string{module + "/tasks", module + "/results", module + "/client", module + "/handlers"}
+
+// pkg is what `go list -json` says of one package.
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+	Export     string
+	Standard   bool
+}
+
+// list runs go list over the module's packages (test files aside).
+func list(t *testing.T, args ...string) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-json"}, args...)...)
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func ours(path string) bool { return path == module || strings.HasPrefix(path, module+"/") }
+
+func isInternal(path string) bool {
+	return ours(path) && (strings.Contains(path, "/internal/") || strings.HasSuffix(path, "/internal"))
+}
+
+// TestImportRules holds the direction a payload travels, client → tasks →
+// handlers → internal/clients → results: the contract packages stand alone,
+// the producer and the runner do not know each other, and no package
+// depends on a command.
+func TestImportRules(t *testing.T) {
+	pkgs := list(t, "./...")
+	byPath := map[string]pkg{}
+	for _, p := range pkgs {
+		byPath[p.ImportPath] = p
+	}
+	for _, standalone := range []string{"tasks", "results"} {
+		p, ok := byPath[module+"/"+standalone]
+		if !ok {
+			t.Fatalf("package %s not found", standalone)
+		}
+		for _, d := range p.Deps {
+			if ours(d) {
+				t.Errorf("%s depends on %s: the contract packages import no other package of the module", standalone, d)
+			}
+		}
+	}
+	for _, pair := range [][2]string{{"client", "handlers"}, {"handlers", "client"}} {
+		p := byPath[module+"/"+pair[0]]
+		if slices.Contains(p.Deps, module+"/"+pair[1]) {
+			t.Errorf("%s depends on %s: the producer and the handler must not know each other", pair[0], pair[1])
+		}
+	}
+	for _, p := range pkgs {
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module+"/cmd/") {
+				t.Errorf("%s imports the command %s: commands are programs, not libraries", p.ImportPath, imp)
+			}
+		}
+	}
+}
+
+// TestPublicAPINamesNoInternalType fails when an exported identifier of a
+// public package (a function, a method, a field of an exported struct, a
+// type, a variable) mentions a type from internal/: code outside the
+// module could not use it.
+func TestPublicAPINamesNoInternalType(t *testing.T) {
+	exports := map[string]string{}
+	for _, p := range list(t, append([]string{"-export", "-deps"}, public...)...) {
+		if p.Export != "" {
+			exports[p.ImportPath] = p.Export
+		}
+	}
+	fset := token.NewFileSet()
+	imp := importer.ForCompiler(fset, "gc", func(path string) (io.ReadCloser, error) {
+		f, ok := exports[path]
+		if !ok {
+			return nil, fmt.Errorf("no export data for %s", path)
+		}
+		return os.Open(f)
+	})
+	for _, path := range public {
+		tp, err := imp.Import(path)
+		if err != nil {
+			t.Fatalf("import %s: %v", path, err)
+		}
+		for _, v := range internalMentions(tp) {
+			t.Errorf("%s: %s", path, v)
+		}
+	}
+}
+
+// internalMentions lists every exported API element of p whose type
+// mentions a type from an internal package.
+func internalMentions(p *types.Package) []string {
+	var out []string
+	scope := p.Scope()
+	for _, name := range scope.Names() {
+		obj := scope.Lookup(name)
+		if !obj.Exported() {
+			continue
+		}
+		w := walker{pkg: p, seen: map[types.Type]bool{}}
+		w.walk(obj.Type(), name)
+		if tn, ok := obj.(*types.TypeName); ok {
+			if named, ok := tn.Type().(*types.Named); ok {
+				for m := range named.Methods() {
+					if m.Exported() {
+						w.walk(m.Type(), name+"."+m.Name())
+					}
+				}
+			}
+		}
+		out = append(out, w.found...)
+	}
+	return out
+}
+
+// walker follows a type through what an importer of its package can
+// reach: exported fields and methods, parameters, results, elements.
+type walker struct {
+	pkg   *types.Package
+	seen  map[types.Type]bool
+	found []string
+}
+
+func (w *walker) walk(t types.Type, where string) {
+	if w.seen[t] {
+		return
+	}
+	w.seen[t] = true
+	switch t := t.(type) {
+	case *types.Alias:
+		w.named(t.Obj(), where)
+		w.walk(types.Unalias(t), where)
+	case *types.Named:
+		w.named(t.Obj(), where)
+		for a := range t.TypeArgs().Types() {
+			w.walk(a, where)
+		}
+		// Types of other packages are their packages' concern; this
+		// package's own types are part of its API.
+		if t.Obj().Pkg() == w.pkg {
+			w.walk(t.Underlying(), where)
+			for m := range t.Methods() {
+				if m.Exported() {
+					w.walk(m.Type(), where+"."+m.Name())
+				}
+			}
+		}
+	case *types.Pointer:
+		w.walk(t.Elem(), where)
+	case *types.Slice:
+		w.walk(t.Elem(), where)
+	case *types.Array:
+		w.walk(t.Elem(), where)
+	case *types.Map:
+		w.walk(t.Key(), where)
+		w.walk(t.Elem(), where)
+	case *types.Chan:
+		w.walk(t.Elem(), where)
+	case *types.Signature:
+		for v := range t.Params().Variables() {
+			w.walk(v.Type(), where)
+		}
+		for v := range t.Results().Variables() {
+			w.walk(v.Type(), where)
+		}
+	case *types.Struct:
+		for f := range t.Fields() {
+			if f.Exported() || f.Embedded() {
+				w.walk(f.Type(), where+"."+f.Name())
+			}
+		}
+	case *types.Interface:
+		for m := range t.Methods() {
+			if m.Exported() {
+				w.walk(m.Type(), where+"."+m.Name())
+			}
+		}
+		for e := range t.EmbeddedTypes() {
+			w.walk(e, where)
+		}
+	}
+}
+
+func (w *walker) named(obj *types.TypeName, where string) {
+	if obj.Pkg() != nil && isInternal(obj.Pkg().Path()) {
+		w.found = append(w.found, fmt.Sprintf("%s mentions %s.%s", where, obj.Pkg().Path(), obj.Name()))
+	}
+}
+
+// TestWalkerFindsInternalTypes proves the check can fail: a package whose
+// exported function takes an internal type is reported.
+func TestWalkerFindsInternalTypes(t *testing.T) {
+	internalPkg := types.NewPackage(module+"/internal/x", "x")
+	secret := types.NewTypeName(token.NoPos, internalPkg, "Secret", nil)
+	secretT := types.NewNamed(secret, types.NewStruct(nil, nil), nil)
+
+	pub := types.NewPackage(module+"/pub", "pub")
+	field := types.NewField(token.NoPos, pub, "Dep", types.NewPointer(secretT), false)
+	opts := types.NewTypeName(token.NoPos, pub, "Options", nil)
+	types.NewNamed(opts, types.NewStruct([]*types.Var{field}, nil), nil)
+	pub.Scope().Insert(opts)
+	hidden := types.NewField(token.NoPos, pub, "dep", secretT, false)
+	ok := types.NewTypeName(token.NoPos, pub, "Fine", nil)
+	types.NewNamed(ok, types.NewStruct([]*types.Var{hidden}, nil), nil)
+	pub.Scope().Insert(ok)
+
+	got := internalMentions(pub)
+	if len(got) != 1 || !strings.Contains(got[0], "Options.Dep") || !strings.Contains(got[0], "internal/x.Secret") {
+		t.Errorf("internalMentions = %q; want one finding, Options.Dep mentioning internal/x.Secret", got)
+	}
+}
