@@ -341,8 +341,9 @@ func (h *Refresh) Worker() string { return h.worker }
 // that a task of an unknown type ends with an unknown_task_type result.
 func (h *Refresh) Register(mux *asynq.ServeMux) {
 	h.mounted = true
-	mux.Handle(tasks.TypeBundleSocialProfileRefresh, h)
-	mux.Handle(tasks.TypeHookedAccountRefresh, h)
+	for _, t := range tasks.Types() {
+		mux.Handle(t, h)
+	}
 }
 
 // ConfigureServer fills in what refreshq's guarantees need from the asynq

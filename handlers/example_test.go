@@ -82,7 +82,7 @@ func Example_mount() {
 	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask("email:send", []byte(`"hello"`))); err != nil {
 		log.Fatal(err)
 	}
-	id, err := producer.Enqueue(ctx, client.Hooked("acct-1"))
+	id, err := producer.Enqueue(ctx, tasks.Hooked("acct-1"))
 	if err != nil {
 		log.Fatal(err)
 	}
