@@ -11,23 +11,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refreshq/refreshq/handlers"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisconn"
 )
 
-// Defaults the documentation names; the handler's are the handlers
-// package's, so a worker and a server that mounts the handler agree.
+// Defaults the documentation names. Those the refresh handler shares equal
+// the handlers package's (a test holds them together), so a worker and a
+// server that mounts the handler agree; producers read them here without
+// depending on the handler.
 const (
-	DefaultBundleSocialBaseURL = handlers.DefaultBundleSocialURL
-	DefaultHookedBaseURL       = handlers.DefaultHookedURL
-	DefaultBundleSocialRate    = handlers.DefaultBundleSocialRate
-	DefaultHookedRate          = handlers.DefaultHookedRate
-	DefaultMaxRetries          = handlers.DefaultMaxRetries
-	DefaultRetryInitial        = handlers.DefaultRetryInitial
-	DefaultRetryMaxInterval    = handlers.DefaultRetryMax
-	DefaultUpstreamTimeout     = handlers.DefaultUpstreamTimeout
-	DefaultTaskDeadline        = handlers.DefaultTaskDeadline
+	DefaultBundleSocialBaseURL = "https://api.bundle.social"
+	DefaultHookedBaseURL       = "https://api.hooked.so"
+	DefaultBundleSocialRate    = "5/1s,20/10s,100/1m" // bundle.social's documented per-user limits
+	DefaultHookedRate          = "off"
+	DefaultMaxRetries          = 10
+	DefaultRetryInitial        = time.Second
+	DefaultRetryMaxInterval    = 5 * time.Minute
+	DefaultUpstreamTimeout     = 30 * time.Second
+	DefaultTaskDeadline        = 24 * time.Hour
 	DefaultShutdownGrace       = 25 * time.Second
 	DefaultHTTPAddr            = "127.0.0.1:8080"
 
