@@ -193,24 +193,46 @@ func (c *Client) claim(ctx context.Context, group, consumer string, idle time.Du
 	}
 }
 
+// TrimOption changes how TrimResults trims.
+type TrimOption func(*trimSettings)
+
+type trimSettings struct{ maxUnackedAge time.Duration }
+
+// MaxUnackedAge lets TrimResults delete entries older than d even when a
+// consumer group has not acknowledged them, so that a group nobody reads
+// any more cannot stop trimming forever. Zero (the default) never does.
+func MaxUnackedAge(d time.Duration) TrimOption {
+	return func(s *trimSettings) { s.maxUnackedAge = d }
+}
+
 // TrimResults deletes results older than maxAge and/or beyond the newest
-// maxLen (zero turns either off), but never one that a consumer group of
-// the stream has not yet acknowledged or been delivered: it trims up to the
-// oldest entry any group still needs. It returns how many entries it
+// maxLen (zero turns either off), but not one that a consumer group of the
+// stream has not yet acknowledged or been delivered, unless it is older
+// than MaxUnackedAge: it trims up to the oldest entry any group still
+// needs. Ages are measured by Redis's clock (TIME), which stamped the
+// entries' ids, not by this process's. It returns how many entries it
 // deleted. Run it periodically (e.g. every few minutes).
-func (c *Client) TrimResults(ctx context.Context, maxLen int64, maxAge time.Duration) (int64, error) {
-	if maxLen < 0 || maxAge < 0 {
-		return 0, fmt.Errorf("trim results: maxLen %d and maxAge %s must not be negative", maxLen, maxAge)
+func (c *Client) TrimResults(ctx context.Context, maxLen int64, maxAge time.Duration, opts ...TrimOption) (int64, error) {
+	var s trimSettings
+	for _, o := range opts {
+		o(&s)
+	}
+	if maxLen < 0 || maxAge < 0 || s.maxUnackedAge < 0 {
+		return 0, fmt.Errorf("trim results: maxLen %d, maxAge %s and MaxUnackedAge %s must not be negative", maxLen, maxAge, s.maxUnackedAge)
 	}
 	if maxLen == 0 && maxAge == 0 {
 		return 0, nil
 	}
 	wrap := func(err error) error { return fmt.Errorf("trim results stream %s: %w", c.stream, err) }
 
+	now, err := c.rdb.Time(ctx).Result()
+	if err != nil {
+		return 0, wrap(err)
+	}
 	// cut: delete every entry with an id below it.
 	var cut streamID
 	if maxAge > 0 {
-		cut = streamID{ms: uint64(time.Now().Add(-maxAge).UnixMilli())}
+		cut = streamID{ms: uint64(now.Add(-maxAge).UnixMilli())}
 	}
 	if maxLen > 0 {
 		n, err := c.rdb.XLen(ctx, c.stream).Result()
@@ -235,7 +257,18 @@ func (c *Client) TrimResults(ctx context.Context, maxLen int64, maxAge time.Dura
 		return 0, wrap(err)
 	}
 	if ok && floor.less(cut) {
-		cut = floor
+		// A group still needs entries below the cut: keep them, except
+		// those past MaxUnackedAge.
+		keep := floor
+		if s.maxUnackedAge > 0 {
+			expired := streamID{ms: uint64(now.Add(-s.maxUnackedAge).UnixMilli())}
+			if expired.less(cut) && keep.less(expired) {
+				keep = expired
+			} else if !expired.less(cut) {
+				keep = cut // all below the cut are past MaxUnackedAge
+			}
+		}
+		cut = keep
 	}
 	n, err := c.rdb.XTrimMinID(ctx, c.stream, cut.String()).Result()
 	if err != nil {

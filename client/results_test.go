@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/results"
@@ -260,4 +261,63 @@ func TestTrimResults(t *testing.T) {
 			t.Fatalf("TrimResults = %d, %v", n, err)
 		}
 	})
+}
+
+// TestTrimResultsAgesByRedisClock: entries' ids carry Redis's clock, so
+// their age is measured by it too. A worker whose clock runs ahead of
+// Redis's must not trim entries that are young by Redis's clock.
+func TestTrimResultsAgesByRedisClock(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	redisNow := time.Now().Add(-30 * 24 * time.Hour) // Redis's clock is a month behind ours
+	mr.SetTime(redisNow)
+	c, err := New("redis://"+mr.Addr(), WithResultsStream("results"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	young := fmt.Sprintf("%d-0", redisNow.Add(-time.Minute).UnixMilli())
+	if err := c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: "results", ID: young, Values: []string{"task_id", "a"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.TrimResults(ctx, 0, time.Hour); err != nil || n != 0 {
+		t.Errorf("TrimResults = %d, %v; want nothing trimmed: the entry is a minute old by Redis's clock", n, err)
+	}
+}
+
+// TestTrimResultsPastMaxUnackedAge: a consumer group that stopped reading
+// holds entries back only until they are MaxUnackedAge old.
+func TestTrimResultsPastMaxUnackedAge(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	now := time.Now()
+	mr.SetTime(now)
+	c, err := New("redis://"+mr.Addr(), WithResultsStream("results"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ids []string
+	for _, age := range []time.Duration{72 * time.Hour, 48 * time.Hour, 30 * time.Minute} {
+		id := fmt.Sprintf("%d-0", now.Add(-age).UnixMilli())
+		ids = append(ids, id)
+		if err := c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: "results", ID: id, Values: []string{"task_id", id}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An abandoned group: created before everything, never read.
+	if err := c.rdb.XGroupCreate(ctx, "results", "abandoned", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.TrimResults(ctx, 0, time.Hour); err != nil || n != 0 {
+		t.Fatalf("without MaxUnackedAge: trimmed %d, %v; want nothing while the group needs it", n, err)
+	}
+	n, err := c.TrimResults(ctx, 0, time.Hour, MaxUnackedAge(60*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("MaxUnackedAge 60h: trimmed %d, %v; want the one entry older than 60h", n, err)
+	}
+	msgs, err := c.rdb.XRange(ctx, "results", "-", "+").Result()
+	if err != nil || len(msgs) != 2 || msgs[0].ID != ids[1] {
+		t.Errorf("left %v, %v; want %v", msgs, err, ids[1:])
+	}
 }

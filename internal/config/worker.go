@@ -37,6 +37,10 @@ const (
 	// id anyway, and an unbounded stream fills Redis.
 	DefaultResultsMaxAge = 7 * 24 * time.Hour
 
+	// DefaultResultsMaxUnackedAge gives a consumer group that stopped
+	// reading weeks to come back before its unread entries go.
+	DefaultResultsMaxUnackedAge = 30 * 24 * time.Hour
+
 	// DefaultConcurrency suits I/O-bound work: a worker spends almost all of
 	// a task waiting on the upstream, so it keeps many in flight; the
 	// fleet-wide budget, not this, is what protects the upstream.
@@ -94,6 +98,9 @@ type Worker struct {
 	// bound); entries a consumer group still needs are never trimmed.
 	ResultsMaxLen int64
 	ResultsMaxAge time.Duration
+	// ResultsMaxUnackedAge is the age past which entries are trimmed even
+	// if a consumer group still needs them (0: never).
+	ResultsMaxUnackedAge time.Duration
 	Concurrency   int
 	Queues        Queues
 
@@ -282,15 +289,21 @@ func ParseShare(v string) (float64, error) {
 func (c *Worker) parseResults(r *reader) {
 	c.ResultsStream = r.str("RESULTS_STREAM")
 	c.ResultsMaxLen = int64(r.integer("RESULTS_MAX_LEN", 0))
-	switch v := r.str("RESULTS_MAX_AGE"); v {
+	c.ResultsMaxAge = r.ageOrOff("RESULTS_MAX_AGE", "168h", "to keep results forever")
+	c.ResultsMaxUnackedAge = r.ageOrOff("RESULTS_MAX_UNACKED_AGE", "720h", "to keep what a consumer group has not acknowledged forever")
+}
+
+// ageOrOff reads a positive duration, or 0 for "off" (or "0").
+func (r *reader) ageOrOff(name, example, offMeans string) time.Duration {
+	switch v := r.str(name); v {
 	case "0", "off":
-		c.ResultsMaxAge = 0
+		return 0
 	default:
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			r.fail("RESULTS_MAX_AGE=%q is not a positive duration; write e.g. 168h, or off to keep results forever", v)
+			r.fail("%s=%q is not a positive duration; write e.g. %s, or off %s", name, v, example, offMeans)
 		}
-		c.ResultsMaxAge = d
+		return d
 	}
 }
 

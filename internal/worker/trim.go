@@ -16,8 +16,8 @@ import (
 const trimEvery = time.Minute
 
 // trimResults keeps the results stream within RESULTS_MAX_LEN and
-// RESULTS_MAX_AGE until ctx ends, never dropping an entry a consumer group
-// has not yet been delivered or acknowledged.
+// RESULTS_MAX_AGE until ctx ends, dropping an entry a consumer group has
+// not yet been delivered or acknowledged only past RESULTS_MAX_UNACKED_AGE.
 func trimResults(ctx context.Context, rdb redis.UniversalClient, cfg config.Worker, log *slog.Logger) {
 	if cfg.ResultsMaxLen <= 0 && cfg.ResultsMaxAge <= 0 {
 		return
@@ -31,7 +31,7 @@ func trimResults(ctx context.Context, rdb redis.UniversalClient, cfg config.Work
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
 	for {
-		if n, err := c.TrimResults(ctx, cfg.ResultsMaxLen, cfg.ResultsMaxAge); err != nil {
+		if n, err := c.TrimResults(ctx, cfg.ResultsMaxLen, cfg.ResultsMaxAge, client.MaxUnackedAge(cfg.ResultsMaxUnackedAge)); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("could not trim the results stream", "err", err)
 			}

@@ -332,8 +332,9 @@ func TestEnqueueAPIOnTheWorker(t *testing.T) {
 	}
 }
 
-// The worker trims results older than RESULTS_MAX_AGE, but never one a
-// consumer group has not been delivered and acknowledged.
+// The worker trims results older than RESULTS_MAX_AGE, but not one a
+// consumer group has not been delivered and acknowledged while
+// RESULTS_MAX_UNACKED_AGE (off here; the 1970 entries are past any) keeps it.
 func TestWorkerTrimsResultsKeepingUnreadOnes(t *testing.T) {
 	ctx := context.Background()
 	stream := redistest.Name(t, "results_")
@@ -354,7 +355,7 @@ func TestWorkerTrimsResultsKeepingUnreadOnes(t *testing.T) {
 			rdb.XAck(ctx, stream, "billing", m.ID)
 		}
 	}
-	b := setup(t, simulator.Options{}, map[string]string{"RESULTS_STREAM": stream, "RESULTS_MAX_AGE": "1h"}, prefill)
+	b := setup(t, simulator.Options{}, map[string]string{"RESULTS_STREAM": stream, "RESULTS_MAX_AGE": "1h", "RESULTS_MAX_UNACKED_AGE": "off"}, prefill)
 	rdb := b.rdb
 	t.Cleanup(func() { rdb.Del(ctx, stream) })
 	deadline := time.Now().Add(10 * time.Second)
