@@ -143,3 +143,18 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("-healthcheck against a 503 = %v (exit %d), want exit 1 naming the status", err, exitCode(err))
 	}
 }
+
+// -healthcheck is answered alone: with other flags it is refused, and -h
+// still says what it does.
+func TestHealthcheckOnlyAlone(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-healthcheck", "-monitor-only"}, env(nil), &stdout, &stderr)
+	if exitCode(err) != 2 {
+		t.Errorf("-healthcheck with another flag = %v (exit %d), want usage error exit 2", err, exitCode(err))
+	}
+	stderr.Reset()
+	_ = run(context.Background(), []string{"-h"}, env(nil), &stdout, &stderr)
+	if !strings.Contains(stderr.String()+stdout.String(), "worker -healthcheck") {
+		t.Errorf("worker -h does not mention -healthcheck:\n%s", stderr.String())
+	}
+}

@@ -141,7 +141,6 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&c.Demo, "demo", false, "run the whole system with nothing installed: embedded Redis (unless REDIS_URL is set) and the built-in upstream simulator")
-	fs.Bool("healthcheck", false, "ask the worker on HTTP_ADDR for /healthz and exit 0 if it answers 200 (for container health checks; use it alone)")
 	fs.Bool("version", false, "print the version and exit")
 	fs.BoolVar(&c.DemoTraces, "traces", false, "with -demo: print every OpenTelemetry span as JSON on stdout (elsewhere, the OTEL_* variables decide)")
 	fs.BoolVar(&c.MonitorOnly, "monitor-only", false, "serve the web UI, metrics and health on HTTP_ADDR but run no tasks (one UI for a fleet)")
@@ -155,7 +154,9 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	}
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "Usage: worker [-demo] [-monitor-only] [flags]\n\nRuns refresh tasks until SIGINT/SIGTERM. Configuration comes from the environment; flags override it.\n\nFlags:\n")
+		// cmd/worker answers -healthcheck before flags are parsed: it is
+		// only valid alone, so it is listed here rather than registered.
+		fmt.Fprintf(out, "Usage: worker [-demo] [-monitor-only] [flags]\n       worker -healthcheck\n\nRuns refresh tasks until SIGINT/SIGTERM. Configuration comes from the environment; flags override it.\n-healthcheck asks the worker on HTTP_ADDR for /healthz and exits 0 if it answers 200 (for container health checks; use it alone).\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(out, "\nEnvironment (variable, default; a secret may instead be read from the file VAR_FILE names):\n")
 		PrintSettings(out)
