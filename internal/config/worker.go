@@ -101,8 +101,8 @@ type Worker struct {
 	// ResultsMaxUnackedAge is the age past which entries are trimmed even
 	// if a consumer group still needs them (0: never).
 	ResultsMaxUnackedAge time.Duration
-	Concurrency   int
-	Queues        Queues
+	Concurrency          int
+	Queues               Queues
 
 	HTTPAddr string
 	// HTTPAddrDefault is true when neither HTTP_ADDR nor -http-addr was
