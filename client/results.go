@@ -305,11 +305,20 @@ func (c *Client) nthID(ctx context.Context, n int64) (streamID, error) {
 // oldest pending entry, else the one after the last delivered. ok is false
 // when the stream has no groups.
 func (c *Client) groupsFloor(ctx context.Context) (floor streamID, ok bool, err error) {
-	groups, err := c.rdb.XInfoGroups(ctx, c.stream).Result()
+	// A missing stream has no groups; asking EXISTS alongside spares
+	// matching XINFO's error text for it.
+	var exists *redis.IntCmd
+	var info *redis.XInfoGroupsCmd
+	_, _ = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		exists = p.Exists(ctx, c.stream)
+		info = p.XInfoGroups(ctx, c.stream)
+		return nil
+	})
+	if n, err := exists.Result(); err != nil || n == 0 {
+		return streamID{}, false, err
+	}
+	groups, err := info.Result()
 	if err != nil {
-		if strings.Contains(err.Error(), "no such key") {
-			return streamID{}, false, nil
-		}
 		return streamID{}, false, err
 	}
 	for _, g := range groups {
