@@ -85,6 +85,11 @@ func onlyCancelled(t *testing.T, s *Stack, id, actor string) results.Entry {
 	if e.Status != results.StatusFailed || e.ErrorKind != results.KindCancelled || !strings.Contains(e.Error, "cancelled by "+actor) {
 		t.Errorf("task %s result = %s/%s %q; want failed/cancelled, error naming %s", id, e.Status, e.ErrorKind, e.Error, actor)
 	}
+	// A task cancelled before it was due has a future enqueued_at in its
+	// payload; duration_ms is never negative all the same.
+	if e.EnqueuedAt.After(e.FinishedAt) || e.DurationMS() < 0 {
+		t.Errorf("task %s result: enqueued_at %s after finished_at %s (duration_ms %d)", id, e.EnqueuedAt, e.FinishedAt, e.DurationMS())
+	}
 	return e
 }
 

@@ -238,9 +238,19 @@ func fieldsMap(kv []string) map[string]any {
 }
 
 // enqueuedAt is the result's enqueued_at, as the worker would write it.
+// The worker clamps a future enqueued_at to when it first saw the task;
+// a task cancelled before any worker saw it (a scheduled one carries its
+// due time) is clamped to now, when it ends, so duration_ms is never
+// negative.
 func enqueuedAt(ref tasks.Refresh, st ledger.State, now time.Time) time.Time {
 	switch {
 	case !ref.EnqueuedAt.IsZero():
+		if !st.FirstSeen.IsZero() && ref.EnqueuedAt.After(st.FirstSeen) {
+			return st.FirstSeen
+		}
+		if ref.EnqueuedAt.After(now) {
+			return now
+		}
 		return ref.EnqueuedAt
 	case !st.FirstSeen.IsZero():
 		return st.FirstSeen
