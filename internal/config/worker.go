@@ -143,7 +143,7 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	fs.BoolVar(&c.Demo, "demo", false, "run the whole system with nothing installed: embedded Redis (unless REDIS_URL is set) and the built-in upstream simulator")
 	fs.Bool("version", false, "print the version and exit")
 	fs.BoolVar(&c.DemoTraces, "traces", false, "with -demo: print every OpenTelemetry span as JSON on stdout (elsewhere, the OTEL_* variables decide)")
-	fs.BoolVar(&c.MonitorOnly, "monitor-only", false, "serve the web UI, metrics and health on HTTP_ADDR but run no tasks (one UI for a fleet)")
+	fs.BoolVar(&c.MonitorOnly, "monitor-only", false, "serve the web UI, metrics, health and the enqueue API on HTTP_ADDR but run no tasks (one UI for a fleet)")
 	for _, s := range Settings {
 		if s.Flag != "" {
 			fs.Func(s.Flag, "overrides "+s.Name+": "+plain(s.Meaning), func(v string) error {

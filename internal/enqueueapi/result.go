@@ -63,6 +63,14 @@ func (a *api) result(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Typed(m))
 }
 
+// stateWords says each state of a task without a result in a sentence.
+var stateWords = map[client.TaskState]string{
+	client.StatePending:   "pending",
+	client.StateScheduled: "scheduled",
+	client.StateActive:    "running",
+	client.StateRetry:     "waiting to be tried again",
+}
+
 // notFound answers 404 with where the task is.
 func (a *api) notFound(w http.ResponseWriter, r *http.Request, id string) {
 	st, err := a.c.TaskState(r.Context(), id)
@@ -74,7 +82,7 @@ func (a *api) notFound(w http.ResponseWriter, r *http.Request, id string) {
 	var msg string
 	switch st {
 	case client.StatePending, client.StateScheduled, client.StateActive, client.StateRetry:
-		msg = fmt.Sprintf("task %s has no result yet: it is %s; ask again, or add ?wait=30s to wait for it", id, st)
+		msg = fmt.Sprintf("task %s has no result yet: it is %s; ask again, or add ?wait=30s to wait for it", id, stateWords[st])
 	default:
 		// An ended task whose result is gone is as unknown as one never
 		// enqueued: there is nothing more to learn about it.

@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg config.Worker, opt Options) error {
 	go func() { defer bg.Done(); watch.run(bgCtx) }()
 
 	if cfg.MonitorOnly {
-		log.Info("monitor only: serving the UI, metrics and health, running no tasks", "http_addr", httpAddr)
+		log.Info("monitor only: serving the UI, metrics, health and the enqueue API, running no tasks", "http_addr", httpAddr)
 		started.Store(true)
 		if opt.Started != nil {
 			opt.Started(httpAddr)
