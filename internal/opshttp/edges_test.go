@@ -182,11 +182,13 @@ func serveLimits(t *testing.T, s *opshttp.Server) string {
 // bounded, and idle or slow connections are closed.
 func TestServerLimits(t *testing.T) {
 	lim := opshttp.Limits{ReadHeader: 300 * time.Millisecond, Idle: 300 * time.Millisecond, MaxHeaderBytes: 8 << 10, Page: 500 * time.Millisecond, API: 3 * time.Second, ProfileMax: 2 * time.Second}
-	slowReady := func(ctx context.Context) error {
-		select {
-		case <-time.After(1500 * time.Millisecond):
-		case <-ctx.Done():
-		}
+	// A check that ignores its context, as a hung dependency may: the
+	// route's write deadline is what cuts it off. (Were it to return when
+	// the read deadline cancels its context, it would write at the very
+	// instant the write deadline passes, and on a loaded machine the
+	// write can beat the deadline's timer.)
+	slowReady := func(context.Context) error {
+		time.Sleep(1500 * time.Millisecond)
 		return nil
 	}
 	longPoll := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -203,6 +205,9 @@ func TestServerLimits(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	get := func(path string, hdr map[string]string) (int, string, error) {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		// Each subtest on a connection of its own: a connection whose
+		// deadline passed must not carry into the next subtest.
+		req.Close = true
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
