@@ -194,14 +194,9 @@ func keyVar(up upstream, provider string) string {
 
 // window returns when the task counts as enqueued and when it must end.
 // An operator's re-run gets a fresh TASK_DEADLINE from when it started.
-// A producer's enqueued_at later than the first time a worker saw the task
-// is clamped to that time: a far-future one would give a negative
-// duration and a deadline that never comes.
+// A producer's enqueued_at is clamped as ledger.State.EnqueuedAt says.
 func (h *Refresh) window(r *run) (enqueued, deadline time.Time) {
-	enqueued = r.state.FirstSeen
-	if at := r.ref.EnqueuedAt; !at.IsZero() && (enqueued.IsZero() || at.Before(enqueued)) {
-		enqueued = at
-	}
+	enqueued = r.state.EnqueuedAt(r.ref.EnqueuedAt, time.Time{})
 	start := enqueued
 	if r.state.Run > 1 {
 		start = r.state.RunStarted

@@ -207,7 +207,7 @@ func (c *Canceller) publish(ctx context.Context, info *asynq.TaskInfo, st ledger
 		ErrorKind:  results.KindCancelled,
 		Error:      Message(actor, waitingWhere(info.State)),
 		Meta:       string(ref.Meta),
-		EnqueuedAt: enqueuedAt(ref, st, now),
+		EnqueuedAt: st.EnqueuedAt(ref.EnqueuedAt, now),
 		FinishedAt: now,
 		Worker:     c.Worker,
 		TraceID:    ref.TraceID(),
@@ -235,27 +235,6 @@ func fieldsMap(kv []string) map[string]any {
 		m[kv[i]] = kv[i+1]
 	}
 	return m
-}
-
-// enqueuedAt is the result's enqueued_at, as the worker would write it.
-// The worker clamps a future enqueued_at to when it first saw the task;
-// a task cancelled before any worker saw it (a scheduled one carries its
-// due time) is clamped to now, when it ends, so duration_ms is never
-// negative.
-func enqueuedAt(ref tasks.Refresh, st ledger.State, now time.Time) time.Time {
-	switch {
-	case !ref.EnqueuedAt.IsZero():
-		if !st.FirstSeen.IsZero() && ref.EnqueuedAt.After(st.FirstSeen) {
-			return st.FirstSeen
-		}
-		if ref.EnqueuedAt.After(now) {
-			return now
-		}
-		return ref.EnqueuedAt
-	case !st.FirstSeen.IsZero():
-		return st.FirstSeen
-	}
-	return now
 }
 
 // waitingWhere says where a removed task was, for its result's error.

@@ -46,6 +46,22 @@ type State struct {
 	SweptRun int
 }
 
+// EnqueuedAt is when a task counts as enqueued: the producer's enqueued_at
+// (payload), clamped to when a worker first saw the task, or to ended for
+// a task that ends before any worker saw it (a cancelled one). A
+// far-future enqueued_at would otherwise give a negative duration and a
+// deadline that never comes. Zero payload: the first sighting (or ended).
+func (s State) EnqueuedAt(payload, ended time.Time) time.Time {
+	seen := s.FirstSeen
+	if seen.IsZero() {
+		seen = ended
+	}
+	if !payload.IsZero() && (seen.IsZero() || payload.Before(seen)) {
+		return payload
+	}
+	return seen
+}
+
 // Record fields.
 const (
 	fFirstSeen   = "first_seen"
