@@ -47,19 +47,24 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error
 	// as one refresh has clearly outgrown MaxItemBytes, rather than after
 	// scanning megabytes of one string. What it read ahead for later
 	// refreshes is at most a buffer's worth, hence the slack.
-	item := func() { cr.limit = dec.InputOffset() + MaxItemBytes + itemSlack }
 	var raws []json.RawMessage
-	switch first {
-	case '{':
+	next := func() error {
+		cr.limit = dec.InputOffset() + MaxItemBytes + itemSlack
 		var raw json.RawMessage
-		item()
 		if err := dec.Decode(&raw); err != nil {
-			return nil, bodyError(err)
+			return bodyError(err)
 		}
 		if len(raw) > MaxItemBytes {
-			return nil, bodyError(errItemTooLarge)
+			return bodyError(errItemTooLarge)
 		}
 		raws = append(raws, raw)
+		return nil
+	}
+	switch first {
+	case '{':
+		if err := next(); err != nil {
+			return nil, err
+		}
 	case '[':
 		if _, err := dec.Token(); err != nil {
 			return nil, bodyError(err)
@@ -68,15 +73,9 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error
 			if len(raws) == MaxItems {
 				return nil, &errTooLarge{fmt.Sprintf("body has more than %d refreshes; send at most %d per request", MaxItems, MaxItems)}
 			}
-			var raw json.RawMessage
-			item()
-			if err := dec.Decode(&raw); err != nil {
-				return nil, bodyError(err)
+			if err := next(); err != nil {
+				return nil, err
 			}
-			if len(raw) > MaxItemBytes {
-				return nil, bodyError(errItemTooLarge)
-			}
-			raws = append(raws, raw)
 		}
 		cr.limit = 0
 		if _, err := dec.Token(); err != nil {
