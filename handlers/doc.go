@@ -8,6 +8,9 @@
 // deadline (TASK_DEADLINE) are counted in Redis by ledger, so asynq's own
 // retry cap and curve never decide a task's fate.
 //
+// Package handlertest works a refresh through a mounted Refresh and a real
+// asynq server in-process, for the tests of code that mounts it.
+//
 // It is not the HTTP client (see internal/clients) and not the limiter
 // (see internal/ratelimit).
 package handlers

@@ -23,8 +23,9 @@ func TestMain(m *testing.M) {
 
 const module = "github.com/refreshq/refreshq"
 
-// public are the packages outside code may import: refreshq's Go API.
-var public = []string{module + "/tasks", module + "/results", module + "/client", module + "/handlers"}
+// public are the packages outside code may import: refreshq's Go API,
+// and the harness its users test their mount with.
+var public = []string{module + "/tasks", module + "/results", module + "/client", module + "/handlers", module + "/handlers/handlertest"}
 
 // pkg is what `go list -json` says of one package.
 type pkg struct {
