@@ -7,7 +7,8 @@
 // for the handler's run to end and reports what a user would see: the
 // task's asynq state, the error the handler returned and the task's
 // result in the results stream. Again runs a task in retry now, through
-// asynq's Inspector.RunTask, so a test never waits for a retry's delay.
+// asynq's Inspector.RunTask, so a test does not wait out asynq's retry
+// delay; the fleet's cooldowns in Redis still hold.
 //
 // It is not a fake: nothing in the handler knows it is being tested, and
 // the fleet's state in Redis (budgets, cooldowns, the ledger) is as real as
