@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,188 +63,296 @@ type Options struct {
 // Run runs a worker until ctx ends, then drains: /readyz turns 503, no new
 // task is taken, in-flight ones get SHUTDOWN_GRACE to finish, the rest go
 // back to their queues. It returns nil after a clean drain.
+//
+// The worker is a list of components, started in order and stopped in
+// reverse when Run returns, whether it ran or a start failed.
 func Run(ctx context.Context, cfg config.Worker, opt Options) error {
-	log := opt.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	a := &assembly{cfg: cfg, opt: opt, log: opt.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
 	}
-	redisOpt, err := cfg.RedisSettings().Options()
+	var l lifecycle
+	defer func() { l.stop(a.log) }()
+
+	if err := l.start(
+		component{"redis", a.startRedis},
+		component{"metrics", a.startMetrics},
+		component{"enqueue API", a.startEnqueueAPI},
+		component{"ops handlers", a.startOps},
+		component{"HTTP server", a.startHTTP},
+		component{"redis watch", a.startRedisWatch},
+	); err != nil {
+		return err
+	}
+	if cfg.MonitorOnly {
+		return a.monitor(ctx)
+	}
+	if err := l.start(
+		component{"schedule", a.loadSchedule},
+		component{"refresh handler", a.startHandler},
+		component{"background loops", a.startLoops},
+		component{"asynq server", a.startServer},
+	); err != nil {
+		return err
+	}
+	return a.serve(ctx)
+}
+
+// assembly is what one Run's components share: each start method builds
+// its component from those started before it.
+type assembly struct {
+	cfg config.Worker
+	opt Options
+	log *slog.Logger
+
+	redisOpt asynq.RedisConnOpt
+	rdb      redis.UniversalClient
+	watch    *redisWatch
+	reg      *prometheus.Registry
+	api      http.Handler // the enqueue API; nil without ENQUEUE_TOKEN
+	ops      *opshttp.Server
+	httpAddr string
+	httpDone chan error // receives when the HTTP server stops serving
+	runner   *schedule.Runner
+	h        *handlers.Refresh
+
+	// draining and started are what /readyz answers from.
+	draining, started atomic.Bool
+}
+
+// startRedis connects the client every other component shares.
+func (a *assembly) startRedis() (func(), error) {
+	redisOpt, err := a.cfg.RedisSettings().Options()
 	if err != nil {
-		return &config.UsageError{Err: err}
+		return nil, &config.UsageError{Err: err}
 	}
 	rdb, err := redisconn.Client(redisOpt)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rdb.Close()
-	watch := newRedisWatch(rdb, redisOpt, cfg.RedisURL, log.With("component", "redis"))
+	a.redisOpt, a.rdb = redisOpt, rdb
+	a.watch = newRedisWatch(rdb, redisOpt, a.cfg.RedisURL, a.log.With("component", "redis"))
 	// Everything else logs through a filter that drops connection errors
 	// while the watch has said Redis is away.
-	log = slog.New(redisDownFilter{log.Handler(), &watch.down})
+	a.log = slog.New(redisDownFilter{a.log.Handler(), &a.watch.down})
+	return func() { _ = rdb.Close() }, nil
+}
 
-	reg := metrics.NewRegistry()
-	insp := asynq.NewInspector(redisOpt)
-	defer insp.Close()
-	if cfg.QueueMetrics {
-		if err := metrics.RegisterQueues(reg, insp, cfg.Queues.Names()); err != nil {
-			return fmt.Errorf("register queue metrics: %w", err)
-		}
-		if err := metrics.RegisterAsynqQueues(reg, insp, watch.down.Load); err != nil {
-			return fmt.Errorf("register asynq's queue metrics: %w", err)
-		}
-		if err := metrics.RegisterResults(reg, rdb, cfg.ResultsStream, watch.down.Load); err != nil {
-			return fmt.Errorf("register results metrics: %w", err)
+// startMetrics makes the registry the other components report to and,
+// with QUEUE_METRICS, the gauges read from the queues and the stream.
+func (a *assembly) startMetrics() (func(), error) {
+	a.reg = metrics.NewRegistry()
+	insp := asynq.NewInspector(a.redisOpt)
+	if a.cfg.QueueMetrics {
+		if err := a.registerQueueMetrics(insp); err != nil {
+			_ = insp.Close()
+			return nil, err
 		}
 	}
+	return func() { _ = insp.Close() }, nil
+}
 
-	var draining, started atomic.Bool
-	ready := func(ctx context.Context) error {
-		switch {
-		case draining.Load():
-			return errors.New("draining: shutting down")
-		case !started.Load() && !cfg.MonitorOnly:
-			return errors.New("starting")
-		}
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return errors.New("redis is not answering")
-		}
-		return nil
+func (a *assembly) registerQueueMetrics(insp *asynq.Inspector) error {
+	if err := metrics.RegisterQueues(a.reg, insp, a.cfg.Queues.Names()); err != nil {
+		return fmt.Errorf("register queue metrics: %w", err)
 	}
+	if err := metrics.RegisterAsynqQueues(a.reg, insp, a.watch.down.Load); err != nil {
+		return fmt.Errorf("register asynq's queue metrics: %w", err)
+	}
+	if err := metrics.RegisterResults(a.reg, a.rdb, a.cfg.ResultsStream, a.watch.down.Load); err != nil {
+		return fmt.Errorf("register results metrics: %w", err)
+	}
+	return nil
+}
 
+// startEnqueueAPI makes the HTTP enqueue API when ENQUEUE_TOKEN is set.
+func (a *assembly) startEnqueueAPI() (func(), error) {
+	if a.cfg.EnqueueToken == "" {
+		return nil, nil
+	}
+	// The API enqueues through the same client as cmd/enqueue, so its
+	// validation and semantics are the CLI's.
+	producer, err := client.NewFromRedisClient(a.rdb, client.WithQueues(a.cfg.Queues.Names()...), client.WithResultsStream(a.cfg.ResultsStream),
+		client.WithActor(cancel.ActorHTTP), client.WithCancelWait(httpCancelWait), client.WithTaskDeadline(a.cfg.TaskDeadline))
+	if err != nil {
+		return nil, fmt.Errorf("enqueue API: %w", err)
+	}
+	a.api = enqueueapi.New(producer, a.cfg.EnqueueToken, a.log.With("component", "enqueueapi"), enqueueapi.WithMetrics(a.reg))
+	return func() { _ = producer.Close() }, nil
+}
+
+// startOps makes the HTTP handlers: the web UI and its cancels, metrics,
+// health, the upstreams page, the enqueue API and the caller's extras.
+func (a *assembly) startOps() (func(), error) {
+	uiCancels, err := uiCanceller(a.rdb, a.cfg)
+	if err != nil {
+		return nil, err
+	}
 	extra := map[string]http.Handler{}
-	for k, v := range opt.Extra {
+	for k, v := range a.opt.Extra {
 		extra[k] = v
 	}
-	if cfg.EnqueueToken != "" {
-		// The API enqueues through the same client as cmd/enqueue, so its
-		// validation and semantics are the CLI's.
-		producer, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues.Names()...), client.WithResultsStream(cfg.ResultsStream),
-			client.WithActor(cancel.ActorHTTP), client.WithCancelWait(httpCancelWait), client.WithTaskDeadline(cfg.TaskDeadline))
-		if err != nil {
-			return fmt.Errorf("enqueue API: %w", err)
-		}
-		defer producer.Close()
-		extra["/v1/"] = enqueueapi.New(producer, cfg.EnqueueToken, log.With("component", "enqueueapi"), enqueueapi.WithMetrics(reg))
-	}
-
-	uiCancels, err := uiCanceller(rdb, cfg)
-	if err != nil {
-		return err
+	if a.api != nil {
+		extra["/v1/"] = a.api
 	}
 	ops, err := opshttp.New(opshttp.Options{
-		Cancel: uiCancels, CancelQueues: cfg.Queues.Names(),
-		Addr: cfg.HTTPAddr, RedisOpt: redisOpt,
-		MonitorUser: cfg.MonitorUser, MonitorPassword: cfg.MonitorPassword,
-		Metrics: metrics.Handler(reg), Ready: ready, PProf: cfg.PProf,
-		PrometheusURL: cfg.PrometheusURL,
-		Upstreams:     statusPage(cfg, rdb, reg, log),
-		Extra:         extra, Logger: log,
+		Cancel: uiCancels, CancelQueues: a.cfg.Queues.Names(),
+		Addr: a.cfg.HTTPAddr, RedisOpt: a.redisOpt,
+		MonitorUser: a.cfg.MonitorUser, MonitorPassword: a.cfg.MonitorPassword,
+		Metrics: metrics.Handler(a.reg), Ready: a.ready, PProf: a.cfg.PProf,
+		PrometheusURL: a.cfg.PrometheusURL,
+		Upstreams:     statusPage(a.cfg, a.rdb, a.reg, a.log),
+		Extra:         extra, Logger: a.log,
 		// The API's routes must outlive its longest results long-poll.
 		Limits: opshttp.Limits{API: enqueueapi.MaxWait + 15*time.Second},
 	})
 	if err != nil {
-		return &config.UsageError{Err: err}
+		return nil, &config.UsageError{Err: err}
 	}
-	defer ops.Close()
-	ln := opt.Listener
+	a.ops = ops
+	return func() { _ = ops.Close() }, nil
+}
+
+// ready is /readyz: not while starting or draining, nor while Redis is
+// not answering.
+func (a *assembly) ready(ctx context.Context) error {
+	switch {
+	case a.draining.Load():
+		return errors.New("draining: shutting down")
+	case !a.started.Load() && !a.cfg.MonitorOnly:
+		return errors.New("starting")
+	}
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		return errors.New("redis is not answering")
+	}
+	return nil
+}
+
+// startHTTP serves the ops handlers on Options.Listener or HTTP_ADDR.
+func (a *assembly) startHTTP() (func(), error) {
+	ln := a.opt.Listener
 	if ln == nil {
-		if ln, err = listen(cfg, log); err != nil {
-			return err
+		var err error
+		if ln, err = listen(a.cfg, a.log); err != nil {
+			return nil, err
 		}
 	}
-	httpSrv := ops.NewHTTPServer()
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- httpSrv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	srv := a.ops.NewHTTPServer()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	a.httpDone, a.httpAddr = done, ln.Addr().String()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = httpSrv.Shutdown(sctx)
-	}()
-	httpAddr := ln.Addr().String()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
 
-	var bg sync.WaitGroup
-	bgCtx, stopBG := context.WithCancel(context.Background())
-	defer func() { stopBG(); bg.Wait() }()
+// startRedisWatch logs Redis's reachability, once per change, and feeds
+// the log filter and the queue gauges.
+func (a *assembly) startRedisWatch() (func(), error) {
+	return goEach(a.watch.run), nil
+}
 
-	bg.Add(1)
-	go func() { defer bg.Done(); watch.run(bgCtx) }()
-
-	if cfg.MonitorOnly {
-		log.Info("monitor only: serving the UI, metrics, health and the enqueue API, running no tasks", "http_addr", httpAddr)
-		started.Store(true)
-		if opt.Started != nil {
-			opt.Started(httpAddr)
-		}
-		select {
-		case <-ctx.Done():
-		case err := <-httpDone:
-			return fmt.Errorf("http server: %w", err)
-		}
-		draining.Store(true)
-		return nil
+// monitor serves the HTTP side alone until ctx ends, running no tasks.
+func (a *assembly) monitor(ctx context.Context) error {
+	a.log.Info("monitor only: serving the UI, metrics, health and the enqueue API, running no tasks", "http_addr", a.httpAddr)
+	a.started.Store(true)
+	if a.opt.Started != nil {
+		a.opt.Started(a.httpAddr)
 	}
-
-	// A broken schedule file is a configuration error: refuse it before
-	// taking any task.
-	var runner *schedule.Runner
-	if cfg.ScheduleFile != "" {
-		runner, err = schedule.NewRunner(asynq.NewClientFromRedisClient(rdb), cfg.ScheduleFile,
-			schedule.Options{Logger: log.With("component", "schedule"), Queues: cfg.Queues.Names()})
-		if err != nil {
-			return &config.UsageError{Err: fmt.Errorf("SCHEDULE_FILE: %w", err)}
-		}
+	select {
+	case <-ctx.Done():
+	case err := <-a.httpDone:
+		return fmt.Errorf("http server: %w", err)
 	}
+	a.draining.Store(true)
+	return nil
+}
 
-	hcfg := handlerConfig(cfg, rdb, reg, opt.HTTPClient, log)
-	hcfg.Tracer = opt.Tracer
+// loadSchedule reads SCHEDULE_FILE for the background loops to run. A
+// broken schedule file is a configuration error: refuse it before taking
+// any task.
+func (a *assembly) loadSchedule() (func(), error) {
+	if a.cfg.ScheduleFile == "" {
+		return nil, nil
+	}
+	runner, err := schedule.NewRunner(asynq.NewClientFromRedisClient(a.rdb), a.cfg.ScheduleFile,
+		schedule.Options{Logger: a.log.With("component", "schedule"), Queues: a.cfg.Queues.Names()})
+	if err != nil {
+		return nil, &config.UsageError{Err: fmt.Errorf("SCHEDULE_FILE: %w", err)}
+	}
+	a.runner = runner
+	return nil, nil
+}
+
+// startHandler makes the refresh handler. It closes only after the
+// asynq server and the background loops have stopped, since both send
+// through it to the end.
+func (a *assembly) startHandler() (func(), error) {
+	hcfg := handlerConfig(a.cfg, a.rdb, a.reg, a.opt.HTTPClient, a.log)
+	hcfg.Tracer = a.opt.Tracer
 	h, err := handlers.New(hcfg)
 	if err != nil {
-		return &config.UsageError{Err: err}
+		return nil, &config.UsageError{Err: err}
 	}
-	// Closed after the server and the background loops (deferred first),
-	// since the handlers and the sweeper send through it to the end.
-	defer h.Close()
+	a.h = h
+	return func() { _ = h.Close() }, nil
+}
 
+// startLoops starts the handler's maintenance (breaker state, cancels,
+// the archive sweeper), the results trim and the schedule. They stop
+// after the asynq server has drained, so a cancel still reaches a task
+// that runs during the drain.
+func (a *assembly) startLoops() (func(), error) {
+	loops := []func(context.Context){
+		a.h.RunMaintenance,
+		func(ctx context.Context) { trimResults(ctx, a.rdb, a.cfg, a.log.With("component", "trim")) },
+	}
+	if a.runner != nil {
+		loops = append(loops, func(ctx context.Context) { _ = a.runner.Run(ctx) })
+	}
+	return goEach(loops...), nil
+}
+
+// startServer starts taking tasks. Its stop is the drain: /readyz turns
+// 503, no new task is taken, and in-flight ones get SHUTDOWN_GRACE.
+func (a *assembly) startServer() (func(), error) {
 	// Handlers' contexts end a little before asynq gives up on them, so an
 	// interrupted request returns and the task is handed back in order.
 	handlerCtx, cancelHandlers := context.WithCancel(context.Background())
-	defer cancelHandlers()
-	srv := newServer(redisOpt, cfg, handlerCtx, log)
-	if err := srv.Start(h); err != nil {
-		return fmt.Errorf("start asynq server: %w", redactErr(err, cfg.RedisURL))
+	srv := newServer(a.redisOpt, a.cfg, handlerCtx, a.log)
+	if err := srv.Start(a.h); err != nil {
+		cancelHandlers()
+		return nil, fmt.Errorf("start asynq server: %w", redactErr(err, a.cfg.RedisURL))
 	}
-	started.Store(true)
-	log.Info("worker started", "worker", h.Worker(), "queues", cfg.Queues.String(), "concurrency", cfg.Concurrency,
-		"http_addr", httpAddr, "results_stream", cfg.ResultsStream, "redis", client.RedactURL(cfg.RedisURL))
-	if opt.Started != nil {
-		opt.Started(httpAddr)
+	return func() {
+		defer cancelHandlers()
+		a.draining.Store(true)
+		a.log.Info("draining: taking no new tasks", "grace", a.cfg.ShutdownGrace.String())
+		srv.Stop()
+		timer := time.AfterFunc(max(a.cfg.ShutdownGrace-500*time.Millisecond, 0), cancelHandlers)
+		defer timer.Stop()
+		srv.Shutdown()
+		a.log.Info("worker stopped")
+	}, nil
+}
+
+// serve says the worker has started and runs until ctx ends or the HTTP
+// server stops.
+func (a *assembly) serve(ctx context.Context) error {
+	a.started.Store(true)
+	a.log.Info("worker started", "worker", a.h.Worker(), "queues", a.cfg.Queues.String(), "concurrency", a.cfg.Concurrency,
+		"http_addr", a.httpAddr, "results_stream", a.cfg.ResultsStream, "redis", client.RedactURL(a.cfg.RedisURL))
+	if a.opt.Started != nil {
+		a.opt.Started(a.httpAddr)
 	}
-
-	bg.Add(1)
-	go func() { defer bg.Done(); h.RunMaintenance(bgCtx) }()
-	bg.Add(1)
-	go func() { defer bg.Done(); trimResults(bgCtx, rdb, cfg, log.With("component", "trim")) }()
-
-	if runner != nil {
-		bg.Add(1)
-		go func() { defer bg.Done(); _ = runner.Run(bgCtx) }()
-	}
-
-	var runErr error
 	select {
 	case <-ctx.Done():
-	case err := <-httpDone:
-		runErr = fmt.Errorf("http server stopped: %w", err)
+		return nil
+	case err := <-a.httpDone:
+		return fmt.Errorf("http server stopped: %w", err)
 	}
-
-	draining.Store(true)
-	log.Info("draining: taking no new tasks", "grace", cfg.ShutdownGrace.String())
-	srv.Stop()
-	timer := time.AfterFunc(max(cfg.ShutdownGrace-500*time.Millisecond, 0), cancelHandlers)
-	defer timer.Stop()
-	srv.Shutdown()
-	log.Info("worker stopped")
-	return runErr
 }
 
 // newServer is the asynq server with refreshq's retry hooks and timings;
