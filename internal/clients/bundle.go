@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // BundleSocial calls bundle.social's API. It is safe for concurrent use.
@@ -15,7 +17,7 @@ type BundleSocial struct {
 // NewBundleSocial returns a client that authenticates with apiKey. The base
 // URL defaults to DefaultBundleSocialBaseURL.
 func NewBundleSocial(apiKey string, opts ...Option) (*BundleSocial, error) {
-	c, err := newClient(providerBundleSocial, apiKey, DefaultBundleSocialBaseURL, opts)
+	c, err := newClient(tasks.ProviderBundleSocial, apiKey, DefaultBundleSocialBaseURL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +123,15 @@ func (b *BundleSocial) RefreshProfile(ctx context.Context, teamID, platform stri
 		return nil, err
 	}
 	return b.decode(r)
+}
+
+// Refresh refreshes the profile r names by its team_id and platform.
+func (b *BundleSocial) Refresh(ctx context.Context, r tasks.Refresh) (Response, error) {
+	res, err := b.RefreshProfile(ctx, r.TeamID, r.Platform)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{StatusCode: res.StatusCode, Body: res.Body, RateLimit: res.RateLimit}, nil
 }
 
 func (b *BundleSocial) decode(r *response) (*ProfileRefresh, error) {

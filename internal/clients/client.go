@@ -13,13 +13,6 @@ import (
 	"time"
 )
 
-// Provider ids, the same strings as tasks.ProviderBundleSocial and
-// tasks.ProviderHooked; they name the upstream in every error.
-const (
-	providerBundleSocial = "bundle_social"
-	providerHooked       = "hooked"
-)
-
 // Body bounds. A success body is the result we publish, so it gets a much
 // larger allowance than an error body, which only feeds a message.
 const (

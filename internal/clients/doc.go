@@ -2,6 +2,12 @@
 // refreshq calls: bundle.social's profile refresh and hooked.so's account
 // refresh.
 //
+// Upstreams is the table of those APIs, one entry for each provider of
+// tasks.Providers(): its name, default base URL and budget, and a
+// constructor of its Refresher. The handler, the worker's settings and its
+// status page read every provider from it, so a new provider is one entry
+// in tasks plus its client and entry here.
+//
 // Each call sends one request and returns either the decoded response, with
 // the raw body kept verbatim for the results stream, or one of three error
 // types that callers tell apart with errors.As: *APIError (the upstream

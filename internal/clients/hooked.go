@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // Hooked calls hooked.so's API. It is safe for concurrent use.
@@ -18,7 +20,7 @@ type Hooked struct {
 // NewHooked returns a client that authenticates with apiKey. The base URL
 // defaults to DefaultHookedBaseURL.
 func NewHooked(apiKey string, opts ...Option) (*Hooked, error) {
-	c, err := newClient(providerHooked, apiKey, DefaultHookedBaseURL, opts)
+	c, err := newClient(tasks.ProviderHooked, apiKey, DefaultHookedBaseURL, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +91,16 @@ func (h *Hooked) RefreshAccount(ctx context.Context, accountID string) (*Account
 		return nil, err
 	}
 	return h.decode(r)
+}
+
+// Refresh refreshes the account r names by its account_id. hooked.so
+// reports no quota, so the response's RateLimit is unknown.
+func (h *Hooked) Refresh(ctx context.Context, r tasks.Refresh) (Response, error) {
+	res, err := h.RefreshAccount(ctx, r.AccountID)
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{StatusCode: res.StatusCode, Body: res.Body}, nil
 }
 
 // escapeSegment path-escapes s into one segment. "." and ".." survive

@@ -10,12 +10,6 @@ import (
 // byte of the response, unless WithTimeout says otherwise.
 const DefaultTimeout = 30 * time.Second
 
-// Default base URLs of the real APIs.
-const (
-	DefaultBundleSocialBaseURL = "https://api.bundle.social"
-	DefaultHookedBaseURL       = "https://api.hooked.so"
-)
-
 // version may be set at link time with
 // -ldflags "-X github.com/refreshq/refreshq/internal/clients.version=v1.2.3";
 // otherwise the module version from the build info is used.
