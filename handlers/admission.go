@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/cancel"
+	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/results"
@@ -76,7 +77,7 @@ func (h *Refresh) admitWith(ctx context.Context, r *run, up *upstream, also func
 // the upstream said (a 429's cooldown, the quota a 200 reported, the
 // breaker's report), together with the task's result when e is set, or
 // else with the ledger's record of the try.
-func (h *Refresh) settle(ctx context.Context, r *run, up upstream, o outcome, reply response, probe bool, e *results.Entry) (published func() (string, bool, error), err error) {
+func (h *Refresh) settle(ctx context.Context, r *run, up upstream, o outcome, reply clients.Response, probe bool, e *results.Entry) (published func() (string, bool, error), err error) {
 	var after []func() error
 	err = h.redis.Do(ctx, func(pipe redis.Pipeliner) {
 		after = after[:0]

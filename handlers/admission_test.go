@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
@@ -76,9 +77,9 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					logger:    slog.New(slog.DiscardHandler),
 					upstreams: map[string]upstream{tasks.ProviderHooked: {
 						Provider: tasks.ProviderHooked, Key: key,
-						Call: func(context.Context, tasks.Refresh) (response, error) {
+						Call: func(context.Context, tasks.Refresh) (clients.Response, error) {
 							calls.Add(1)
-							return response{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+							return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 						},
 					}},
 					policy:       retry.Policy{Initial: time.Second, Max: time.Second},

@@ -24,9 +24,9 @@ type outcome struct {
 
 // classify maps a client result onto the documented error kinds. It relies
 // on the clients' typed errors only, never on message text.
-func classify(provider string, reply response, err error) outcome {
+func classify(provider string, reply clients.Response, err error) outcome {
 	if err == nil {
-		return outcome{status: reply.Status, upstreamUp: true}
+		return outcome{status: reply.StatusCode, upstreamUp: true}
 	}
 	var apiErr *clients.APIError
 	var invalid *clients.InvalidResponseError

@@ -67,8 +67,7 @@ func TestClassification(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			call := hookedCall(c)
-			reply, err := call(context.Background(), tasks.Hooked("acct-1"))
+			reply, err := c.Refresh(context.Background(), tasks.Hooked("acct-1"))
 			o := classify(tasks.ProviderHooked, reply, err)
 			if o.status != tc.status || o.kind != tc.kind || o.transient != tc.retry {
 				t.Errorf("status %d, kind %q, retry %v (err %v); want %d, %q, %v", o.status, o.kind, o.transient, err, tc.status, tc.kind, tc.retry)

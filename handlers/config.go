@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,16 +31,12 @@ import (
 // Defaults for zero fields of Config and Provider; the worker's settings
 // of the same names default to them.
 const (
-	DefaultMaxRetries       = 10
-	DefaultRetryInitial     = time.Second
-	DefaultRetryMax         = 5 * time.Minute
-	DefaultUpstreamTimeout  = 30 * time.Second
-	DefaultTaskDeadline     = 24 * time.Hour
-	DefaultBundleSocialURL  = "https://api.bundle.social"
-	DefaultHookedURL        = "https://api.hooked.so"
-	DefaultBundleSocialRate = "5/1s,20/10s,100/1m" // bundle.social's documented per-user limits
-	DefaultHookedRate       = "off"
-	DefaultRetryAfterMax    = ratelimit.DefaultHintMax
+	DefaultMaxRetries      = 10
+	DefaultRetryInitial    = time.Second
+	DefaultRetryMax        = 5 * time.Minute
+	DefaultUpstreamTimeout = 30 * time.Second
+	DefaultTaskDeadline    = 24 * time.Hour
+	DefaultRetryAfterMax   = ratelimit.DefaultHintMax
 )
 
 // NoRetries as Config.MaxRetries ends a task at its first failed try.
@@ -81,8 +79,8 @@ type Provider struct {
 	// BaseURL is the API's root; empty means the provider's public API.
 	BaseURL string
 	// Rate is the fleet-wide budget, N/DURATION[,N/DURATION...] such as
-	// "5/1s,20/10s,100/1m", or "off"; empty means the provider's default
-	// (DefaultBundleSocialRate, DefaultHookedRate).
+	// "5/1s,20/10s,100/1m", or "off"; empty means the provider's default,
+	// its API's documented limit (docs/reference.md lists each).
 	Rate string
 	// DailyCap is how many requests a UTC day may send; 0 means no cap.
 	DailyCap int
@@ -97,8 +95,8 @@ type Config struct {
 	// ResultsStream is the results stream's key; empty means
 	// results.DefaultStream.
 	ResultsStream string
-	// Providers are the upstreams by provider id (tasks.ProviderBundleSocial,
-	// tasks.ProviderHooked). A provider left out is not served.
+	// Providers are the upstreams' settings by provider id, one of
+	// tasks.Providers(). A provider left out is not served.
 	Providers map[string]Provider
 	// Queues are the queues refreshq's tasks are enqueued on, highest
 	// priority first: lanes of the fleet's budgets, and where the archive
@@ -150,11 +148,7 @@ func New(cfg Config) (*Refresh, error) {
 		return nil, errors.New("handlers: Config.Redis is required: the Redis the asynq server uses")
 	}
 	cfg = withDefaults(cfg)
-	budgets, err := budgets(cfg.Providers)
-	if err != nil {
-		return nil, err
-	}
-	ups, err := buildUpstreams(cfg, budgets)
+	ups, err := buildUpstreams(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -255,64 +249,38 @@ func upstreamHTTPClient(concurrency int) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// budgets parses each provider's Rate.
-func budgets(ps map[string]Provider) (map[string]ratelimit.Budget, error) {
-	out := map[string]ratelimit.Budget{}
-	for name, p := range ps {
-		rate := p.Rate
-		if rate == "" {
-			rate = defaultRate(name)
+// buildUpstreams makes a client for each provider of tasks.Providers()
+// that has an API key, with its budget; one without a key gets a nil call:
+// its tasks end with auth.
+func buildUpstreams(cfg Config) (map[string]upstream, error) {
+	all := clients.Upstreams()
+	for name := range cfg.Providers {
+		if !slices.ContainsFunc(all, func(a clients.Upstream) bool { return a.Provider == name }) {
+			return nil, fmt.Errorf("handlers: Config.Providers names %q, which is not a provider; want one of %s", name, strings.Join(tasks.Providers(), ", "))
 		}
-		b, err := ratelimit.ParseBudget(rate)
+	}
+	out := map[string]upstream{}
+	for _, api := range all {
+		name := api.Provider
+		p := cfg.Providers[name]
+		if p.BaseURL == "" {
+			p.BaseURL = api.BaseURL
+		}
+		if p.Rate == "" {
+			p.Rate = api.Rate
+		}
+		budget, err := ratelimit.ParseBudget(p.Rate)
 		if err != nil {
 			return nil, fmt.Errorf("handlers: %s rate: %w", name, err)
 		}
-		out[name] = b
-	}
-	return out, nil
-}
-
-func defaultRate(provider string) string {
-	if provider == tasks.ProviderBundleSocial {
-		return DefaultBundleSocialRate
-	}
-	return DefaultHookedRate
-}
-
-func defaultURL(provider string) string {
-	if provider == tasks.ProviderBundleSocial {
-		return DefaultBundleSocialURL
-	}
-	return DefaultHookedURL
-}
-
-// buildUpstreams makes the provider clients. A provider with no API key
-// gets a nil call: its tasks end with auth.
-func buildUpstreams(cfg Config, budgets map[string]ratelimit.Budget) (map[string]upstream, error) {
-	out := map[string]upstream{}
-	for _, name := range []string{tasks.ProviderBundleSocial, tasks.ProviderHooked} {
-		p := cfg.Providers[name]
-		if p.BaseURL == "" {
-			p.BaseURL = defaultURL(name)
-		}
-		u := upstream{Provider: name, KeyVar: p.KeyVar, Budget: budgets[name], DailyCap: p.DailyCap,
+		u := upstream{Provider: name, KeyVar: p.KeyVar, Budget: budget, DailyCap: p.DailyCap,
 			Key: ratelimit.Key{Provider: name, KeyID: ratelimit.KeyID(p.APIKey), Endpoint: ratelimit.EndpointID(p.BaseURL)}}
 		if p.APIKey != "" {
-			opts := []clients.Option{clients.WithBaseURL(p.BaseURL), clients.WithTimeout(cfg.UpstreamTimeout), clients.WithHTTPClient(cfg.HTTPClient)}
-			switch name {
-			case tasks.ProviderBundleSocial:
-				c, err := clients.NewBundleSocial(p.APIKey, opts...)
-				if err != nil {
-					return nil, fmt.Errorf("handlers: %s: %w", name, err)
-				}
-				u.Call = bundleSocialCall(c)
-			case tasks.ProviderHooked:
-				c, err := clients.NewHooked(p.APIKey, opts...)
-				if err != nil {
-					return nil, fmt.Errorf("handlers: %s: %w", name, err)
-				}
-				u.Call = hookedCall(c)
+			c, err := api.New(p.APIKey, clients.WithBaseURL(p.BaseURL), clients.WithTimeout(cfg.UpstreamTimeout), clients.WithHTTPClient(cfg.HTTPClient))
+			if err != nil {
+				return nil, fmt.Errorf("handlers: %s: %w", name, err)
 			}
+			u.Call = c.Refresh
 		} else {
 			cfg.Logger.Warn("provider not configured: its tasks will end with an auth result", "provider", name, "set", keyVar(u, name))
 		}

@@ -51,7 +51,7 @@ func (e *edge) log() string {
 	return e.logs.String()
 }
 
-func newEdge(t *testing.T, call func() (response, error)) *edge {
+func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 	t.Helper()
 	rdb, _ := redistest.Client(t)
 	stream := redistest.Name(t, "results")
@@ -69,7 +69,7 @@ func newEdge(t *testing.T, call func() (response, error)) *edge {
 		logger:    slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked, Key: e.key,
-			Call: func(context.Context, tasks.Refresh) (response, error) {
+			Call: func(context.Context, tasks.Refresh) (clients.Response, error) {
 				e.calls.Add(1)
 				return call()
 			},
@@ -177,8 +177,8 @@ func TestRetryAfterIsCappedAtRetryAfterMax(t *testing.T) {
 		{"within the ceiling", 0, 2 * time.Minute, 2 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEdge(t, func() (response, error) {
-				return response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 429, RetryAfter: tc.asked, RetryAfterKnown: true}
+			e := newEdge(t, func() (clients.Response, error) {
+				return clients.Response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 429, RetryAfter: tc.asked, RetryAfterKnown: true}
 			})
 			e.h.retryAfterMax = tc.max
 			err := e.h.ProcessTask(context.Background(), hookedTask(t, ""))
@@ -226,8 +226,8 @@ func TestQuotaHintsAreBoundedAndChecked(t *testing.T) {
 	} {
 		for _, batched := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/batched=%v", tc.name, batched), func(t *testing.T) {
-				e := newEdge(t, func() (response, error) {
-					return response{Status: 200, Body: []byte(hookedOK), RateLimit: tc.quota}, nil
+				e := newEdge(t, func() (clients.Response, error) {
+					return clients.Response{StatusCode: 200, Body: []byte(hookedOK), RateLimit: tc.quota}, nil
 				})
 				if batched {
 					b := redisbatch.New(e.rdb, redisbatch.Options{})
@@ -259,7 +259,9 @@ func TestFutureEnqueuedAtIsClamped(t *testing.T) {
 	payload := `{"account_id":"a1","enqueued_at":"` + future + `"}`
 
 	t.Run("duration", func(t *testing.T) {
-		e := newEdge(t, func() (response, error) { return response{Status: 200, Body: []byte(hookedOK)}, nil })
+		e := newEdge(t, func() (clients.Response, error) {
+			return clients.Response{StatusCode: 200, Body: []byte(hookedOK)}, nil
+		})
 		before := time.Now()
 		if err := e.h.ProcessTask(context.Background(), hookedTask(t, payload)); err != nil {
 			t.Fatal(err)
@@ -275,7 +277,9 @@ func TestFutureEnqueuedAtIsClamped(t *testing.T) {
 		}
 	})
 	t.Run("TASK_DEADLINE applies", func(t *testing.T) {
-		e := newEdge(t, func() (response, error) { return response{Status: 200, Body: []byte(hookedOK)}, nil })
+		e := newEdge(t, func() (clients.Response, error) {
+			return clients.Response{StatusCode: 200, Body: []byte(hookedOK)}, nil
+		})
 		e.h.taskDeadline = time.Nanosecond
 		err := e.h.ProcessTask(context.Background(), hookedTask(t, payload))
 		es := e.entries(t)
@@ -288,7 +292,9 @@ func TestFutureEnqueuedAtIsClamped(t *testing.T) {
 // A meta that fails validation (60 KB of string) is not copied into the
 // result: the entry's meta is {} and its error says why.
 func TestInvalidMetaIsNotCopied(t *testing.T) {
-	e := newEdge(t, func() (response, error) { return response{Status: 200, Body: []byte(hookedOK)}, nil })
+	e := newEdge(t, func() (clients.Response, error) {
+		return clients.Response{StatusCode: 200, Body: []byte(hookedOK)}, nil
+	})
 	payload := `{"account_id":"a1","meta":"` + strings.Repeat("m", 60<<10) + `"}`
 	_ = e.h.ProcessTask(context.Background(), hookedTask(t, payload))
 	es := e.entries(t)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 )
@@ -36,7 +37,7 @@ func (h *Refresh) hintMax() time.Duration {
 // observeQuota queues on pipe the pause a response's quota asks for when
 // it runs low. Quota fields that contradict each other are an upstream's
 // bug, not a reason to stop: they are logged at debug and not acted on.
-func (h *Refresh) observeQuota(ctx context.Context, pipe redis.Pipeliner, up upstream, reply response, log *slog.Logger) func() error {
+func (h *Refresh) observeQuota(ctx context.Context, pipe redis.Pipeliner, up upstream, reply clients.Response, log *slog.Logger) func() error {
 	rl := reply.RateLimit
 	if !rl.Known {
 		return func() error { return nil }

@@ -346,7 +346,7 @@ func (h *Refresh) send(ctx context.Context, r *run, up upstream, probe bool) err
 	switch {
 	case o.kind == results.KindNone:
 		ok := h.entry(r, results.StatusSucceeded)
-		ok.HTTPStatus = reply.Status
+		ok.HTTPStatus = reply.StatusCode
 		ok.Result = string(reply.Body)
 		e = &ok
 		fault(faultBeforePublish)

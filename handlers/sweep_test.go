@@ -53,11 +53,11 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked,
 			Key:      ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"},
-			Call: func(ctx context.Context, r tasks.Refresh) (response, error) {
+			Call: func(ctx context.Context, r tasks.Refresh) (clients.Response, error) {
 				if r.AccountID == "gone" {
-					return response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
+					return clients.Response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
 				}
-				return response{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+				return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 			},
 		}},
 		policy:       retry.Policy{Initial: time.Second, Max: time.Second},

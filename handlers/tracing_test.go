@@ -46,11 +46,11 @@ func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader)
 		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked, Key: ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"},
 			Budget: ratelimit.Budget{{N: 100, Per: time.Second}},
-			Call: func(context.Context, tasks.Refresh) (response, error) {
+			Call: func(context.Context, tasks.Refresh) (clients.Response, error) {
 				if calls.Add(1) == 1 {
-					return response{}, &clients.APIError{StatusCode: 500, Message: "boom"}
+					return clients.Response{}, &clients.APIError{StatusCode: 500, Message: "boom"}
 				}
-				return response{Status: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+				return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 			},
 		}},
 		policy:       retry.Policy{Initial: time.Millisecond, Max: time.Millisecond},

@@ -13,10 +13,6 @@ func TestDefaultsAreTheHandlers(t *testing.T) {
 		name          string
 		config, final any
 	}{
-		{"bundle.social base URL", DefaultBundleSocialBaseURL, handlers.DefaultBundleSocialURL},
-		{"hooked base URL", DefaultHookedBaseURL, handlers.DefaultHookedURL},
-		{"bundle.social rate", DefaultBundleSocialRate, handlers.DefaultBundleSocialRate},
-		{"hooked rate", DefaultHookedRate, handlers.DefaultHookedRate},
 		{"MAX_RETRIES", DefaultMaxRetries, handlers.DefaultMaxRetries},
 		{"RETRY_INITIAL", DefaultRetryInitial, handlers.DefaultRetryInitial},
 		{"RETRY_MAX_INTERVAL", DefaultRetryMaxInterval, handlers.DefaultRetryMax},
