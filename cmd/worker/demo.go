@@ -86,12 +86,22 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 		switch name {
 		case "REDIS_URL":
 			return redisURL
-		case "BUNDLE_SOCIAL_API_KEY", "HOOKED_API_KEY":
-			return demoKey
-		case "BUNDLE_SOCIAL_BASE_URL", "HOOKED_BASE_URL":
-			return upstream.URL // never the real APIs
-		case "REDIS_URL_FILE", "BUNDLE_SOCIAL_API_KEY_FILE", "HOOKED_API_KEY_FILE", "MONITOR_PASSWORD_FILE":
+		case "REDIS_URL_FILE", "MONITOR_PASSWORD_FILE":
 			return "" // the demo sets these secrets itself
+		}
+		for _, provider := range tasks.Providers() {
+			setting, ok := strings.CutPrefix(name, config.EnvPrefix(provider)+"_")
+			if !ok {
+				continue
+			}
+			switch setting {
+			case "API_KEY":
+				return demoKey
+			case "BASE_URL":
+				return upstream.URL // never the real APIs
+			case "API_KEY_FILE":
+				return "" // the demo sets the key itself
+			}
 		}
 		if v, ok := demoForced[name]; ok {
 			return v

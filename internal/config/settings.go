@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/results"
 )
@@ -60,8 +61,7 @@ var Settings = concat(
 		{Name: "REDIS_CA_CERT", Unset: "the system's certificate authorities",
 			Meaning: "path of a PEM file of the certificate authorities to trust for `rediss://` (a managed Redis with a private CA); with `redis-sentinel://` it turns TLS on for the sentinels and the master"},
 	},
-	providerSettings("BUNDLE_SOCIAL", "bundle.social", DefaultBundleSocialBaseURL, DefaultBundleSocialRate),
-	providerSettings("HOOKED", "hooked.so", DefaultHookedBaseURL, DefaultHookedRate),
+	providerSettings(),
 	[]Setting{
 		{Name: "RATE_MARGIN", Default: durText(ratelimit.DefaultMargin),
 			Meaning: "time added to every budget window, so requests admitted in Redis still fit the window when they reach the upstream with some delay; `0` for none"},
@@ -120,20 +120,29 @@ var Settings = concat(
 	},
 )
 
-// providerSettings are one upstream's variables; prefix is its variable
-// prefix, e.g. HOOKED.
-func providerSettings(prefix, upstream, defBase, defRate string) []Setting {
-	return []Setting{
-		{Name: prefix + "_API_KEY", Unset: "the provider is not served", Secret: true,
-			Meaning: upstream + " API key; without one the provider's tasks end `auth`"},
-		{Name: prefix + "_BASE_URL", Default: defBase,
-			Meaning: upstream + " base URL (a path prefix is kept)"},
-		{Name: prefix + "_RATE", Default: defRate,
-			Meaning: "fleet-wide budget per " + upstream + " API key, `N/DURATION[,N/DURATION...]`, or `off`"},
-		{Name: prefix + "_DAILY_CAP", Unset: "no cap",
-			Meaning: upstream + " requests per UTC day per API key; tasks past it wait for the next day"},
+// providerSettings are each upstream's variables, named with its
+// EnvPrefix, with the defaults of the provider table in internal/clients.
+func providerSettings() []Setting {
+	var out []Setting
+	for _, api := range clients.Upstreams() {
+		prefix, name := EnvPrefix(api.Provider), api.Name
+		out = append(out,
+			Setting{Name: prefix + "_API_KEY", Unset: "the provider is not served", Secret: true,
+				Meaning: name + " API key; without one the provider's tasks end `auth`"},
+			Setting{Name: prefix + "_BASE_URL", Default: api.BaseURL,
+				Meaning: name + " base URL (a path prefix is kept)"},
+			Setting{Name: prefix + "_RATE", Default: api.Rate,
+				Meaning: "fleet-wide budget per " + name + " API key, `N/DURATION[,N/DURATION...]`, or `off`"},
+			Setting{Name: prefix + "_DAILY_CAP", Unset: "no cap",
+				Meaning: name + " requests per UTC day per API key; tasks past it wait for the next day"},
+		)
 	}
+	return out
 }
+
+// EnvPrefix is the prefix of a provider's variables: BUNDLE_SOCIAL for
+// bundle_social, as in BUNDLE_SOCIAL_API_KEY.
+func EnvPrefix(provider string) string { return strings.ToUpper(provider) }
 
 // durText writes d as a user would: 5m, not 5m0s.
 func durText(d time.Duration) string {

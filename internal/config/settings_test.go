@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 var update = flag.Bool("update", false, "rewrite the settings tables in README.md and docs/reference.md from Settings")
@@ -173,8 +175,8 @@ func TestSecretFromFile(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if c.Hooked.APIKey != tt.wantKey {
-					t.Errorf("API key %q, want %q", c.Hooked.APIKey, tt.wantKey)
+				if got := provider(t, c, tasks.ProviderHooked).APIKey; got != tt.wantKey {
+					t.Errorf("API key %q, want %q", got, tt.wantKey)
 				}
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisconn"
 )
@@ -20,17 +21,13 @@ import (
 // server that mounts the handler agree; producers read them here without
 // depending on the handler.
 const (
-	DefaultBundleSocialBaseURL = "https://api.bundle.social"
-	DefaultHookedBaseURL       = "https://api.hooked.so"
-	DefaultBundleSocialRate    = "5/1s,20/10s,100/1m" // bundle.social's documented per-user limits
-	DefaultHookedRate          = "off"
-	DefaultMaxRetries          = 10
-	DefaultRetryInitial        = time.Second
-	DefaultRetryMaxInterval    = 5 * time.Minute
-	DefaultUpstreamTimeout     = 30 * time.Second
-	DefaultTaskDeadline        = 24 * time.Hour
-	DefaultShutdownGrace       = 25 * time.Second
-	DefaultHTTPAddr            = "127.0.0.1:8080"
+	DefaultMaxRetries       = 10
+	DefaultRetryInitial     = time.Second
+	DefaultRetryMaxInterval = 5 * time.Minute
+	DefaultUpstreamTimeout  = 30 * time.Second
+	DefaultTaskDeadline     = 24 * time.Hour
+	DefaultShutdownGrace    = 25 * time.Second
+	DefaultHTTPAddr         = "127.0.0.1:8080"
 
 	// DefaultResultsMaxAge matches how long a task's result can be looked
 	// up by id (results.DefaultIndexTTL): older entries cannot be found by
@@ -49,13 +46,12 @@ const (
 
 // Provider is one upstream's settings.
 type Provider struct {
-	Name      string // provider id: bundle_social, hooked
-	KeyVar    string // the variable that holds its API key, for messages
-	APIKey    string // empty: the provider is not served
-	BaseURL   string
-	Budget    ratelimit.Budget
-	DailyCap  int // 0: none
-	rateInput string
+	Name     string // provider id, one of tasks.Providers()
+	KeyVar   string // the variable that holds its API key, for messages
+	APIKey   string // empty: the provider is not served
+	BaseURL  string
+	Budget   ratelimit.Budget
+	DailyCap int // 0: none
 }
 
 // Worker is the worker's whole configuration.
@@ -70,8 +66,9 @@ type Worker struct {
 	// with RedisURL; RedisSettings puts them together.
 	RedisSentinelUsername, RedisSentinelPassword, RedisCACert string
 
-	BundleSocial Provider
-	Hooked       Provider
+	// Providers are the upstreams' settings, one for each of
+	// tasks.Providers(), in that order.
+	Providers []Provider
 
 	MaxRetries       int
 	RetryInitial     time.Duration
@@ -172,8 +169,7 @@ func LoadWorker(args []string, getenv func(string) string, stderr io.Writer) (Wo
 	}
 
 	c.parseRedis(r)
-	c.BundleSocial = parseProvider(r, "bundle_social", "BUNDLE_SOCIAL")
-	c.Hooked = parseProvider(r, "hooked", "HOOKED")
+	c.parseProviders(r)
 	c.parseRetries(r)
 	c.parseLimiter(r)
 	c.parseResults(r)
@@ -211,8 +207,17 @@ func readRedisExtras(r *reader) (sentinelUser, sentinelPassword, caCert string) 
 	return r.str("REDIS_SENTINEL_USERNAME"), r.str("REDIS_SENTINEL_PASSWORD"), r.str("REDIS_CA_CERT")
 }
 
-// parseProvider reads one upstream's variables, named prefix_*.
-func parseProvider(r *reader, name, prefix string) Provider {
+// parseProviders reads each upstream's variables.
+func (c *Worker) parseProviders(r *reader) {
+	c.Providers = nil
+	for _, api := range clients.Upstreams() {
+		c.Providers = append(c.Providers, parseProvider(r, api.Provider))
+	}
+}
+
+// parseProvider reads one upstream's variables, named EnvPrefix(name)_*.
+func parseProvider(r *reader, name string) Provider {
+	prefix := EnvPrefix(name)
 	p := Provider{Name: name, KeyVar: prefix + "_API_KEY"}
 	p.APIKey = r.str(prefix + "_API_KEY")
 	p.BaseURL = r.str(prefix + "_BASE_URL")
@@ -220,8 +225,7 @@ func parseProvider(r *reader, name, prefix string) Provider {
 		s, _ := lookupSetting(prefix + "_BASE_URL")
 		r.fail("%s_BASE_URL=%q is not an http(s) URL; write e.g. %s", prefix, p.BaseURL, s.Default)
 	}
-	p.rateInput = r.str(prefix + "_RATE")
-	b, err := ratelimit.ParseBudget(p.rateInput)
+	b, err := ratelimit.ParseBudget(r.str(prefix + "_RATE"))
 	if err != nil {
 		r.fail("%s_RATE: %v", prefix, err)
 	}

@@ -6,10 +6,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// provider returns the settings c holds for the provider id.
+func provider(t *testing.T, c Worker, id string) Provider {
+	t.Helper()
+	for _, p := range c.Providers {
+		if p.Name == id {
+			return p
+		}
+	}
+	t.Fatalf("no settings for provider %s in %+v", id, c.Providers)
+	return Provider{}
 }
 
 func TestLoadWorkerDefaults(t *testing.T) {
@@ -17,11 +31,11 @@ func TestLoadWorkerDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BundleSocial.Budget.String() != DefaultBundleSocialRate {
-		t.Errorf("bundle budget %s, want %s", c.BundleSocial.Budget, DefaultBundleSocialRate)
+	if b := provider(t, c, tasks.ProviderBundleSocial).Budget.String(); b != "5/1s,20/10s,100/1m" {
+		t.Errorf("bundle budget %s, want bundle.social's documented 5/1s,20/10s,100/1m", b)
 	}
-	if len(c.Hooked.Budget) != 0 {
-		t.Errorf("hooked budget %s, want off", c.Hooked.Budget)
+	if b := provider(t, c, tasks.ProviderHooked).Budget; len(b) != 0 {
+		t.Errorf("hooked budget %s, want off", b)
 	}
 	if c.MaxRetries != 10 || c.RetryInitial != time.Second || c.RetryMaxInterval != 5*time.Minute ||
 		c.UpstreamTimeout != 30*time.Second || c.TaskDeadline != 24*time.Hour || c.ShutdownGrace != 25*time.Second {

@@ -377,7 +377,7 @@ func newServer(redisOpt asynq.RedisConnOpt, cfg config.Worker, base context.Cont
 // handlerConfig is the refresh handler's share of the worker's settings.
 func handlerConfig(cfg config.Worker, rdb redis.UniversalClient, reg prometheus.Registerer, hc *http.Client, log *slog.Logger) handlers.Config {
 	providers := map[string]handlers.Provider{}
-	for _, p := range []config.Provider{cfg.BundleSocial, cfg.Hooked} {
+	for _, p := range cfg.Providers {
 		providers[p.Name] = handlers.Provider{APIKey: p.APIKey, KeyVar: p.KeyVar, BaseURL: p.BaseURL, Rate: p.Budget.String(), DailyCap: p.DailyCap}
 	}
 	maxRetries := cfg.MaxRetries
@@ -411,7 +411,7 @@ func handlerConfig(cfg config.Worker, rdb redis.UniversalClient, reg prometheus.
 // limiter's state, which lives in Redis, through a limiter of its own.
 func statusPage(cfg config.Worker, rdb redis.UniversalClient, reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	var providers []statuspage.Provider
-	for _, p := range []config.Provider{cfg.BundleSocial, cfg.Hooked} {
+	for _, p := range cfg.Providers {
 		sp := statuspage.Provider{Name: p.Name, KeyVar: p.KeyVar}
 		if p.APIKey != "" && !cfg.MonitorOnly {
 			sp.KeyID = ratelimit.KeyID(p.APIKey)
