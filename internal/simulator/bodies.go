@@ -152,7 +152,10 @@ func handle(id string) string {
 }
 
 // Field order and the set of keys follow the seed's schema, nulls
-// included, so consumers see what the real API sends.
+// included, so consumers see what the real API sends. It is not
+// clients.SocialAccount on purpose: the stand-in is written from the seed
+// apart from the client, so that the test of the clients against the
+// simulator catches a client that misreads the schema.
 type bundleAccount struct {
 	ID                        string  `json:"id"`
 	Type                      string  `json:"type"`
