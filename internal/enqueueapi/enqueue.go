@@ -80,70 +80,14 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusBadRequest, *problemOf(err))
 		return
 	}
-
 	// Validate everything before enqueuing anything.
-	type group struct {
-		opts    []client.EnqueueOption
-		indexes []int
-		rs      []tasks.Refresh
-	}
-	type once struct {
-		index int
-		id    string
-		r     tasks.Refresh
-		opts  []client.EnqueueOption
-	}
-	groups := map[string]*group{}
-	var order []string
-	var onces []once
-	ids := map[string]int{}
-	var bad problems
 	now := time.Now()
 	trace, tp := traceOption(r)
 	if tp != nil {
 		writeErrors(w, http.StatusBadRequest, *tp)
 		return
 	}
-	for i, raw := range raws {
-		it, p := decodeItem(raw)
-		var opts []client.EnqueueOption
-		if p == nil {
-			opts, p = itemOptions(it, now)
-			opts = append(opts, trace...)
-		}
-		if p == nil {
-			if err := a.c.Validate(it.Refresh, opts...); err != nil {
-				p = problemOf(err)
-			}
-		}
-		if p == nil && it.TaskID != "" {
-			if err := client.ValidateTaskID(it.TaskID); err != nil {
-				p = problemOf(err)
-			} else if j, ok := ids[it.TaskID]; ok {
-				p = &Problem{Field: "task_id", Message: fmt.Sprintf("%q is also the task_id of refresh %d; give each refresh its own", it.TaskID, j)}
-			}
-			ids[it.TaskID] = i
-		}
-		if p != nil {
-			p.Index = &i
-			bad.add(*p)
-			continue
-		}
-		if it.TaskID != "" {
-			onces = append(onces, once{index: i, id: it.TaskID, r: it.Refresh, opts: opts})
-			continue
-		}
-		// Refreshes with the same options go in one concurrent batch.
-		key := it.Unique + "|" + it.In + "|" + it.At
-		g, ok := groups[key]
-		if !ok {
-			g = &group{opts: opts}
-			groups[key] = g
-			order = append(order, key)
-		}
-		g.indexes = append(g.indexes, i)
-		g.rs = append(g.rs, it.Refresh)
-	}
+	p, bad := a.plan(raws, trace, now)
 	if bad.count > 0 {
 		writeJSON(w, http.StatusBadRequest, ErrorResponse{Errors: bad.list, ErrorCount: bad.count})
 		return
@@ -155,55 +99,146 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusServiceUnavailable, Problem{Message: "Redis is unreachable; nothing was enqueued; retry later"})
 		return
 	}
-	resp := EnqueueResponse{TaskIDs: make([]*string, len(raws))}
-	var failed error
-	for _, key := range order {
-		g := groups[key]
-		if failed != nil {
+	o := &outcome{resp: EnqueueResponse{TaskIDs: make([]*string, len(raws))}}
+	a.enqueueGroups(ctx, p.groups, o)
+	a.enqueueOnces(ctx, p.onces, o)
+	a.answer(w, len(raws), o)
+}
+
+// plan is a request's refreshes, validated and sorted by how they are
+// enqueued.
+type plan struct {
+	// groups hold the refreshes without a task_id: those with the same
+	// options go in one concurrent batch. In order of first appearance.
+	groups []*group
+	// onces are the refreshes with a task_id, each enqueued on its own.
+	onces []once
+}
+
+type group struct {
+	opts    []client.EnqueueOption
+	indexes []int
+	rs      []tasks.Refresh
+}
+
+type once struct {
+	index int
+	id    string
+	r     tasks.Refresh
+	opts  []client.EnqueueOption
+}
+
+// plan decodes and validates every refresh; any problem means none is
+// enqueued.
+func (a *api) plan(raws []json.RawMessage, trace []client.EnqueueOption, now time.Time) (plan, problems) {
+	var (
+		p      plan
+		bad    problems
+		groups = map[string]*group{}
+		ids    = map[string]int{}
+	)
+	for i, raw := range raws {
+		it, prob := decodeItem(raw)
+		var opts []client.EnqueueOption
+		if prob == nil {
+			opts, prob = itemOptions(it, now)
+			opts = append(opts, trace...)
+		}
+		if prob == nil {
+			if err := a.c.Validate(it.Refresh, opts...); err != nil {
+				prob = problemOf(err)
+			}
+		}
+		if prob == nil && it.TaskID != "" {
+			if err := client.ValidateTaskID(it.TaskID); err != nil {
+				prob = problemOf(err)
+			} else if j, ok := ids[it.TaskID]; ok {
+				prob = &Problem{Field: "task_id", Message: fmt.Sprintf("%q is also the task_id of refresh %d; give each refresh its own", it.TaskID, j)}
+			}
+			ids[it.TaskID] = i
+		}
+		if prob != nil {
+			prob.Index = &i
+			bad.add(*prob)
+			continue
+		}
+		if it.TaskID != "" {
+			p.onces = append(p.onces, once{index: i, id: it.TaskID, r: it.Refresh, opts: opts})
+			continue
+		}
+		key := it.Unique + "|" + it.In + "|" + it.At
+		g, ok := groups[key]
+		if !ok {
+			g = &group{opts: opts}
+			groups[key] = g
+			p.groups = append(p.groups, g)
+		}
+		g.indexes = append(g.indexes, i)
+		g.rs = append(g.rs, it.Refresh)
+	}
+	return p, bad
+}
+
+// outcome is what a request's enqueues came to.
+type outcome struct {
+	mu        sync.Mutex // the task_id enqueues record concurrently
+	resp      EnqueueResponse
+	conflicts problems
+	// failed is the Redis or context failure that stopped the enqueues
+	// after it.
+	failed error
+}
+
+// enqueueGroups enqueues each group as one batch, in order, until one
+// fails.
+func (a *api) enqueueGroups(ctx context.Context, groups []*group, o *outcome) {
+	resp := &o.resp
+	for _, g := range groups {
+		if o.failed != nil {
 			resp.NotEnqueued = append(resp.NotEnqueued, g.indexes...)
 			continue
 		}
 		outs, err := a.c.EnqueueMany(ctx, g.rs, g.opts...)
 		if outs == nil && err != nil {
-			failed = err
+			o.failed = err
 			resp.NotEnqueued = append(resp.NotEnqueued, g.indexes...)
 			continue
 		}
-		for j, o := range outs {
+		for j, out := range outs {
 			i := g.indexes[j]
-			switch o.State {
+			switch out.State {
 			case client.Enqueued:
-				id := o.TaskID
+				id := out.TaskID
 				resp.TaskIDs[i] = &id
 			case client.Duplicate:
 				var d *client.DuplicateError
-				if errors.As(o.Err, &d) {
+				if errors.As(out.Err, &d) {
 					resp.Duplicates = append(resp.Duplicates, Duplicate{Index: i, ExistingTaskID: d.ExistingTaskID})
 				}
 			case client.InDoubt:
-				resp.InDoubt = append(resp.InDoubt, InDoubt{Index: i, TaskID: o.TaskID})
+				resp.InDoubt = append(resp.InDoubt, InDoubt{Index: i, TaskID: out.TaskID})
 			default:
 				resp.NotEnqueued = append(resp.NotEnqueued, i)
 			}
 		}
 		if err != nil {
-			failed = err
+			o.failed = err
 		}
 	}
+}
 
-	var (
-		mu        sync.Mutex
-		wg        sync.WaitGroup
-		conflicts problems
-	)
+// enqueueOnces enqueues the refreshes with a task_id, onceConcurrency at
+// a time, starting none after a failure.
+func (a *api) enqueueOnces(ctx context.Context, onces []once, o *outcome) {
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, onceConcurrency)
-	for _, o := range onces {
-		mu.Lock()
-		stop := failed != nil
+	for _, x := range onces {
+		o.mu.Lock()
+		stop := o.failed != nil
 		if stop {
-			resp.NotEnqueued = append(resp.NotEnqueued, o.index)
+			o.resp.NotEnqueued = append(o.resp.NotEnqueued, x.index)
 		}
-		mu.Unlock()
+		o.mu.Unlock()
 		if stop {
 			continue
 		}
@@ -211,41 +246,51 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			existing, err := a.c.EnqueueOnce(ctx, o.id, o.r, o.opts...)
-			mu.Lock()
-			defer mu.Unlock()
-			id := o.id
-			var d *client.DuplicateError
-			switch {
-			case err == nil:
-				resp.TaskIDs[o.index] = &id
-				if existing {
-					resp.Existing = append(resp.Existing, Existing{Index: o.index, TaskID: id})
-				}
-			case errors.Is(err, client.ErrTaskIDTaken):
-				i := o.index
-				conflicts.add(Problem{Index: &i, Field: "task_id", Message: err.Error()})
-				resp.NotEnqueued = append(resp.NotEnqueued, o.index)
-			case errors.As(err, &d):
-				resp.Duplicates = append(resp.Duplicates, Duplicate{Index: o.index, ExistingTaskID: d.ExistingTaskID})
-			case errors.Is(err, client.ErrInDoubt):
-				resp.InDoubt = append(resp.InDoubt, InDoubt{Index: o.index, TaskID: id})
-				failed = err
-			default:
-				resp.NotEnqueued = append(resp.NotEnqueued, o.index)
-				failed = err
-			}
+			existing, err := a.c.EnqueueOnce(ctx, x.id, x.r, x.opts...)
+			o.recordOnce(x, existing, err)
 		}()
 	}
 	wg.Wait()
+}
 
+func (o *outcome) recordOnce(x once, existing bool, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	resp := &o.resp
+	id := x.id
+	var d *client.DuplicateError
+	switch {
+	case err == nil:
+		resp.TaskIDs[x.index] = &id
+		if existing {
+			resp.Existing = append(resp.Existing, Existing{Index: x.index, TaskID: id})
+		}
+	case errors.Is(err, client.ErrTaskIDTaken):
+		i := x.index
+		o.conflicts.add(Problem{Index: &i, Field: "task_id", Message: err.Error()})
+		resp.NotEnqueued = append(resp.NotEnqueued, x.index)
+	case errors.As(err, &d):
+		resp.Duplicates = append(resp.Duplicates, Duplicate{Index: x.index, ExistingTaskID: d.ExistingTaskID})
+	case errors.Is(err, client.ErrInDoubt):
+		resp.InDoubt = append(resp.InDoubt, InDoubt{Index: x.index, TaskID: id})
+		o.failed = err
+	default:
+		resp.NotEnqueued = append(resp.NotEnqueued, x.index)
+		o.failed = err
+	}
+}
+
+// answer writes the outcome of n refreshes: 503 when Redis or the request
+// failed part-way, 409 when a task_id was taken, 202 otherwise.
+func (a *api) answer(w http.ResponseWriter, n int, o *outcome) {
+	resp, conflicts, failed := o.resp, o.conflicts, o.failed
 	sort.Slice(resp.Existing, func(x, y int) bool { return resp.Existing[x].Index < resp.Existing[y].Index })
 	sort.Slice(resp.Duplicates, func(x, y int) bool { return resp.Duplicates[x].Index < resp.Duplicates[y].Index })
 	sort.Slice(resp.InDoubt, func(x, y int) bool { return resp.InDoubt[x].Index < resp.InDoubt[y].Index })
 	sort.Ints(resp.NotEnqueued)
-	enqueued := len(raws) - len(resp.Existing) - len(resp.Duplicates) - len(resp.InDoubt) - len(resp.NotEnqueued)
+	enqueued := n - len(resp.Existing) - len(resp.Duplicates) - len(resp.InDoubt) - len(resp.NotEnqueued)
 	if failed != nil {
-		a.log.Error("enqueue stopped", "refreshes", len(raws), "enqueued", enqueued, "in_doubt", len(resp.InDoubt), "not_enqueued", len(resp.NotEnqueued), "err", failed)
+		a.log.Error("enqueue stopped", "refreshes", n, "enqueued", enqueued, "in_doubt", len(resp.InDoubt), "not_enqueued", len(resp.NotEnqueued), "err", failed)
 		cause := "Redis failed"
 		if errors.Is(failed, context.Canceled) {
 			cause = "the request was cancelled"
@@ -257,12 +302,12 @@ func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 	}
 	if conflicts.count > 0 {
 		sort.Slice(conflicts.list, func(x, y int) bool { return *conflicts.list[x].Index < *conflicts.list[y].Index })
-		a.log.Info("enqueue: task ids taken", "refreshes", len(raws), "enqueued", enqueued, "conflicts", conflicts.count)
+		a.log.Info("enqueue: task ids taken", "refreshes", n, "enqueued", enqueued, "conflicts", conflicts.count)
 		resp.Errors, resp.ErrorCount = conflicts.list, conflicts.count
 		writeJSON(w, http.StatusConflict, resp)
 		return
 	}
-	a.log.Info("enqueued", "refreshes", len(raws), "enqueued", enqueued, "existing", len(resp.Existing), "duplicates", len(resp.Duplicates))
+	a.log.Info("enqueued", "refreshes", n, "enqueued", enqueued, "existing", len(resp.Existing), "duplicates", len(resp.Duplicates))
 	writeJSON(w, http.StatusAccepted, resp)
 }
 
