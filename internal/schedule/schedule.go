@@ -355,132 +355,158 @@ func pairsOn(n *yaml.Node, onPath map[*yaml.Node]bool) (keys, vals []*yaml.Node,
 }
 
 func parseEntry(idx int, n *yaml.Node) (parsed, []Problem) {
-	e := parsed{Entry: Entry{Line: n.Line}}
-	var ps []Problem
-	bad := func(field, format string, args ...any) {
-		ps = append(ps, Problem{Entry: idx, Line: e.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
-	}
+	p := &entryParser{idx: idx, e: parsed{Entry: Entry{Line: n.Line}}}
 	if n.Kind != yaml.MappingNode {
-		bad("", "must be a mapping with keys %s", strings.Join(entryKeys, ", "))
-		return e, ps
+		p.bad("", "must be a mapping with keys %s", strings.Join(entryKeys, ", "))
+		return p.e, p.ps
 	}
+	f := p.readKeys(n)
+	p.e.Name, p.e.Cron, p.e.TZ = f.str["name"], f.str["cron"], f.str["tz"]
+	p.readRefresh(f)
+	p.readWhen(f)
+	if p.e.Name != "" && !nameRE.MatchString(p.e.Name) {
+		p.bad("name", "%q: use letters, digits and _ . - (at most 128, starting with a letter or digit); it becomes part of task ids", p.e.Name)
+	}
+	if len(p.ps) == 0 {
+		if p.e.Name == "" {
+			p.e.Name, p.e.derived = deriveName(p.e.Entry), true
+		}
+		p.checkTask()
+	}
+	for i := range p.ps {
+		p.ps[i].Label = label(p.e)
+	}
+	return p.e, p.ps
+}
+
+// entryParser reads one schedule entry, collecting its problems.
+type entryParser struct {
+	idx int
+	e   parsed
+	ps  []Problem
+}
+
+func (p *entryParser) bad(field, format string, args ...any) {
+	p.ps = append(p.ps, Problem{Entry: p.idx, Line: p.e.Line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// entryFields are an entry's keys as read from its mapping.
+type entryFields struct {
+	str      map[string]string          // non-empty scalars, trimmed
+	given    map[string]bool            // every key present, valid or not
+	refresh  map[string]json.RawMessage // the refresh's keys, as JSON
+	reported map[string]bool            // keys whose problem is said already
+}
+
+// readKeys reads the mapping's keys, saying which are unknown, repeated
+// or not a non-empty string.
+func (p *entryParser) readKeys(n *yaml.Node) entryFields {
+	f := entryFields{str: map[string]string{}, given: map[string]bool{}, refresh: map[string]json.RawMessage{}, reported: map[string]bool{}}
 	keys, vals, cyclic := pairs(n)
 	if cyclic {
-		bad("<<", "merges a mapping into itself; merge another anchor, e.g. <<: *defaults")
+		p.bad("<<", "merges a mapping into itself; merge another anchor, e.g. <<: *defaults")
 	}
-	str := map[string]string{}
-	given := map[string]bool{}
-	refresh := map[string]json.RawMessage{}
-	reported := map[string]bool{} // keys whose problem is said already
 	for i, k := range keys {
 		key, v := k.Value, deref(vals[i])
-		if given[key] {
-			bad(key, "is given twice")
+		if f.given[key] {
+			p.bad(key, "is given twice")
 			continue
 		}
-		given[key] = true
+		f.given[key] = true
 		switch {
 		case !slices.Contains(entryKeys, key):
-			bad("", "has unknown key %q; allowed keys: %s", key, strings.Join(entryKeys, ", "))
+			p.bad("", "has unknown key %q; allowed keys: %s", key, strings.Join(entryKeys, ", "))
 		case key == "meta":
-			if m := parseMeta(v, func(msg string) { bad("meta", "%s", msg) }); m != nil {
-				refresh[key] = m
+			if m := parseMeta(v, func(msg string) { p.bad("meta", "%s", msg) }); m != nil {
+				f.refresh[key] = m
 			}
-			reported[key] = refresh[key] == nil
+			f.reported[key] = f.refresh[key] == nil
 		case v.Kind != yaml.ScalarNode || v.Tag == "!!null" || strings.TrimSpace(v.Value) == "":
-			bad(key, "must be a non-empty string; remove the key to leave it unset")
-			reported[key] = true
+			p.bad(key, "must be a non-empty string; remove the key to leave it unset")
+			f.reported[key] = true
 		default:
-			str[key] = strings.TrimSpace(v.Value)
+			f.str[key] = strings.TrimSpace(v.Value)
 			if !slices.Contains(scheduleKeys, key) {
 				// A YAML scalar is a string here, so account_id: 12345 is
 				// the id "12345".
-				refresh[key], _ = json.Marshal(str[key])
+				f.refresh[key], _ = json.Marshal(f.str[key])
 			}
 		}
 	}
-	e.Name, e.Cron, e.TZ = str["name"], str["cron"], str["tz"]
+	return f
+}
 
-	// The refresh is read by the tasks package, as every producer's is, and
-	// checked as the worker will check it.
-	obj, _ := json.Marshal(refresh)
+// readRefresh reads the refresh through the tasks package, as every
+// producer's is, and checks it as the worker will check it.
+func (p *entryParser) readRefresh(f entryFields) {
+	obj, _ := json.Marshal(f.refresh)
 	r, err := tasks.Decode(obj, nil)
 	if err != nil {
-		bad("", "%v", err)
+		p.bad("", "%v", err)
 	}
-	e.Refresh = r
-	if e.Queue == "" {
-		e.Queue = tasks.DefaultQueue
+	p.e.Refresh = r
+	if p.e.Queue == "" {
+		p.e.Queue = tasks.DefaultQueue
 	}
-	for _, p := range r.Problems() {
+	for _, prob := range r.Problems() {
 		var ve *tasks.ValidationError
 		switch {
-		case !errors.As(p, &ve):
-			bad("", "%v", p)
-		case reported[ve.Field]:
+		case !errors.As(prob, &ve):
+			p.bad("", "%v", prob)
+		case f.reported[ve.Field]:
 		default:
-			bad(ve.Field, "%s", ve.Problem)
+			p.bad(ve.Field, "%s", ve.Problem)
 		}
 	}
+}
 
-	// When: exactly one of every and cron.
+// readWhen reads when the entry runs: exactly one of every and cron.
+func (p *entryParser) readWhen(f entryFields) {
+	e := &p.e
 	switch {
-	case given["every"] && given["cron"]:
-		bad("", "gives both every and cron; give exactly one")
-	case !given["every"] && !given["cron"]:
-		bad("", "needs exactly one of every (a Go duration such as 30m, 6h or 168h) or cron (5 fields or @daily, @weekly, ...)")
-	case given["every"]:
-		if v, ok := str["every"]; ok {
+	case f.given["every"] && f.given["cron"]:
+		p.bad("", "gives both every and cron; give exactly one")
+	case !f.given["every"] && !f.given["cron"]:
+		p.bad("", "needs exactly one of every (a Go duration such as 30m, 6h or 168h) or cron (5 fields or @daily, @weekly, ...)")
+	case f.given["every"]:
+		if v, ok := f.str["every"]; ok {
 			if msg := parseEvery(v, &e.Every); msg != "" {
-				bad("every", "%q: %s", v, msg)
+				p.bad("every", "%q: %s", v, msg)
 			}
 		}
-		if given["tz"] {
-			bad("tz", "applies to cron entries only; every periods are aligned to the Unix epoch in UTC (use cron, e.g. \"0 3 * * *\", for a local time of day)")
+		if f.given["tz"] {
+			p.bad("tz", "applies to cron entries only; every periods are aligned to the Unix epoch in UTC (use cron, e.g. \"0 3 * * *\", for a local time of day)")
 		}
-	case given["cron"]:
+	case f.given["cron"]:
 		e.loc = time.UTC
 		if e.TZ == "" {
 			e.TZ = "UTC"
 		} else if msg := parseTZ(e.TZ, &e.loc); msg != "" {
-			bad("tz", "%q: %s", e.TZ, msg)
+			p.bad("tz", "%q: %s", e.TZ, msg)
 		}
-		if v, ok := str["cron"]; ok {
+		if v, ok := f.str["cron"]; ok {
 			spec, norm, msg := parseCron(v)
 			if msg != "" {
-				bad("cron", "%q: %s", v, msg)
+				p.bad("cron", "%q: %s", v, msg)
 			} else {
 				e.spec, e.Cron = spec, norm
 			}
 		}
 	}
+}
 
-	if e.Name != "" {
-		if !nameRE.MatchString(e.Name) {
-			bad("name", "%q: use letters, digits and _ . - (at most 128, starting with a letter or digit); it becomes part of task ids", e.Name)
+// checkTask builds the task as the runner will build it, so that a meta
+// that grows past its limit with schedule and period fails here instead.
+func (p *entryParser) checkTask() {
+	now := time.Now()
+	if _, err := p.e.Task(now, now, now.Add(time.Hour)); err != nil {
+		var ve *tasks.ValidationError
+		if errors.As(err, &ve) {
+			p.bad(ve.Field, "%s", ve.Problem)
+		} else {
+			p.bad("", "%v", err)
 		}
 	}
-
-	// The task is built as the runner will build it, so a meta that grows
-	// past its limit with schedule and period fails here instead.
-	if len(ps) == 0 {
-		if e.Name == "" {
-			e.Name, e.derived = deriveName(e.Entry), true
-		}
-		now := time.Now()
-		if _, err := e.Task(now, now, now.Add(time.Hour)); err != nil {
-			var ve *tasks.ValidationError
-			if errors.As(err, &ve) {
-				bad(ve.Field, "%s", ve.Problem)
-			} else {
-				bad("", "%v", err)
-			}
-		}
-	}
-	for i := range ps {
-		ps[i].Label = label(e)
-	}
-	return e, ps
 }
 
 func parseEvery(v string, out *time.Duration) string {
