@@ -64,63 +64,25 @@ var demoForced = map[string]string{
 // REDIS_URL is set, the upstream simulator always, a sample batch, and the
 // results printed as they land.
 func runDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	redisURL := getenv("REDIS_URL")
-	if redisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-			return fmt.Errorf("start embedded redis: %w", err)
-		}
-		defer mr.Close()
-		// miniredis expires keys only when its clock is moved: keep it
-		// moving, or locks and cooldowns would never end.
-		go advanceClock(ctx, mr)
-		redisURL = "redis://" + mr.Addr()
+	redisURL, stopRedis, err := demoRedis(ctx, getenv("REDIS_URL"))
+	if err != nil {
+		return err
 	}
+	defer stopRedis()
 
 	sim := simulator.New(withKey(simulator.Demo()))
 	defer sim.Close()
 	upstream := httptest.NewServer(sim)
 	defer upstream.Close()
 
-	env := func(name string) string {
-		switch name {
-		case "REDIS_URL":
-			return redisURL
-		case "REDIS_URL_FILE", "MONITOR_PASSWORD_FILE":
-			return "" // the demo sets these secrets itself
-		}
-		for _, provider := range tasks.Providers() {
-			setting, ok := strings.CutPrefix(name, config.EnvPrefix(provider)+"_")
-			if !ok {
-				continue
-			}
-			switch setting {
-			case "API_KEY":
-				return demoKey
-			case "BASE_URL":
-				return upstream.URL // never the real APIs
-			case "API_KEY_FILE":
-				return "" // the demo sets the key itself
-			}
-		}
-		if v, ok := demoForced[name]; ok {
-			return v
-		}
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return demoDefaults[name]
-	}
+	env := demoEnv(getenv, redisURL, upstream.URL)
 	cfg, err := config.LoadWorker(args, env, stderr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	ln, err := demoListen(cfg.HTTPAddr)
 	if err != nil {
-		// The demo should run even when another program has 8080.
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return fmt.Errorf("listen for the demo's UI: %w", err)
-		}
+		return err
 	}
 	log := worker.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	redis.SetLogger(worker.NewRedisLogger(log.With("component", "redis")))
@@ -135,15 +97,8 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer stopTracing(tp, log)
 
-	started := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, cfg, worker.Options{Logger: log, Listener: ln, Started: func(a string) { started <- a }, Tracer: tp.Tracer(tracerName)})
-	}()
-	var httpAddr string
-	select {
-	case httpAddr = <-started:
-	case err := <-done:
+	httpAddr, done, err := startDemoWorker(ctx, cfg, worker.Options{Logger: log, Listener: ln, Tracer: tp.Tracer(tracerName)})
+	if err != nil {
 		return err
 	}
 
@@ -165,6 +120,101 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	printDemoBanner(stdout, n, httpAddr, redisURL)
+
+	go func() {
+		_ = reader.Follow(ctx, from, func(e results.Entry, _ results.Map) error {
+			fmt.Fprintln(stdout, describe(e))
+			return nil
+		})
+	}()
+	err = <-done
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// demoRedis is the Redis the demo runs on: redisURL when set, otherwise
+// an embedded one that stop closes.
+func demoRedis(ctx context.Context, redisURL string) (url string, stop func(), err error) {
+	if redisURL != "" {
+		return redisURL, func() {}, nil
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return "", nil, fmt.Errorf("start embedded redis: %w", err)
+	}
+	// miniredis expires keys only when its clock is moved: keep it
+	// moving, or locks and cooldowns would never end.
+	go advanceClock(ctx, mr)
+	return "redis://" + mr.Addr(), mr.Close, nil
+}
+
+// demoEnv is the environment the demo's worker reads: getenv under the
+// demo's forced settings and over its defaults, with the simulator as
+// every upstream.
+func demoEnv(getenv func(string) string, redisURL, upstreamURL string) func(string) string {
+	return func(name string) string {
+		switch name {
+		case "REDIS_URL":
+			return redisURL
+		case "REDIS_URL_FILE", "MONITOR_PASSWORD_FILE":
+			return "" // the demo sets these secrets itself
+		}
+		for _, provider := range tasks.Providers() {
+			setting, ok := strings.CutPrefix(name, config.EnvPrefix(provider)+"_")
+			if !ok {
+				continue
+			}
+			switch setting {
+			case "API_KEY":
+				return demoKey
+			case "BASE_URL":
+				return upstreamURL // never the real APIs
+			case "API_KEY_FILE":
+				return "" // the demo sets the key itself
+			}
+		}
+		if v, ok := demoForced[name]; ok {
+			return v
+		}
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return demoDefaults[name]
+	}
+}
+
+// demoListen listens on addr, or on any free port when addr is taken:
+// the demo should run even when another program has 8080.
+func demoListen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("listen for the demo's UI: %w", err)
+		}
+	}
+	return ln, nil
+}
+
+// startDemoWorker runs the worker in the background and returns once it
+// takes tasks; done then receives what Run returns.
+func startDemoWorker(ctx context.Context, cfg config.Worker, opt worker.Options) (httpAddr string, done <-chan error, err error) {
+	started := make(chan string, 1)
+	ran := make(chan error, 1)
+	opt.Started = func(a string) { started <- a }
+	go func() { ran <- worker.Run(ctx, cfg, opt) }()
+	select {
+	case httpAddr = <-started:
+		return httpAddr, ran, nil
+	case err := <-ran:
+		return "", nil, err
+	}
+}
+
+// printDemoBanner says what runs where and how to add work.
+func printDemoBanner(stdout io.Writer, n int, httpAddr, redisURL string) {
 	// The command works as printed unless the URL holds a password, which
 	// is masked: the reader puts theirs back.
 	shownURL := client.RedactURL(redisURL)
@@ -182,18 +232,6 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
   Ctrl-C stops. The demo keeps to queue %s and stream %s: it never touches other work in this Redis.
 
 `, n, httpAddr, httpAddr, httpAddr, shownURL, demoForced["QUEUES"], demoStream, demoQueue, passwordNote, demoQueue, demoStream)
-
-	go func() {
-		_ = reader.Follow(ctx, from, func(e results.Entry, _ results.Map) error {
-			fmt.Fprintln(stdout, describe(e))
-			return nil
-		})
-	}()
-	err = <-done
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
 }
 
 func withKey(o simulator.Options) simulator.Options {
