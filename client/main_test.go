@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"testing"
@@ -11,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/refreshq/refreshq/internal/testenv"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -27,6 +26,7 @@ type fixture struct {
 	queue2 string // allowed too
 	stream string
 	mini   *miniredis.Miniredis // nil against real Redis
+	space  *redistest.Space
 }
 
 func randHex(n int) string {
@@ -39,30 +39,14 @@ func randHex(n int) string {
 // Queues, stream and subjects are unique to the test, and removed after it.
 func setup(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
-	url := testenv.RedisURL(t)
-	f := &fixture{queue: "t" + randHex(6), queue2: "t" + randHex(6), stream: "test:results:" + randHex(6)}
-	if url == "" {
-		f.mini = miniredis.RunT(t)
-		url = "redis://" + f.mini.Addr()
-	}
-	qs := []string{f.queue, f.queue2}
-	c, err := New(url, append([]Option{WithQueues(qs...), WithResultsStream(f.stream)}, opts...)...)
+	sp := redistest.NewSpace(t, 2)
+	f := &fixture{space: sp, rdb: sp.RDB, insp: sp.Insp, queue: sp.Queues[0], queue2: sp.Queues[1], stream: sp.Stream, mini: sp.Mini}
+	c, err := New(sp.URL, append([]Option{WithQueues(sp.Queues...), WithResultsStream(f.stream)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.c, f.rdb = c, c.rdb
-	f.insp = asynq.NewInspectorFromRedisClient(c.rdb)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		for _, q := range []string{f.queue, f.queue2} {
-			_ = f.insp.DeleteQueue(q, true)
-		}
-		keys, _ := f.rdb.Keys(ctx, f.stream+"*").Result()
-		if len(keys) > 0 {
-			f.rdb.Del(ctx, keys...)
-		}
-		c.Close()
-	})
+	f.c = c
+	t.Cleanup(func() { c.Close() })
 	return f
 }
 
@@ -70,6 +54,6 @@ func setup(t *testing.T, opts ...Option) *fixture {
 // removed after it.
 func (f *fixture) subject(t *testing.T) string {
 	id := "acct-" + randHex(6)
-	t.Cleanup(func() { f.rdb.Del(context.Background(), UniqueKey("hooked", id)) })
+	f.space.Own(UniqueKey("hooked", id))
 	return id
 }

@@ -3,9 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -16,27 +13,6 @@ import (
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
-// startSentinel runs `redis-server CONF --sentinel` watching master as
-// "mymaster", with a quorum of 1 and a one-second down-after.
-func startSentinel(t *testing.T, master *redistest.Server) string {
-	t.Helper()
-	port := redistest.FreePort(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n", port, dir, master.Port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("redis-server", conf, "--sentinel")
-	cmd.Stdout, _ = os.Create(filepath.Join(dir, "sentinel.log"))
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sentinel: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return "127.0.0.1:" + strconv.Itoa(port)
-}
-
 // TestSentinelFailover runs a worker and the enqueue CLI against
 // redis-sentinel://, promotes the replica with SENTINEL FAILOVER under
 // load, and checks that work continues on the new master: the worker
@@ -46,7 +22,8 @@ func TestSentinelFailover(t *testing.T) {
 	t.Parallel()
 	master := redistest.StartServer(t)
 	replica := redistest.StartServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port))
-	sentinelAddr := startSentinel(t, master)
+	sentinelAddr := redistest.StartSentinel(t, master,
+		"sentinel down-after-milliseconds mymaster 1000", "sentinel failover-timeout mymaster 10000")
 	ctx := context.Background()
 	sentinel := redis.NewSentinelClient(&redis.Options{Addr: sentinelAddr})
 	defer sentinel.Close()

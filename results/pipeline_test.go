@@ -5,9 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -15,9 +13,7 @@ import (
 // gets one entry, including when Redis has forgotten the script (its own
 // miniredis, so flushing scripts disturbs no other test).
 func TestPipelinedPublishIsOncePerRun(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	rdb, _ := redistest.MiniClient(t)
 	ctx := context.Background()
 	p := results.NewPublisher(rdb, "results", time.Hour)
 

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,8 +13,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
-	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestFileBadLines(t *testing.T) {
@@ -129,37 +127,9 @@ func TestLineRanges(t *testing.T) {
 	}
 }
 
-// startRedis runs a redis-server of the test's own, without persistence,
-// and returns its URL and a function that kills it.
-func startRedis(t *testing.T) (string, func()) {
-	t.Helper()
-	bin := testenv.Program(t, "redis-server", "apt-get install -y redis-server (.ci/run installs it)")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	kill := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	t.Cleanup(kill)
-	url := fmt.Sprintf("redis://127.0.0.1:%d", port)
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer rdb.Close()
-	for i := 0; rdb.Ping(context.Background()).Err() != nil; i++ {
-		if i > 100 {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return url, kill
-}
-
 func TestFileRedisDiesMidway(t *testing.T) {
-	url, kill := startRedis(t)
+	srv := redistest.StartServer(t, "--appendonly", "no")
+	url := srv.URL()
 	const n, killAt = 20000, 3000
 	q := "dies"
 	var b strings.Builder
@@ -176,7 +146,7 @@ func TestFileRedisDiesMidway(t *testing.T) {
 		for {
 			l, err := rdb.LLen(context.Background(), "asynq:{"+q+"}:pending").Result()
 			if err == nil && l >= killAt {
-				kill()
+				srv.Kill()
 				seen <- l
 				return
 			}

@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
-	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -42,42 +41,20 @@ type fixture struct {
 	stream         string
 	env            map[string]string
 	subjects       []string
+	space          *redistest.Space
 }
 
 // setup uses the Redis at REDIS_URL when set, else miniredis. The queues
 // and stream are the test's own and are removed after it.
 func setup(t testing.TB) *fixture {
 	t.Helper()
-	url := testenv.RedisURL(t)
-	if url == "" {
-		url = "redis://" + miniredis.RunT(t).Addr()
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{url: url, rdb: redis.NewClient(opt), queue1: "t" + randHex(5), queue2: "t" + randHex(5), stream: "test:results:" + randHex(5)}
-	f.insp = asynq.NewInspectorFromRedisClient(f.rdb)
+	sp := redistest.NewSpace(t, 2)
+	f := &fixture{space: sp, url: sp.URL, rdb: sp.RDB, insp: sp.Insp, queue1: sp.Queues[0], queue2: sp.Queues[1], stream: sp.Stream}
 	f.env = map[string]string{
-		"REDIS_URL":      url,
+		"REDIS_URL":      f.url,
 		"QUEUES":         f.queue1 + "=2," + f.queue2 + "=1",
 		"RESULTS_STREAM": f.stream,
 	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		for _, q := range []string{f.queue1, f.queue2} {
-			_ = f.insp.DeleteQueue(q, true)
-			f.rdb.SRem(ctx, "asynq:queues", q)
-		}
-		keys, _ := f.rdb.Keys(ctx, f.stream+"*").Result()
-		for _, s := range f.subjects {
-			keys = append(keys, client.UniqueKey("hooked", s), client.UniqueKey("bundle_social", s+"/TIKTOK"))
-		}
-		if len(keys) > 0 {
-			f.rdb.Del(ctx, keys...)
-		}
-		f.rdb.Close()
-	})
 	return f
 }
 
@@ -85,6 +62,7 @@ func setup(t testing.TB) *fixture {
 func (f *fixture) account() string {
 	s := "acct-" + randHex(5)
 	f.subjects = append(f.subjects, s)
+	f.space.Own(client.UniqueKey("hooked", s), client.UniqueKey("bundle_social", s+"/TIKTOK"))
 	return s
 }
 

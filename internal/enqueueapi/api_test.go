@@ -16,15 +16,14 @@ import (
 
 	"log/slog"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
-	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -52,26 +51,18 @@ type fixture struct {
 	insp           *asynq.Inspector
 	queue1, queue2 string
 	stream         string
-	subjects       []string
+	space          *redistest.Space
 }
 
 // setup serves the API over a client on queues and a stream of the test's
 // own, on the Redis at REDIS_URL (else miniredis), or at redisURL if given.
 func setup(t *testing.T, redisURL string) *fixture {
 	t.Helper()
-	url := testenv.RedisURL(t)
-	if url == "" {
-		url = "redis://" + miniredis.RunT(t).Addr()
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{rdb: redis.NewClient(opt), queue1: "t" + randHex(5), queue2: "t" + randHex(5), stream: "test:results:" + randHex(5)}
-	f.insp = asynq.NewInspectorFromRedisClient(f.rdb)
-	qs := []string{f.queue1, f.queue2}
+	sp := redistest.NewSpace(t, 2)
+	f := &fixture{space: sp, rdb: sp.RDB, insp: sp.Insp, queue1: sp.Queues[0], queue2: sp.Queues[1], stream: sp.Stream}
+	qs := sp.Queues
 	if redisURL == "" {
-		redisURL = url
+		redisURL = sp.URL
 	}
 	// A short cancel wait: no worker runs here to end a running task.
 	c, err := client.New(redisURL, client.WithQueues(qs...), client.WithResultsStream(f.stream), client.WithCancelWait(time.Second))
@@ -82,26 +73,13 @@ func setup(t *testing.T, redisURL string) *fixture {
 	t.Cleanup(func() {
 		f.srv.Close()
 		c.Close()
-		ctx := context.Background()
-		for _, q := range []string{f.queue1, f.queue2} {
-			_ = f.insp.DeleteQueue(q, true)
-			f.rdb.SRem(ctx, "asynq:queues", q)
-		}
-		keys, _ := f.rdb.Keys(ctx, f.stream+"*").Result()
-		for _, s := range f.subjects {
-			keys = append(keys, client.UniqueKey("hooked", s), client.UniqueKey("bundle_social", s+"/TIKTOK"))
-		}
-		if len(keys) > 0 {
-			f.rdb.Del(ctx, keys...)
-		}
-		f.rdb.Close()
 	})
 	return f
 }
 
 func (f *fixture) subject() string {
 	s := "acct-" + randHex(5)
-	f.subjects = append(f.subjects, s)
+	f.space.Own(client.UniqueKey("hooked", s), client.UniqueKey("bundle_social", s+"/TIKTOK"))
 	return s
 }
 

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -15,11 +15,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // Begin creates the record once; Record and RecordPipelined store the same
 // outcome; Attempt and Uncount move the count.
 func TestRecordAndCounts(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
-	l := New(rdb, "t:", time.Hour)
+	l := New(rdb, redistest.Name(t, "ledger")+":", time.Hour)
+	t.Cleanup(func() { rdb.Del(context.Background(), l.Key("a"), l.Key("b")) })
 	first := time.UnixMilli(time.Now().UnixMilli())
 	st, err := l.Begin(ctx, "a", first)
 	if err != nil || st.Run != 1 || !st.FirstSeen.Equal(first) || !st.RunStarted.Equal(first) {
@@ -52,7 +51,7 @@ func TestRecordAndCounts(t *testing.T) {
 	if n, err := l.Uncount(ctx, "a"); err != nil || n != 0 {
 		t.Fatalf("Uncount = %d, %v", n, err)
 	}
-	if ttl := mr.TTL(l.Key("b")); ttl <= 0 {
+	if ttl := rdb.TTL(ctx, l.Key("b")).Val(); ttl <= 0 {
 		t.Fatalf("record TTL %v, want one", ttl)
 	}
 }

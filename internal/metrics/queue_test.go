@@ -6,27 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refreshq/refreshq/internal/metrics"
-	"github.com/refreshq/refreshq/internal/testenv"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
-
-// redisOpt connects to REDIS_URL when set (as CI does) and to an embedded
-// miniredis otherwise.
-func redisOpt(t *testing.T) asynq.RedisConnOpt {
-	t.Helper()
-	if u := testenv.RedisURL(t); u != "" {
-		opt, err := asynq.ParseRedisURI(u)
-		if err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-		return opt
-	}
-	return asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
-}
 
 // uniqueQueue names a queue no other test (or test run) uses, and deletes
 // it with its tasks when the test ends: asynq has no key prefix to isolate by.
@@ -46,7 +31,7 @@ type queueSetup struct {
 
 func setupQueues(t *testing.T) queueSetup {
 	t.Helper()
-	opt := redisOpt(t)
+	opt := redistest.ConnOpt(t)
 	s := queueSetup{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), reg: metrics.NewRegistry()}
 	t.Cleanup(func() {
 		s.client.Close()
@@ -148,7 +133,7 @@ func TestQueueCollectorCachesBriefly(t *testing.T) {
 }
 
 func TestQueueCollectorRedisDown(t *testing.T) {
-	mr := miniredis.RunT(t)
+	mr := redistest.Mini(t)
 	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: mr.Addr()})
 	t.Cleanup(func() { insp.Close() })
 	mr.Close()

@@ -15,13 +15,14 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 // TestCrossSiteWritesRefused: with credentials set, a browser that
 // remembers them would add them to a form POST from any site. Only the
 // UI's own pages may change anything; reads stay open to the credentials.
 func TestCrossSiteWritesRefused(t *testing.T) {
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	insp := asynq.NewInspector(ropt)
 	defer insp.Close()
 	s := newServer(t, opshttp.Options{Addr: "0.0.0.0:8080", RedisOpt: ropt, MonitorUser: "ops", MonitorPassword: "pw"})
@@ -96,7 +97,7 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 // caller is on this machine. A web page can reach 127.0.0.1 through DNS
 // rebinding, but its requests carry the attacker's name in Host.
 func TestLoopbackHost(t *testing.T) {
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	noCreds := newServer(t, opshttp.Options{Addr: "127.0.0.1:8080", RedisOpt: ropt, Metrics: fakeMetrics, PProf: true})
 	withCreds := newServer(t, opshttp.Options{Addr: "127.0.0.1:8080", RedisOpt: ropt, Metrics: fakeMetrics, PProf: true, MonitorUser: "ops", MonitorPassword: "pw"})
 
@@ -200,7 +201,7 @@ func TestServerLimits(t *testing.T) {
 		}
 	})
 	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", Metrics: fakeMetrics, Ready: slowReady, PProf: true, Limits: lim,
-		Extra: map[string]http.Handler{"GET /v1/refreshes/{id}": longPoll}, RedisOpt: redisOpt(t)})
+		Extra: map[string]http.Handler{"GET /v1/refreshes/{id}": longPoll}, RedisOpt: redistest.ConnOpt(t)})
 	addr := serveLimits(t, s)
 	c := &http.Client{Timeout: 10 * time.Second}
 	get := func(path string, hdr map[string]string) (int, string, error) {

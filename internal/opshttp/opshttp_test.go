@@ -14,32 +14,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/internal/opshttp"
-	"github.com/refreshq/refreshq/internal/testenv"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
 	// httptest servers, asynqmon's Redis pools and Chromium's websocket all
 	// run goroutines that must end with their test.
 	goleak.VerifyTestMain(m)
-}
-
-// redisOpt connects to REDIS_URL when set (as CI does) and to an embedded
-// miniredis otherwise.
-func redisOpt(t *testing.T) asynq.RedisConnOpt {
-	t.Helper()
-	if u := testenv.RedisURL(t); u != "" {
-		opt, err := asynq.ParseRedisURI(u)
-		if err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-		return opt
-	}
-	return asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}
 }
 
 // uniqueQueue names a queue no other test uses and deletes it, with its
@@ -121,7 +106,7 @@ var fakeMetrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) 
 })
 
 func TestAccessMatrix(t *testing.T) {
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	type req struct {
 		method, path, user, pass string
 		wantCode                 int
@@ -262,7 +247,7 @@ func TestAccessMatrix(t *testing.T) {
 
 // PROMETHEUS_URL turns on asynqmon's Metrics tab, which queries it.
 func TestPrometheusURLReachesTheUI(t *testing.T) {
-	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: redisOpt(t), PrometheusURL: "http://prom.example:9090"})
+	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: redistest.ConnOpt(t), PrometheusURL: "http://prom.example:9090"})
 	got := do(s.Handler(), "GET", "/monitoring/", "", "")
 	if got.code != 200 || !strings.Contains(got.body, `PROMETHEUS_SERVER_ADDRESS="http:\/\/prom.example:9090"`) {
 		t.Errorf("GET /monitoring/ = %d %.300q; want the page to carry the Prometheus address", got.code, got.body)
@@ -370,7 +355,7 @@ func TestExtraRoutesMounted(t *testing.T) {
 func TestPasswordNeverLogged(t *testing.T) {
 	var logs bytes.Buffer
 	s := newServer(t, opshttp.Options{
-		Addr: ":8080", RedisOpt: redisOpt(t),
+		Addr: ":8080", RedisOpt: redistest.ConnOpt(t),
 		MonitorUser: "ops", MonitorPassword: "pw-that-must-not-leak",
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})
@@ -385,7 +370,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 }
 
 func TestMonitoringAPIListsEnqueuedQueue(t *testing.T) {
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	q := uniqueQueue(t, ropt)
 	enqueue(t, ropt, q, 3)
 	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: ropt})
@@ -414,7 +399,7 @@ func TestMonitoringAPIListsEnqueuedQueue(t *testing.T) {
 // The full UI's "run" buttons on archived tasks are how an operator re-runs
 // a failed refresh; the auth wrapper must let those POSTs through.
 func TestRunArchivedTaskThroughUI(t *testing.T) {
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	q := uniqueQueue(t, ropt)
 	ids := enqueue(t, ropt, q, 3)
 	insp := asynq.NewInspector(ropt)

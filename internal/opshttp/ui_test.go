@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/testenv"
 )
 
@@ -94,7 +95,7 @@ func waitForText(ctx context.Context, t *testing.T, want string) {
 
 func TestUIShowsQueueInBrowser(t *testing.T) {
 	ctx := browser(t)
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	// A short name keeps the README's screenshot readable.
 	q := fmt.Sprintf("refreshq-ui-%06x", rand.IntN(1<<24))
 	cleanupQueue(t, ropt, q)

@@ -18,6 +18,7 @@ import (
 	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/worker"
 	"github.com/refreshq/refreshq/results"
 )
@@ -42,7 +43,7 @@ func uiCancelFunc(t *testing.T, rdb redis.UniversalClient, queue, stream string)
 // tasks are asynqmon's as before.
 func TestUIDeleteAndArchiveEndCancelled(t *testing.T) {
 	ctx := browser(t)
-	ropt := redisOpt(t)
+	ropt := redistest.ConnOpt(t)
 	rdb, ok := ropt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		t.Fatal("unexpected Redis client type")

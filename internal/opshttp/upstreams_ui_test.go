@@ -71,7 +71,7 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 		},
 		MonitoringPath: opshttp.MonitoringPath,
 	})
-	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: redisOpt(t), Upstreams: page})
+	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: redistest.ConnOpt(t), Upstreams: page})
 	srv := newHTTPTest(t, s)
 
 	if err := chromedp.Do(step(t, ctx), chromedp.Navigate(srv.URL+"/upstreams/")); err != nil {

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/refreshq/refreshq/internal/testenv"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -32,17 +31,7 @@ type fixture struct {
 // cleanup. With fake set, decisions use a clock the test moves.
 func setup(tb testing.TB, opt Options, fake bool) *fixture {
 	tb.Helper()
-	var rdb *redis.Client
-	if url := testenv.RedisURL(tb); url != "" {
-		o, err := redis.ParseURL(url)
-		if err != nil {
-			tb.Fatalf("REDIS_URL: %v", err)
-		}
-		rdb = redis.NewClient(o)
-	} else {
-		mr := miniredis.RunT(tb)
-		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	}
+	rdb, _ := redistest.Client(tb)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := strings.NewReplacer("/", "_", "*", "_", "?", "_", "[", "_", "]", "_").Replace(tb.Name())
@@ -63,7 +52,6 @@ func setup(tb testing.TB, opt Options, fake bool) *fixture {
 		if err := iter.Err(); err != nil {
 			tb.Errorf("clean up %s: %v", opt.Prefix, err)
 		}
-		rdb.Close()
 	})
 	return f
 }

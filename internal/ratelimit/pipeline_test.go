@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 // TestCooldownPipelinedIsCooldown: a cooldown and an Observe that calls
@@ -15,9 +14,7 @@ import (
 // hold the key back as Cooldown does; an Observe with plenty left queues
 // nothing.
 func TestCooldownPipelinedIsCooldown(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	rdb, _ := redistest.MiniClient(t)
 	ctx := context.Background()
 	l := New(rdb, Options{})
 	key := Key{Provider: "p", KeyID: "k"}
@@ -51,9 +48,7 @@ func TestCooldownPipelinedIsCooldown(t *testing.T) {
 // the breaker as Report's do, also when Redis has forgotten the script
 // (its own miniredis, so flushing scripts disturbs no other test).
 func TestReportPipelinedIsReport(t *testing.T) {
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	rdb, _ := redistest.MiniClient(t)
 	ctx := context.Background()
 	l := New(rdb, Options{})
 	key := Key{Provider: "p", KeyID: "k"}

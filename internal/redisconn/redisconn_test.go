@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -160,20 +159,7 @@ func TestTLSWithPrivateCA(t *testing.T) {
 // their own credentials.
 func TestSentinelSeparatePasswords(t *testing.T) {
 	master := redistest.StartServer(t, "--user", "default", "off", "--user", "app", "on", ">master-pw", "~*", "&*", "+@all")
-	port := redistest.FreePort(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "sentinel.conf")
-	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nrequirepass sentinel-pw\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel auth-user mymaster app\nsentinel auth-pass mymaster master-pw\n", port, dir, master.Port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("redis-server", conf, "--sentinel")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	sentinelAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitListening(t, sentinelAddr)
+	sentinelAddr := redistest.StartSentinel(t, master, "requirepass sentinel-pw", "sentinel auth-user mymaster app", "sentinel auth-pass mymaster master-pw")
 
 	url := "redis-sentinel://app:master-pw@" + sentinelAddr + "?master=mymaster"
 	opt, err := redisconn.Settings{URL: url, SentinelPassword: "sentinel-pw"}.Options()
@@ -189,22 +175,6 @@ func TestSentinelSeparatePasswords(t *testing.T) {
 	}
 	if err := ping(old); err == nil {
 		t.Error("asynq.ParseRedisURI reached the master too; this test no longer shows why redisconn exists")
-	}
-}
-
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

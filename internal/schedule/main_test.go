@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
-	"github.com/refreshq/refreshq/internal/testenv"
+	"github.com/refreshq/refreshq/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -33,16 +32,7 @@ type env struct {
 // embedded miniredis otherwise, and deletes the test's queue afterwards.
 func setup(t *testing.T) env {
 	t.Helper()
-	var opt asynq.RedisConnOpt
-	if url := testenv.RedisURL(t); url != "" {
-		var err error
-		if opt, err = asynq.ParseRedisURI(url); err != nil {
-			t.Fatalf("REDIS_URL: %v", err)
-		}
-	} else {
-		mr := miniredis.RunT(t)
-		opt = asynq.RedisClientOpt{Addr: mr.Addr()}
-	}
+	opt := redistest.ConnOpt(t)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())

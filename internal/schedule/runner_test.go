@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -270,12 +269,9 @@ func TestReload(t *testing.T) {
 // at once rather than calling Redis on every tick for each, and enqueues
 // the current period once Redis is back.
 func TestEnqueueFailureBacksOff(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens: every call fails
+	mr := redistest.Mini(t)
+	addr := mr.Addr()
+	mr.Close() // nothing listens: every call fails
 	client := asynq.NewClient(asynq.RedisClientOpt{Addr: addr, DialTimeout: 100 * time.Millisecond})
 	defer client.Close()
 
@@ -304,11 +300,9 @@ func TestEnqueueFailureBacksOff(t *testing.T) {
 		t.Errorf("no retry log:\n%s", logs.String())
 	}
 
-	mr := miniredis.NewMiniRedis()
-	if err := mr.StartAddr(addr); err != nil {
+	if err := mr.Restart(); err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}
-	defer mr.Close()
 	clk.Add(time.Second)
 	for _, id := range []string{"sched:a:2026-03-01T10:00:00Z", "sched:b:2026-03-01T10:00:00Z"} {
 		eventually(t, id+" after Redis came back", func() bool { return slices.Equal(c.get(id), []bool{false}) })

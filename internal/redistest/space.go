@@ -1,0 +1,71 @@
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// Space is a test's own part of a shared Redis: queues and a results
+// stream no other test uses, since asynq has no key prefix to keep tests
+// apart, and the keys the test hands to Own. All of it is deleted at the
+// end of the test.
+type Space struct {
+	URL    string
+	RDB    *redis.Client
+	Insp   *asynq.Inspector
+	Mini   *miniredis.Miniredis // nil against a real Redis
+	Queues []string
+	Stream string // its keys are Stream and any that start with it
+
+	mu  sync.Mutex
+	own []string
+}
+
+// NewSpace returns a Space with n queues on URL(t).
+func NewSpace(t testing.TB, n int) *Space {
+	t.Helper()
+	s := &Space{Stream: "test:results:" + randHex(5)}
+	s.URL, s.Mini = URL(t)
+	s.RDB = Connect(t, s.URL)
+	s.Insp = asynq.NewInspectorFromRedisClient(s.RDB)
+	for range n {
+		s.Queues = append(s.Queues, "t"+randHex(5))
+	}
+	t.Cleanup(s.clean)
+	return s
+}
+
+// Own has key deleted at the end of the test too.
+func (s *Space) Own(keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.own = append(s.own, keys...)
+}
+
+func (s *Space) clean() {
+	ctx := context.Background()
+	for _, q := range s.Queues {
+		_ = s.Insp.DeleteQueue(q, true)
+		s.RDB.SRem(ctx, "asynq:queues", q)
+	}
+	keys, _ := s.RDB.Keys(ctx, s.Stream+"*").Result()
+	s.mu.Lock()
+	keys = append(keys, s.own...)
+	s.mu.Unlock()
+	if len(keys) > 0 {
+		s.RDB.Del(ctx, keys...)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
