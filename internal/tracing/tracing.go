@@ -107,10 +107,14 @@ func Setup(ctx context.Context, getenv func(string) string, opt Options) (*Provi
 	if err != nil {
 		res = resource.NewSchemaless(attribute.String("service.name", ServiceName))
 	}
-	var sp sdktrace.SpanProcessor = sdktrace.NewBatchSpanProcessor(exp)
+	// The demo prints spans as they end, beside the results they go with.
+	// Only the processor used is built: a batch processor starts a
+	// goroutine that only its Shutdown ends.
+	var sp sdktrace.SpanProcessor
 	if exporter == "console" {
-		// The demo prints spans as they end, beside the results they go with.
 		sp = sdktrace.NewSimpleSpanProcessor(exp)
+	} else {
+		sp = sdktrace.NewBatchSpanProcessor(exp)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sp), sdktrace.WithResource(res))
 	return &Provider{TracerProvider: tp, Exporting: exporter, shutdown: tp.Shutdown}, nil
