@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
@@ -67,7 +68,7 @@ func apiEnqueue(t *testing.T, w *Worker, body string) string {
 // waitActive waits until a worker runs the task.
 func waitActive(t *testing.T, insp *asynq.Inspector, queue, id string) {
 	t.Helper()
-	waitUntil(t, 20*time.Second, "task "+id+" to run", func() bool {
+	poll.Until(t, 20*time.Second, "task "+id+" to run", func() bool {
 		info, err := insp.GetTaskInfo(queue, id)
 		return err == nil && info.State == asynq.TaskStateActive
 	})
@@ -145,7 +146,7 @@ func TestCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		var waitedID string
-		waitUntil(t, 20*time.Second, "the waiter to print its task id", func() bool {
+		poll.Until(t, 20*time.Second, "the waiter to print its task id", func() bool {
 			waitedID, _, _ = strings.Cut(wout.String(), "\n")
 			return strings.Contains(wout.String(), "\n")
 		})
@@ -194,7 +195,7 @@ func TestCancel(t *testing.T) {
 
 	t.Run("CLI retrying", func(t *testing.T) {
 		id := enqueue("hooked", "--account", "down-1")
-		waitUntil(t, 20*time.Second, "task "+id+" to wait for its retry", func() bool {
+		poll.Until(t, 20*time.Second, "task "+id+" to wait for its retry", func() bool {
 			info, err := insp.GetTaskInfo("default", id)
 			return err == nil && info.State == asynq.TaskStateRetry
 		})
@@ -215,7 +216,7 @@ func TestCancel(t *testing.T) {
 		if err := s.RDB.Set(t.Context(), "refreshq:cancel:"+id, "test", time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 10*time.Second, "the cancelled result", func() bool { return len(ResultFor(s.Results(), id)) > 0 })
+		poll.Until(t, 10*time.Second, "the cancelled result", func() bool { return len(ResultFor(s.Results(), id)) > 0 })
 		onlyCancelled(t, s, id, "test")
 	})
 
@@ -236,7 +237,7 @@ func TestCancel(t *testing.T) {
 		if code != http.StatusOK && code != http.StatusAccepted {
 			t.Fatalf("DELETE running = %d %v, want 200 or 202", code, m)
 		}
-		waitUntil(t, 10*time.Second, "the cancelled result", func() bool { return len(ResultFor(s.Results(), running)) > 0 })
+		poll.Until(t, 10*time.Second, "the cancelled result", func() bool { return len(ResultFor(s.Results(), running)) > 0 })
 		onlyCancelled(t, s, running, "HTTP")
 
 		code, m = apiCall(t, w, "DELETE", "/v1/refreshes/"+running, "")

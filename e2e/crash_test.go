@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -47,7 +48,7 @@ func TestKillNineMidTask(t *testing.T) {
 	}
 
 	// Kill whichever worker took the foreign task, mid-request.
-	waitUntil(t, 30*time.Second, "the foreign task's request", func() bool { return len(s.Sim.CallsFor("foreign-1")) > 0 })
+	poll.Until(t, 30*time.Second, "the foreign task's request", func() bool { return len(s.Sim.CallsFor("foreign-1")) > 0 })
 	victim, survivor, victimKey := a, b, keyA
 	if s.Sim.CallsFor("foreign-1")[0].APIKey == keyB {
 		victim, survivor, victimKey = b, a, keyB
@@ -146,7 +147,7 @@ func TestCrashAroundPublish(t *testing.T) {
 			w2 := s.StartWorker(nil)
 			_, insp := s.asynqClient()
 			// The task ends (asynq deletes a finished task) on the new worker.
-			waitUntil(t, 60*time.Second, "the re-run to end the task", func() bool {
+			poll.Until(t, 60*time.Second, "the re-run to end the task", func() bool {
 				_, err := insp.GetTaskInfo("default", id)
 				return err != nil && strings.Contains(err.Error(), "not found")
 			})

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/tasks"
@@ -81,7 +82,7 @@ func TestDemoLeavesRealWorkAlone(t *testing.T) {
 			t.Logf("demo output:\n%s", tail(out.String(), 80))
 		}
 	})
-	waitUntil(t, 90*time.Second, "the demo to print 15 results", func() bool {
+	poll.Until(t, 90*time.Second, "the demo to print 15 results", func() bool {
 		return strings.Count(out.String(), "\nok   ")+strings.Count(out.String(), "\nFAIL ") >= 15
 	})
 

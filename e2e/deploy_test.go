@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/results"
 )
@@ -41,7 +42,7 @@ func TestGracefulShutdown(t *testing.T) {
 	for _, a := range []string{"hang-1", "slow-1", "slow-2"} {
 		enqueue(a)
 	}
-	waitUntil(t, 30*time.Second, "three requests in flight", func() bool { return len(s.Sim.Calls()) == 3 })
+	poll.Until(t, 30*time.Second, "three requests in flight", func() bool { return len(s.Sim.Calls()) == 3 })
 	for i := range 4 {
 		enqueue(fmt.Sprintf("waiting-%d", i))
 	}
@@ -116,7 +117,7 @@ func TestRollingRestart(t *testing.T) {
 		}
 		workers[i] = s.StartWorker(env)
 		// Let the new one take work before the next goes.
-		waitUntil(t, 30*time.Second, "tasks to keep arriving", func() bool { return p.Count() > before+20 })
+		poll.Until(t, 30*time.Second, "tasks to keep arriving", func() bool { return p.Count() > before+20 })
 	}
 	acked, doubt := p.Stop()
 	t.Logf("%d tasks enqueued during the rolling restart (%d in doubt)", len(acked), len(doubt))

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/junk"
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
@@ -58,34 +58,12 @@ func peakRSS(t *testing.T, pid int) int64 {
 func TestEnqueueAPIJunkKeepsWorkerSmall(t *testing.T) {
 	s := NewStack(t, simulator.Options{})
 	w := s.StartWorker(map[string]string{"ENQUEUE_TOKEN": "e2e-token"})
-	const size = 10 << 20
-	random := make([]byte, size)
-	_, _ = rand.Read(random)
-	fill := func(head, unit, tail string) []byte {
-		var b bytes.Buffer
-		b.WriteString(head)
-		for b.Len() < size-len(tail) {
-			b.WriteString(unit)
-		}
-		b.WriteString(tail)
-		return b.Bytes()
-	}
 	before := peakRSS(t, w.cmd.Process.Pid)
-	for _, tc := range []struct {
-		name string
-		body []byte
-	}{
-		{"random bytes", random},
-		{"array of numbers", fill("[", "1,", "1]")},
-		{"one huge string", fill(`{"provider":"`, "a", `"}`)},
-		{"huge meta", fill(`{"provider":"hooked","account_id":"a","meta":{`, `"k":1,`, `"z":1}}`)},
-		{"deep nesting", fill("", "[", "")},
-		{"fat refreshes", fill("[", `{"provider":"hooked","account_id":"a","meta":{"pad":"`+strings.Repeat("x", 3000)+`"}},`, "{}]")},
-	} {
-		code, body, took := apiRaw(t, w, "POST", "/v1/refreshes", tc.body)
-		t.Logf("%s: %d in %s: %.100s", tc.name, code, took.Round(time.Millisecond), body)
+	for _, tc := range junk.Bodies() {
+		code, body, took := apiRaw(t, w, "POST", "/v1/refreshes", tc.Data)
+		t.Logf("%s: %d in %s: %.100s", tc.Name, code, took.Round(time.Millisecond), body)
 		if code < 400 || code > 499 || took > 2*time.Second {
-			t.Errorf("%s: %d after %s, want a 4xx within 2s", tc.name, code, took)
+			t.Errorf("%s: %d after %s, want a 4xx within 2s", tc.Name, code, took)
 		}
 	}
 	grew := peakRSS(t, w.cmd.Process.Pid) - before

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/refreshq/refreshq/internal/probe"
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
@@ -15,33 +16,13 @@ import (
 func TestHTTPEdges(t *testing.T) {
 	t.Parallel()
 	s := NewStack(t, simulator.Options{})
-	do := func(method, url, host string, header map[string]string) int {
-		t.Helper()
-		req, err := http.NewRequest(method, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if host != "" {
-			req.Host = host
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-
 	t.Run("foreign Host at the loopback UI", func(t *testing.T) {
 		w := s.StartWorker(map[string]string{"PPROF": "1"})
 		for _, path := range []string{"/monitoring/", "/monitoring/api/queues", "/debug/pprof/"} {
-			if code := do("GET", "http://"+w.HTTP+path, "rebind.attacker.example", nil); code != http.StatusMisdirectedRequest {
+			if code := probe.Request(t, "GET", "http://"+w.HTTP+path, "rebind.attacker.example", nil); code != http.StatusMisdirectedRequest {
 				t.Errorf("GET %s with a foreign Host = %d, want 421", path, code)
 			}
-			if code := do("GET", "http://"+w.HTTP+path, "", nil); code != 200 {
+			if code := probe.Request(t, "GET", "http://"+w.HTTP+path, "", nil); code != 200 {
 				t.Errorf("GET %s from this machine = %d, want 200", path, code)
 			}
 		}
@@ -54,15 +35,7 @@ func TestHTTPEdges(t *testing.T) {
 			req, _ := http.NewRequest("POST", pause, strings.NewReader(""))
 			req.SetBasicAuth("ops", "ui-pw")
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			for k, v := range header {
-				req.Header.Set(k, v)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
+			return probe.Status(t, req, header)
 		}
 		if code := post(map[string]string{"Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"}); code != http.StatusForbidden {
 			t.Errorf("cross-site POST = %d, want 403", code)
@@ -82,11 +55,11 @@ func TestHTTPEdges(t *testing.T) {
 		w := s.StartWorker(map[string]string{"PPROF": "1", "HTTP_ADDR": "0.0.0.0:0"})
 		_, port, _ := net.SplitHostPort(w.HTTP)
 		for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap"} {
-			if code := do("GET", "http://127.0.0.1:"+port+path, "", nil); code != 404 {
+			if code := probe.Request(t, "GET", "http://127.0.0.1:"+port+path, "", nil); code != 404 {
 				t.Errorf("GET %s from 127.0.0.1 = %d, want 404", path, code)
 			}
 		}
-		if code := do("GET", "http://127.0.0.1:"+port+"/metrics", "", nil); code != 200 {
+		if code := probe.Request(t, "GET", "http://127.0.0.1:"+port+"/metrics", "", nil); code != 200 {
 			t.Errorf("/metrics = %d, want 200", code)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -102,7 +103,7 @@ func (s *Stack) firstSeen(t *testing.T, id, subject string) time.Time {
 // waitCalls waits until the upstream has seen n hooked calls.
 func (s *Stack) waitCalls(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("%d calls at the upstream", n), func() bool {
+	poll.Until(t, timeout, fmt.Sprintf("%d calls at the upstream", n), func() bool {
 		return len(callsOf(s.Sim.Calls(), tasks.ProviderHooked)) >= n
 	})
 }
@@ -154,7 +155,7 @@ func TestPriorityLanesAcrossTheFleet(t *testing.T) {
 	// A critical backlog saturates the budget: low keeps a share.
 	start := len(callsOf(s.Sim.Calls(), tasks.ProviderHooked))
 	enqueueTagged(t, c, "critical", "", "crit", critN)
-	waitFor(t, 60*time.Second, "the critical backlog done", func() bool {
+	poll.Until(t, 60*time.Second, "the critical backlog done", func() bool {
 		calls := callsOf(s.Sim.Calls(), tasks.ProviderHooked)
 		return countPrefixed(calls, start, len(calls), "crit-") >= critN
 	})

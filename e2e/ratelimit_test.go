@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/results"
@@ -142,18 +143,6 @@ func metricSum(body, name string, labels ...string) (sum float64, found bool) {
 	return sum, found
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func inspector(t *testing.T, s *Stack) *asynq.Inspector {
 	t.Helper()
 	opt, err := asynq.ParseRedisURI(s.RedisURL)
@@ -253,9 +242,9 @@ func TestCooldownAfter429(t *testing.T) {
 			// The 429 comes first and alone, so no request on the key is
 			// already in flight when the pause starts.
 			s.MustEnqueue("hooked", "--account", "trigger")
-			waitFor(t, 20*time.Second, "the 429", func() bool { return len(s.Sim.Calls()) >= 1 })
+			poll.Until(t, 20*time.Second, "the 429", func() bool { return len(s.Sim.Calls()) >= 1 })
 			cooldownKey := ratelimit.DefaultPrefix + "{hooked}:" + ratelimit.KeyID(s.base["HOOKED_API_KEY"]) + ":cooldown"
-			waitFor(t, 10*time.Second, "the worker to store the cooldown", func() bool {
+			poll.Until(t, 10*time.Second, "the worker to store the cooldown", func() bool {
 				return s.RDB.Exists(context.Background(), cooldownKey).Val() == 1
 			})
 
@@ -308,7 +297,7 @@ func TestWaitsSpendNoRetries(t *testing.T) {
 	insp := inspector(t, s)
 
 	ids := s.enqueueLines(t, nil, tasks.ProviderHooked, subjects("patient", 3)...)
-	waitFor(t, 20*time.Second, "the first call", func() bool { return len(s.Sim.Calls()) >= 1 })
+	poll.Until(t, 20*time.Second, "the first call", func() bool { return len(s.Sim.Calls()) >= 1 })
 
 	// Enqueued now, it finds the budget taken for about 3 s: longer than a
 	// worker sleeps inline, so it must be handed back to asynq.
@@ -409,7 +398,7 @@ func TestBreakerStopsCallsThenProbeCloses(t *testing.T) {
 	}
 
 	ids := s.enqueueLines(t, nil, tasks.ProviderHooked, subjects("down", tasksN)...)
-	waitFor(t, 20*time.Second, "the first failures", func() bool { return len(s.Sim.Calls()) >= threshold })
+	poll.Until(t, 20*time.Second, "the first failures", func() bool { return len(s.Sim.Calls()) >= threshold })
 	brokenFrom := s.Sim.Calls()[0].At
 
 	// Stay down for a while; each worker exports the breaker's state every
@@ -462,7 +451,7 @@ func TestBreakerStopsCallsThenProbeCloses(t *testing.T) {
 	if !sawOpen {
 		t.Error(`no worker's /metrics showed refreshq_breaker_state{provider="hooked",state="open"} 1 while the upstream was down`)
 	}
-	waitFor(t, 15*time.Second, "the breaker to show closed on /metrics", func() bool {
+	poll.Until(t, 15*time.Second, "the breaker to show closed on /metrics", func() bool {
 		_, body := ws[0].Get("/metrics")
 		v, _ := metricSum(body, "refreshq_breaker_state", `provider="hooked"`, `state="closed"`)
 		return v == 1
@@ -486,7 +475,7 @@ func TestDailyCapHoldsTasks(t *testing.T) {
 	ids := s.enqueueLines(t, nil, tasks.ProviderHooked, subjects("capped", 5)...)
 	s.WaitResults(3, 30*time.Second)
 	var held []*asynq.TaskInfo
-	waitFor(t, 20*time.Second, "2 tasks held in asynq's retry set", func() bool {
+	poll.Until(t, 20*time.Second, "2 tasks held in asynq's retry set", func() bool {
 		held, _ = insp.ListRetryTasks("default")
 		return len(held) == 2
 	})
@@ -510,7 +499,7 @@ func TestDailyCapHoldsTasks(t *testing.T) {
 		t.Errorf("%d tasks archived, want none", len(archived))
 	}
 
-	waitFor(t, 15*time.Second, "daily cap metrics", func() bool {
+	poll.Until(t, 15*time.Second, "daily cap metrics", func() bool {
 		var waits float64
 		daily := true
 		for _, w := range []*Worker{w1, w2} {

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/syncbuf"
@@ -40,12 +41,12 @@ func TestRedisOutage(t *testing.T) {
 	env := map[string]string{"WORKER_CONCURRENCY": "4"}
 	workers := []*Worker{s.StartWorker(env), s.StartWorker(env)}
 	p := s.startProducer("outage", 50*time.Millisecond)
-	waitUntil(t, 30*time.Second, "load before the outage", func() bool { return len(s.Results()) >= 20 })
+	poll.Until(t, 30*time.Second, "load before the outage", func() bool { return len(s.Results()) >= 20 })
 
 	srv.Kill()
 	downAt := time.Now()
 	for i, w := range workers {
-		waitUntil(t, 15*time.Second, fmt.Sprintf("worker %d's /readyz to answer 503", i), func() bool {
+		poll.Until(t, 15*time.Second, fmt.Sprintf("worker %d's /readyz to answer 503", i), func() bool {
 			code, _ := w.Get("/readyz")
 			return code == 503
 		})
@@ -66,7 +67,7 @@ func TestRedisOutage(t *testing.T) {
 	srv.Start(t)
 	upAt := time.Now()
 	for i, w := range workers {
-		waitUntil(t, 60*time.Second, fmt.Sprintf("worker %d's /readyz to answer 200 again", i), func() bool {
+		poll.Until(t, 60*time.Second, fmt.Sprintf("worker %d's /readyz to answer 200 again", i), func() bool {
 			code, _ := w.Get("/readyz")
 			return code == 200
 		})
@@ -74,7 +75,7 @@ func TestRedisOutage(t *testing.T) {
 	t.Logf("ready again %s after Redis came back", time.Since(upAt).Round(time.Millisecond))
 	// Work resumes: tasks enqueued after the outage run too.
 	after := p.Count()
-	waitUntil(t, 30*time.Second, "enqueues after the outage", func() bool { return p.Count() > after+20 })
+	poll.Until(t, 30*time.Second, "enqueues after the outage", func() bool { return p.Count() > after+20 })
 	acked, doubt := p.Stop()
 	t.Logf("%d tasks acknowledged, %d enqueues failed during the outage", len(acked), len(doubt))
 	// A task whose dequeue Redis applied just before it died never reached

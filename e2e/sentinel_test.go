@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
 )
@@ -27,7 +28,7 @@ func TestSentinelFailover(t *testing.T) {
 	ctx := context.Background()
 	sentinel := redis.NewSentinelClient(&redis.Options{Addr: sentinelAddr})
 	defer sentinel.Close()
-	waitUntil(t, 30*time.Second, "Sentinel to see the replica", func() bool {
+	poll.Until(t, 30*time.Second, "Sentinel to see the replica", func() bool {
 		rs, err := sentinel.Replicas(ctx, "mymaster").Result()
 		return err == nil && len(rs) == 1 && rs[0]["master-link-status"] == "ok"
 	})
@@ -55,7 +56,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	failedOverAt := time.Now()
 	want := strconv.Itoa(replica.Port)
-	waitUntil(t, 30*time.Second, "the replica to become master", func() bool {
+	poll.Until(t, 30*time.Second, "the replica to become master", func() bool {
 		addr, err := sentinel.GetMasterAddrByName(ctx, "mymaster").Result()
 		return err == nil && len(addr) == 2 && addr[1] == want
 	})
@@ -65,13 +66,13 @@ func TestSentinelFailover(t *testing.T) {
 	// second) is lost. Those tasks may have no result; all others must.
 	old := redis.NewClient(&redis.Options{Addr: master.Addr()})
 	defer old.Close()
-	waitUntil(t, 30*time.Second, "the old master to be demoted", func() bool {
+	poll.Until(t, 30*time.Second, "the old master to be demoted", func() bool {
 		role, err := old.Do(ctx, "ROLE").Slice()
 		return err == nil && len(role) > 0 && role[0] == "slave"
 	})
 	time.Sleep(500 * time.Millisecond) // acks already on their way from the old master
 	demoted := p.Count()
-	waitUntil(t, 30*time.Second, "enqueues to go through after the failover", func() bool { return p.Count() > demoted+10 })
+	poll.Until(t, 30*time.Second, "enqueues to go through after the failover", func() bool { return p.Count() > demoted+10 })
 	t.Logf("old master demoted %s after SENTINEL FAILOVER; enqueues flow on the new master", time.Since(failedOverAt).Round(time.Millisecond))
 	for i := range 3 {
 		ids = append(ids, s.MustEnqueue("hooked", "--account", fmt.Sprintf("after-%d", i)))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
@@ -53,7 +54,7 @@ func TestTraceparentTravelsToResultAndSpans(t *testing.T) {
 		t.Errorf("POST with an invalid traceparent = %v %v, want 400", resp.StatusCode, err)
 	}
 
-	waitUntil(t, 10*time.Second, "the worker's exported spans", func() bool {
+	poll.Until(t, 10*time.Second, "the worker's exported spans", func() bool {
 		log := w.Stderr.String()
 		return strings.Contains(log, `"Name":"refreshq.task"`) && strings.Contains(log, `"TraceID":"`+httpTrace+`"`) &&
 			strings.Contains(log, `"Name":"refreshq.upstream_request"`) && strings.Contains(log, `"Name":"refreshq.publish"`)

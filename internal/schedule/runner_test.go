@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/tasks"
@@ -101,7 +102,7 @@ func TestRunnersEnqueueOncePerPeriod(t *testing.T) {
 		}
 		for _, id := range due {
 			want[id] = true
-			eventually(t, "three verdicts for "+id, func() bool { return len(c.get(id)) == 3 })
+			poll.Until(t, 10*time.Second, "three verdicts for "+id, func() bool { return len(c.get(id)) == 3 })
 		}
 		// Later in the same period: no runner may call Redis again.
 		clk.Set(now.Add(20 * time.Second))
@@ -178,7 +179,7 @@ func TestCompletedTaskKeepsThePeriod(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- first.Run(ctx) }()
-	eventually(t, "the first enqueue", func() bool { return len(c.get(id)) == 1 })
+	poll.Until(t, 10*time.Second, "the first enqueue", func() bool { return len(c.get(id)) == 1 })
 	cancel()
 	<-done
 
@@ -186,7 +187,7 @@ func TestCompletedTaskKeepsThePeriod(t *testing.T) {
 	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the task to complete", func() bool {
+	poll.Until(t, 10*time.Second, "the task to complete", func() bool {
 		info, err := e.inspector.GetTaskInfo(e.queue, id)
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})
@@ -198,7 +199,7 @@ func TestCompletedTaskKeepsThePeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, second)
-	eventually(t, "the second verdict", func() bool { return len(c.get(id)) == 2 })
+	poll.Until(t, 10*time.Second, "the second verdict", func() bool { return len(c.get(id)) == 2 })
 	if v := c.get(id); !slices.Equal(v, []bool{false, true}) {
 		t.Errorf("verdicts %v; want enqueued, then duplicate", v)
 	}
@@ -223,12 +224,12 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, r)
-	eventually(t, "entry a", func() bool { return len(c.get("sched:a:2026-03-01T10:00:00Z")) == 1 })
+	poll.Until(t, 10*time.Second, "entry a", func() bool { return len(c.get("sched:a:2026-03-01T10:00:00Z")) == 1 })
 
 	t.Run("a new entry is picked up", func(t *testing.T) {
 		writeFile(t, path, two)
-		eventually(t, "entry b", func() bool { return len(c.get("sched:b:2026-03-01T10:00:00Z")) == 1 })
-		eventually(t, "the reload log", func() bool { return strings.Contains(logs.String(), "msg=\"schedule reloaded\"") })
+		poll.Until(t, 10*time.Second, "entry b", func() bool { return len(c.get("sched:b:2026-03-01T10:00:00Z")) == 1 })
+		poll.Until(t, 10*time.Second, "the reload log", func() bool { return strings.Contains(logs.String(), "msg=\"schedule reloaded\"") })
 		if !strings.Contains(logs.String(), "entries=2 added=1 removed=0") {
 			t.Errorf("log lacks the counts:\n%s", logs.String())
 		}
@@ -239,7 +240,7 @@ func TestReload(t *testing.T) {
 
 	t.Run("a broken file keeps the schedule", func(t *testing.T) {
 		writeFile(t, path, strings.Replace(two, "every: 1h", "evrey: 1h", 1))
-		eventually(t, "the error log", func() bool { return strings.Contains(logs.String(), "keeping the previous schedule") })
+		poll.Until(t, 10*time.Second, "the error log", func() bool { return strings.Contains(logs.String(), "keeping the previous schedule") })
 		if !strings.Contains(logs.String(), `unknown key \"evrey\"`) {
 			t.Errorf("log does not say what is wrong:\n%s", logs.String())
 		}
@@ -249,7 +250,7 @@ func TestReload(t *testing.T) {
 		}
 		clk.Add(time.Hour)
 		for _, id := range []string{"sched:a:2026-03-01T11:00:00Z", "sched:b:2026-03-01T11:00:00Z"} {
-			eventually(t, id, func() bool { return len(c.get(id)) == 1 })
+			poll.Until(t, 10*time.Second, id, func() bool { return len(c.get(id)) == 1 })
 		}
 		if n := len(r.Schedule().Entries); n != 2 {
 			t.Errorf("schedule has %d entries, want the previous 2", n)
@@ -258,7 +259,7 @@ func TestReload(t *testing.T) {
 
 	t.Run("a removed file keeps the schedule", func(t *testing.T) {
 		writeFile(t, path, "")
-		eventually(t, "the empty-file log", func() bool { return strings.Contains(logs.String(), "the file is empty") })
+		poll.Until(t, 10*time.Second, "the empty-file log", func() bool { return strings.Contains(logs.String(), "the file is empty") })
 		if n := len(r.Schedule().Entries); n != 2 {
 			t.Errorf("schedule has %d entries, want the previous 2", n)
 		}
@@ -284,13 +285,13 @@ func TestEnqueueFailureBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, r)
-	eventually(t, "a failure", func() bool { return r.Stats().Failed == 1 })
+	poll.Until(t, 10*time.Second, "a failure", func() bool { return r.Stats().Failed == 1 })
 	time.Sleep(30 * time.Millisecond)
 	if f := r.Stats().Failed; f != 1 {
 		t.Errorf("%d attempts for two due entries without the clock moving; want 1 (backoff)", f)
 	}
 	clk.Add(time.Second)
-	eventually(t, "the retry", func() bool { return r.Stats().Failed == 2 })
+	poll.Until(t, 10*time.Second, "the retry", func() bool { return r.Stats().Failed == 2 })
 	clk.Add(time.Second) // the second wait is 2s
 	time.Sleep(30 * time.Millisecond)
 	if f := r.Stats().Failed; f != 2 {
@@ -305,7 +306,7 @@ func TestEnqueueFailureBacksOff(t *testing.T) {
 	}
 	clk.Add(time.Second)
 	for _, id := range []string{"sched:a:2026-03-01T10:00:00Z", "sched:b:2026-03-01T10:00:00Z"} {
-		eventually(t, id+" after Redis came back", func() bool { return slices.Equal(c.get(id), []bool{false}) })
+		poll.Until(t, 10*time.Second, id+" after Redis came back", func() bool { return slices.Equal(c.get(id), []bool{false}) })
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/internal/poll"
+	"github.com/refreshq/refreshq/internal/probe"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/syncbuf"
@@ -76,35 +78,14 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.LoadWorker(nil, func(k string) string { return vars[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	started := make(chan string, 1)
-	go func() {
-		done <- worker.Run(ctx, cfg, worker.Options{
-			Logger: worker.NewLogger(b.logs, "json", "debug"), Listener: ln,
-			Started: func(a string) { started <- a },
-		})
-	}()
+	r := runWorker(t, vars, b.logs)
+	b.stop = r.stop
 	select {
-	case b.http = <-started:
-	case err := <-done:
+	case b.http = <-r.started:
+	case err := <-r.done:
 		t.Fatalf("worker.Run: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("worker did not start")
-	}
-	var once sync.Once
-	var stopErr error
-	b.stop = func() error {
-		once.Do(func() { cancel(); stopErr = <-done })
-		return stopErr
 	}
 	opt, _ := asynq.ParseRedisURI(url)
 	b.client = asynq.NewClient(opt)
@@ -124,6 +105,45 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 		}
 	})
 	return b
+}
+
+// running is a worker.Run in this process.
+type running struct {
+	addr    string      // of its listener
+	started chan string // the address Run reports once it serves
+	done    chan error  // what Run returned
+	stop    func() error
+}
+
+// runWorker runs a worker in this process with the environment vars,
+// logging JSON at debug level to logs. stop ends it and returns what Run
+// returned; the test's end stops it too.
+func runWorker(t *testing.T, vars map[string]string, logs io.Writer) *running {
+	t.Helper()
+	cfg, err := config.LoadWorker(nil, func(k string) string { return vars[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &running{addr: ln.Addr().String(), started: make(chan string, 1), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		r.done <- worker.Run(ctx, cfg, worker.Options{
+			Logger: worker.NewLogger(logs, "json", "debug"), Listener: ln,
+			Started: func(a string) { r.started <- a },
+		})
+	}()
+	var once sync.Once
+	var stopErr error
+	r.stop = func() error {
+		once.Do(func() { cancel(); stopErr = <-r.done })
+		return stopErr
+	}
+	t.Cleanup(func() { r.stop() })
+	return r
 }
 
 func (b *bundle) enqueue(t *testing.T, account string) string {
@@ -432,26 +452,11 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	srv := redistest.StartServer(t)
 	srv.Kill()
 	vars := map[string]string{"REDIS_URL": srv.URL(), "QUEUES": redistest.Name(t, "q_") + "=1", "SHUTDOWN_GRACE": "1s"}
-	cfg, err := config.LoadWorker(nil, func(k string) string { return vars[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncbuf.Buffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- worker.Run(ctx, cfg, worker.Options{Logger: worker.NewLogger(logs, "json", "debug"), Listener: ln})
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	r := runWorker(t, vars, logs)
+	defer r.stop()
 	readyz := func() int {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
+		resp, err := http.Get("http://" + r.addr + "/readyz")
 		if err != nil {
 			return 0
 		}
@@ -460,12 +465,8 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	}
 	waitFor := func(what string, d time.Duration, ok func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(d)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s within %s; logs:\n%s", what, d, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !poll.Holds(d, ok) {
+			t.Fatalf("no %s within %s; logs:\n%s", what, d, logs.String())
 		}
 	}
 	waitFor("'unreachable' line", 10*time.Second, func() bool { return strings.Contains(logs.String(), "unreachable") })
@@ -506,19 +507,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 func TestHTTPServerHasLimits(t *testing.T) {
 	b := setup(t, simulator.Options{}, nil)
 	send := func(host string, header map[string]string) int {
-		req, _ := http.NewRequest("GET", "http://"+b.http+"/monitoring/", nil)
-		if host != "" {
-			req.Host = host
-		}
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return probe.Request(t, "GET", "http://"+b.http+"/monitoring/", host, header)
 	}
 	if code := send("", nil); code != 200 {
 		t.Errorf("the UI from this machine = %d, want 200", code)
