@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/testenv"
 )
@@ -93,6 +94,20 @@ func waitForText(ctx context.Context, t *testing.T, want string) {
 	}
 }
 
+// logIn has the tab send Basic credentials with every request, including
+// the UI's own API calls, as a browser's remembered login would.
+func logIn(ctx context.Context, t *testing.T, user, password string) {
+	t.Helper()
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
+		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestUIShowsQueueInBrowser(t *testing.T) {
 	ctx := browser(t)
 	ropt := redistest.ConnOpt(t)
@@ -163,16 +178,7 @@ func TestUIShowsQueueInBrowser(t *testing.T) {
 			}
 		}
 
-		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:ui-test-pw"))
-		// The header rides on every request of the tab, including the
-		// UI's own API calls, as a browser's remembered login would.
-		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
-			network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}}); err != nil {
-			t.Fatal(err)
-		}
+		logIn(ctx, t, "ops", "ui-test-pw")
 		if err := chromedp.Do(step(t, ctx), chromedp.Navigate(srv.URL+"/monitoring/")); err != nil {
 			t.Fatalf("open the UI with credentials: %v", err)
 		}
@@ -185,7 +191,7 @@ func TestUIShowsQueueInBrowser(t *testing.T) {
 			shown  string
 		}{{true, "paused"}, {false, "run"}} {
 			clickQueueAction(ctx, t, q)
-			waitFor(t, fmt.Sprintf("queue paused=%v in Redis", want.paused), func() bool {
+			poll.Until(t, 30*time.Second, fmt.Sprintf("queue paused=%v in Redis", want.paused), func() bool {
 				info, err := insp.GetQueueInfo(q)
 				return err == nil && info.Paused == want.paused
 			})
@@ -217,7 +223,7 @@ func clickQueueAction(ctx context.Context, t *testing.T, q string) {
 	rect := func(sel string) (x, y float64) {
 		t.Helper()
 		var xy []float64
-		waitFor(t, "the action cell of "+q, func() bool {
+		poll.Until(t, 30*time.Second, "the action cell of "+q, func() bool {
 			js := fmt.Sprintf(`(() => {
   const a = [...document.querySelectorAll("th a")].find(e => e.textContent === %q);
   if (!a) return [];
@@ -252,20 +258,8 @@ func waitForRowState(ctx context.Context, t *testing.T, q, state string) {
   const a = [...document.querySelectorAll("th a")].find(e => e.textContent === %q);
   return a ? a.closest("tr").children[1].textContent : "";
 })()`, q)
-	waitFor(t, fmt.Sprintf("row %s to show %q", q, state), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("row %s to show %q", q, state), func() bool {
 		got, err := chromedp.Run(step(t, ctx), chromedp.Evaluate[string](js))
 		return err == nil && got == state
 	})
-}
-
-// waitFor polls cond for up to 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

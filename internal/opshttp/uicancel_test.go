@@ -2,7 +2,6 @@ package opshttp_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -81,14 +79,7 @@ func TestUIDeleteAndArchiveEndCancelled(t *testing.T) {
 	s := newServer(t, opshttp.Options{Addr: "0.0.0.0:0", RedisOpt: ropt, MonitorUser: "ops", MonitorPassword: "ui-test-pw",
 		Cancel: uiCancelFunc(t, rdb, q, stream), CancelQueues: []string{q}})
 	srv := newHTTPTest(t, s)
-	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:ui-test-pw"))
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders,
-		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}}); err != nil {
-		t.Fatal(err)
-	}
+	logIn(ctx, t, "ops", "ui-test-pw")
 	if err := chromedp.Do(step(t, ctx), chromedp.Navigate(srv.URL+"/monitoring/queues/"+q+"?status=pending")); err != nil {
 		t.Fatalf("open the queue's page: %v", err)
 	}
