@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,11 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/clients"
-	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
-	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -64,31 +61,14 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 				name = tc.name + "/batched"
 			}
 			t.Run(name, func(t *testing.T) {
-				rdb, _ := redistest.Client(t)
 				ctx := context.Background()
-				stream := redistest.Name(t, "results")
-				t.Cleanup(func() { rdb.Del(ctx, stream, results.IndexKey(stream, "")) })
-				key := ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}
 				var calls atomic.Int64
-				h := &Refresh{
-					ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-					publisher: results.NewPublisher(rdb, stream, time.Hour),
-					limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-					logger:    slog.New(slog.DiscardHandler),
-					upstreams: map[string]upstream{tasks.ProviderHooked: {
-						Provider: tasks.ProviderHooked, Key: key,
-						Call: func(context.Context, tasks.Refresh) (clients.Response, error) {
-							calls.Add(1)
-							return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
-						},
-					}},
-					policy:       retry.Policy{Initial: time.Second, Max: time.Second},
-					maxRetries:   3,
-					taskDeadline: cmp.Or(tc.deadline, time.Hour),
-					inlineWait:   time.Millisecond,
-					worker:       "test:1",
-					now:          time.Now,
-				}
+				h, rdb := testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
+					calls.Add(1)
+					return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+				})
+				h.taskDeadline = cmp.Or(tc.deadline, time.Hour)
+				key, stream := hookedKey, h.publisher.Stream()
 				if batched {
 					b := redisbatch.New(rdb, redisbatch.Options{})
 					t.Cleanup(b.Close)

@@ -17,11 +17,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/clients"
-	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
-	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -53,35 +51,19 @@ func (e *edge) log() string {
 
 func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 	t.Helper()
-	rdb, _ := redistest.Client(t)
-	stream := redistest.Name(t, "results")
-	t.Cleanup(func() { rdb.Del(context.Background(), stream, results.IndexKey(stream, "")) })
-	e := &edge{rdb: rdb, key: ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}, reg: prometheus.NewRegistry()}
+	e := &edge{key: hookedKey, reg: prometheus.NewRegistry()}
 	m, err := metrics.New(e.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.h = &Refresh{
-		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-		publisher: results.NewPublisher(rdb, stream, time.Hour),
-		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-		metrics:   m,
-		logger:    slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		upstreams: map[string]upstream{tasks.ProviderHooked: {
-			Provider: tasks.ProviderHooked, Key: e.key,
-			Call: func(context.Context, tasks.Refresh) (clients.Response, error) {
-				e.calls.Add(1)
-				return call()
-			},
-		}},
-		policy:       retry.Policy{Initial: time.Second, Max: time.Second},
-		maxRetries:   3,
-		taskDeadline: 24 * time.Hour,
-		inlineWait:   time.Millisecond,
-		worker:       "test:1",
-		now:          time.Now,
-	}
-	withQuota(t, e.h, redisbatch.Direct{RDB: rdb})
+	e.h, e.rdb = testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
+		e.calls.Add(1)
+		return call()
+	})
+	e.h.metrics = m
+	e.h.logger = slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.h.taskDeadline = 24 * time.Hour
+	withQuota(t, e.h, redisbatch.Direct{RDB: e.rdb})
 	return e
 }
 

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,8 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/clients"
-	"github.com/refreshq/refreshq/internal/ledger"
-	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/retry"
@@ -29,43 +26,18 @@ import (
 // is left alone; and an operator's re-run of the swept task is a new run
 // with its own result.
 func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
-	rdb, url := redistest.Client(t)
 	ctx := context.Background()
-	queue := redistest.Name(t, "q")
-	stream := redistest.Name(t, "results")
-	opt, err := asynq.ParseRedisURI(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	t.Cleanup(func() {
-		_ = insp.DeleteQueue(queue, true)
-		rdb.Del(ctx, stream)
+	h, rdb := testRefresh(t, func(ctx context.Context, r tasks.Refresh) (clients.Response, error) {
+		if r.AccountID == "gone" {
+			return clients.Response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
+		}
+		return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 	})
-
-	h := &Refresh{
-		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-		publisher: results.NewPublisher(rdb, stream, time.Hour),
-		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-		inspector: insp,
-		logger:    slog.New(slog.DiscardHandler),
-		upstreams: map[string]upstream{tasks.ProviderHooked: {
-			Provider: tasks.ProviderHooked,
-			Key:      ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"},
-			Call: func(ctx context.Context, r tasks.Refresh) (clients.Response, error) {
-				if r.AccountID == "gone" {
-					return clients.Response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
-				}
-				return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
-			},
-		}},
-		policy:       retry.Policy{Initial: time.Second, Max: time.Second},
-		maxRetries:   3,
-		taskDeadline: time.Hour,
-		worker:       "test:1",
-		now:          time.Now,
-	}
+	queue, stream := redistest.Name(t, "q"), h.publisher.Stream()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() { _ = insp.DeleteQueue(queue, true) })
+	h.inspector = insp
+	h.inlineWait = 0
 	withQuota(t, h, redisbatch.Direct{RDB: rdb})
 	// "lost" stands for a run asynq ends without the handler: the error is
 	// not retry.Final, and MaxRetry(0) makes asynq archive it at once, as
@@ -78,7 +50,7 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 		}
 		return h.ProcessTask(ctx, task)
 	})
-	srv := asynq.NewServer(opt, asynq.Config{
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Queues: map[string]int{queue: 1}, Concurrency: 2, TaskCheckInterval: 20 * time.Millisecond,
 		RetryDelayFunc: retry.DelayFunc(time.Second), IsFailure: retry.IsFailure, LogLevel: asynq.FatalLevel,
 	})
@@ -87,8 +59,7 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 	}
 	defer srv.Shutdown()
 
-	c := asynq.NewClient(opt)
-	defer c.Close()
+	c := asynq.NewClientFromRedisClient(rdb)
 	lost, err := c.Enqueue(asynq.NewTask(tasks.TypeHookedAccountRefresh, []byte(`{"account_id":"lost","meta":{"k":"v"}}`)), asynq.Queue(queue), asynq.MaxRetry(0))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,10 +12,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refreshq/refreshq/internal/clients"
-	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
-	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/retry"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -33,35 +30,21 @@ const (
 // once, then 200, with a budget so each request waits for admission.
 func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader) {
 	t.Helper()
-	rdb, _ := redistest.Client(t)
-	stream := redistest.Name(t, "results")
-	t.Cleanup(func() { rdb.Del(context.Background(), stream, results.IndexKey(stream, "")) })
 	var calls atomic.Int64
-	h := &Refresh{
-		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
-		publisher: results.NewPublisher(rdb, stream, time.Hour),
-		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
-		logger:    slog.New(slog.DiscardHandler),
-		tracing:   tracer,
-		upstreams: map[string]upstream{tasks.ProviderHooked: {
-			Provider: tasks.ProviderHooked, Key: ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"},
-			Budget: ratelimit.Budget{{N: 100, Per: time.Second}},
-			Call: func(context.Context, tasks.Refresh) (clients.Response, error) {
-				if calls.Add(1) == 1 {
-					return clients.Response{}, &clients.APIError{StatusCode: 500, Message: "boom"}
-				}
-				return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
-			},
-		}},
-		policy:       retry.Policy{Initial: time.Millisecond, Max: time.Millisecond},
-		maxRetries:   3,
-		taskDeadline: time.Hour,
-		inlineWait:   time.Second, // the backoff is waited out in place: one run, two requests
-		worker:       "test:1",
-		now:          time.Now,
-	}
+	h, rdb := testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
+		if calls.Add(1) == 1 {
+			return clients.Response{}, &clients.APIError{StatusCode: 500, Message: "boom"}
+		}
+		return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
+	})
+	h.tracing = tracer
+	u := h.upstreams[tasks.ProviderHooked]
+	u.Budget = ratelimit.Budget{{N: 100, Per: time.Second}}
+	h.upstreams[tasks.ProviderHooked] = u
+	h.policy = retry.Policy{Initial: time.Millisecond, Max: time.Millisecond}
+	h.inlineWait = time.Second // the backoff is waited out in place: one run, two requests
 	withQuota(t, h, redisbatch.Direct{RDB: rdb})
-	return h, results.NewReader(rdb, stream)
+	return h, results.NewReader(rdb, h.publisher.Stream())
 }
 
 // result returns the task's result.
