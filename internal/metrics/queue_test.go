@@ -13,17 +13,8 @@ import (
 	"github.com/refreshq/refreshq/internal/redistest"
 )
 
-// uniqueQueue names a queue no other test (or test run) uses, and deletes
-// it with its tasks when the test ends: asynq has no key prefix to isolate by.
-func uniqueQueue(t *testing.T, insp *asynq.Inspector) string {
-	t.Helper()
-	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
-	q := fmt.Sprintf("refreshq-test-%s-%d", name, time.Now().UnixNano())
-	t.Cleanup(func() { _ = insp.DeleteQueue(q, true) })
-	return q
-}
-
 type queueSetup struct {
+	opt    asynq.RedisConnOpt
 	client *asynq.Client
 	insp   *asynq.Inspector
 	reg    *prometheus.Registry
@@ -32,7 +23,7 @@ type queueSetup struct {
 func setupQueues(t *testing.T) queueSetup {
 	t.Helper()
 	opt := redistest.ConnOpt(t)
-	s := queueSetup{client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), reg: metrics.NewRegistry()}
+	s := queueSetup{opt: opt, client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), reg: metrics.NewRegistry()}
 	t.Cleanup(func() {
 		s.client.Close()
 		s.insp.Close()
@@ -66,7 +57,7 @@ func queueSamples(got map[string][]sample, q string) map[string]float64 {
 
 func TestQueueCollectorReportsTaskCounts(t *testing.T) {
 	s := setupQueues(t)
-	busy, empty := uniqueQueue(t, s.insp), uniqueQueue(t, s.insp)
+	busy, empty := redistest.Queue(t, s.opt), redistest.Queue(t, s.opt)
 	s.enqueue(t, busy, 3)
 	s.enqueue(t, busy, 2, asynq.ProcessIn(time.Hour))
 	archived := s.enqueue(t, busy, 1)
@@ -113,7 +104,7 @@ func TestQueueCollectorReportsTaskCounts(t *testing.T) {
 
 func TestQueueCollectorCachesBriefly(t *testing.T) {
 	s := setupQueues(t)
-	q := uniqueQueue(t, s.insp)
+	q := redistest.Queue(t, s.opt)
 	s.enqueue(t, q, 1)
 	if err := metrics.RegisterQueues(s.reg, s.insp, []string{q}); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := uniqueQueue(t, ropt)
+			q := redistest.Queue(t, ropt)
 			enqueue(t, ropt, q, 2)
 			send := func(path string) response {
 				req := httptest.NewRequest("POST", "/monitoring/api/queues/"+q+path, nil)

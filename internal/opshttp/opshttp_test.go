@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
@@ -25,25 +24,6 @@ func TestMain(m *testing.M) {
 	// httptest servers, asynqmon's Redis pools and Chromium's websocket all
 	// run goroutines that must end with their test.
 	goleak.VerifyTestMain(m)
-}
-
-// uniqueQueue names a queue no other test uses and deletes it, with its
-// tasks, when the test ends: asynq has no key prefix to isolate tests by.
-func uniqueQueue(t *testing.T, opt asynq.RedisConnOpt) string {
-	t.Helper()
-	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
-	q := fmt.Sprintf("refreshq-test-%s-%d", name, time.Now().UnixNano())
-	cleanupQueue(t, opt, q)
-	return q
-}
-
-// cleanupQueue deletes q and its tasks when the test ends.
-func cleanupQueue(t *testing.T, opt asynq.RedisConnOpt, q string) {
-	t.Cleanup(func() {
-		insp := asynq.NewInspector(opt)
-		defer insp.Close()
-		_ = insp.DeleteQueue(q, true)
-	})
 }
 
 // enqueue puts n bundle.social refreshes on queue and returns their ids.
@@ -371,7 +351,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 
 func TestMonitoringAPIListsEnqueuedQueue(t *testing.T) {
 	ropt := redistest.ConnOpt(t)
-	q := uniqueQueue(t, ropt)
+	q := redistest.Queue(t, ropt)
 	enqueue(t, ropt, q, 3)
 	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: ropt})
 
@@ -400,7 +380,7 @@ func TestMonitoringAPIListsEnqueuedQueue(t *testing.T) {
 // a failed refresh; the auth wrapper must let those POSTs through.
 func TestRunArchivedTaskThroughUI(t *testing.T) {
 	ropt := redistest.ConnOpt(t)
-	q := uniqueQueue(t, ropt)
+	q := redistest.Queue(t, ropt)
 	ids := enqueue(t, ropt, q, 3)
 	insp := asynq.NewInspector(ropt)
 	defer insp.Close()

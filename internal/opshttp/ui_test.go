@@ -113,7 +113,7 @@ func TestUIShowsQueueInBrowser(t *testing.T) {
 	ropt := redistest.ConnOpt(t)
 	// A short name keeps the README's screenshot readable.
 	q := fmt.Sprintf("refreshq-ui-%06x", rand.IntN(1<<24))
-	cleanupQueue(t, ropt, q)
+	redistest.DeleteQueueAtEnd(t, ropt, q)
 	enqueue(t, ropt, q, 5)
 	enqueue(t, ropt, q, 2, asynq.ProcessIn(time.Hour))
 	archived := enqueue(t, ropt, q, 1)

@@ -50,8 +50,8 @@ func TestUIDeleteAndArchiveEndCancelled(t *testing.T) {
 	q := fmt.Sprintf("refreshq-uicancel-%06x", rand.IntN(1<<24))
 	other := q + "-other"
 	stream := q + ":results"
-	cleanupQueue(t, ropt, q)
-	cleanupQueue(t, ropt, other)
+	redistest.DeleteQueueAtEnd(t, ropt, q)
+	redistest.DeleteQueueAtEnd(t, ropt, other)
 	t.Cleanup(func() {
 		keys, _ := rdb.Keys(context.Background(), stream+"*").Result()
 		rdb.Del(context.Background(), append(keys, stream)...)

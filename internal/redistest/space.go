@@ -69,3 +69,21 @@ func randHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Queue returns a queue name unique to the test on the Redis of opt, and
+// deletes the queue with its tasks at the end of the test.
+func Queue(t testing.TB, opt asynq.RedisConnOpt) string {
+	t.Helper()
+	q := Name(t, "refreshq-test-")
+	DeleteQueueAtEnd(t, opt, q)
+	return q
+}
+
+// DeleteQueueAtEnd deletes q, with its tasks, at the end of the test.
+func DeleteQueueAtEnd(t testing.TB, opt asynq.RedisConnOpt, q string) {
+	t.Cleanup(func() {
+		insp := asynq.NewInspector(opt)
+		defer insp.Close()
+		_ = insp.DeleteQueue(q, true)
+	})
+}
