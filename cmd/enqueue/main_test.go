@@ -94,6 +94,19 @@ func (f *fixture) redisKeys(t testing.TB) int {
 	return n
 }
 
+// refusedWholly fails the test unless o printed nothing on stdout and the
+// test's keys in Redis are as many as before: refused input writes
+// nothing anywhere.
+func (f *fixture) refusedWholly(t testing.TB, o outcome, before int) {
+	t.Helper()
+	if o.stdout != "" {
+		t.Errorf("stdout = %q, want nothing", o.stdout)
+	}
+	if after := f.redisKeys(t); after != before {
+		t.Errorf("Redis keys of this test went from %d to %d: refused input wrote something", before, after)
+	}
+}
+
 type outcome struct {
 	err            error
 	code           int
@@ -195,12 +208,7 @@ func TestBadInput(t *testing.T) {
 			if strings.Contains(o.stderr, "s3cret") {
 				t.Errorf("stderr shows the password: %s", o.stderr)
 			}
-			if o.stdout != "" {
-				t.Errorf("stdout = %q, want nothing", o.stdout)
-			}
-			if after := f.redisKeys(t); after != before {
-				t.Errorf("Redis keys of this test went from %d to %d: bad input wrote something", before, after)
-			}
+			f.refusedWholly(t, o, before)
 		})
 	}
 }
