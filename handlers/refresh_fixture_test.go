@@ -21,19 +21,18 @@ import (
 var hookedKey = ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}
 
 // testRefresh returns a handler whose hooked upstream answers with call,
-// on a ledger, stream and limiter of the test's own (its stream removed
+// on a ledger, stream and limiter of the test's own (their keys removed
 // at the end), with what the tests share: no log, three retries a second
 // apart, an hour's deadline, a millisecond's wait in place. A test sets
 // what it varies, then calls withQuota.
 func testRefresh(t *testing.T, call func(context.Context, tasks.Refresh) (clients.Response, error)) (*Refresh, redis.UniversalClient) {
 	t.Helper()
 	rdb, _ := redistest.Client(t)
-	stream := redistest.Name(t, "results")
-	t.Cleanup(func() { rdb.Del(context.Background(), stream, results.IndexKey(stream, "")) })
+	stream := redistest.Keys(t, rdb, "results")
 	return &Refresh{
-		ledger:    ledger.New(rdb, redistest.Name(t, "ledger")+":", time.Hour),
+		ledger:    ledger.New(rdb, redistest.Keys(t, rdb, "ledger")+":", time.Hour),
 		publisher: results.NewPublisher(rdb, stream, time.Hour),
-		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Name(t, "rl") + ":"}),
+		limiter:   ratelimit.New(rdb, ratelimit.Options{Prefix: redistest.Keys(t, rdb, "rl") + ":"}),
 		logger:    slog.New(slog.DiscardHandler),
 		upstreams: map[string]upstream{tasks.ProviderHooked: {
 			Provider: tasks.ProviderHooked, Key: hookedKey, Call: call,

@@ -17,8 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestRecordAndCounts(t *testing.T) {
 	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
-	l := New(rdb, redistest.Name(t, "ledger")+":", time.Hour)
-	t.Cleanup(func() { rdb.Del(context.Background(), l.Key("a"), l.Key("b")) })
+	l := New(rdb, redistest.Keys(t, rdb, "ledger")+":", time.Hour)
 	first := time.UnixMilli(time.Now().UnixMilli())
 	st, err := l.Begin(ctx, "a", first)
 	if err != nil || st.Run != 1 || !st.FirstSeen.Equal(first) || !st.RunStarted.Equal(first) {

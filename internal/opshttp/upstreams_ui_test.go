@@ -30,12 +30,8 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 	ctx := browser(t)
 	rdb, _ := redistest.Client(t)
 	bg := context.Background()
-	prefix := redistest.Name(t, "refreshq:rl:test:") + ":"
-	stream := redistest.Name(t, "results_")
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(bg, prefix+"*").Result()
-		rdb.Del(bg, append(keys, stream)...)
-	})
+	prefix := redistest.Keys(t, rdb, "refreshq:rl:test:") + ":"
+	stream := redistest.Keys(t, rdb, "results_")
 	lim := ratelimit.New(rdb, ratelimit.Options{Prefix: prefix})
 	bundle := ratelimit.Key{Provider: "bundle_social", KeyID: ratelimit.KeyID("bundle-key"), Endpoint: ratelimit.EndpointID("https://api.bundle.social")}
 	hooked := ratelimit.Key{Provider: "hooked", KeyID: ratelimit.KeyID("hooked-key"), Endpoint: ratelimit.EndpointID("https://api.hooked.so")}

@@ -1,10 +1,6 @@
 package ratelimit
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,10 +28,7 @@ type fixture struct {
 func setup(tb testing.TB, opt Options, fake bool) *fixture {
 	tb.Helper()
 	rdb, _ := redistest.Client(tb)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := strings.NewReplacer("/", "_", "*", "_", "?", "_", "[", "_", "]", "_").Replace(tb.Name())
-	opt.Prefix = "refreshq:rl:test:" + name + ":" + hex.EncodeToString(b[:]) + ":"
+	opt.Prefix = redistest.Keys(tb, rdb, "refreshq:rl:test:") + ":"
 	f := &fixture{rdb: rdb}
 	if fake {
 		// A fixed instant away from midnight, so day boundaries are deliberate.
@@ -43,16 +36,6 @@ func setup(tb testing.TB, opt Options, fake bool) *fixture {
 		opt.Now = f.clock.Now
 	}
 	f.lim = New(rdb, opt)
-	tb.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, opt.Prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			tb.Errorf("clean up %s: %v", opt.Prefix, err)
-		}
-	})
 	return f
 }
 

@@ -85,13 +85,32 @@ func MiniClient(t testing.TB) (*redis.Client, *miniredis.Miniredis) {
 
 // Name returns a name unique to this test run, for queues, streams and
 // key prefixes: asynq has no key prefix, so tests sharing one Redis are
-// kept apart by the names they use.
+// kept apart by the names they use. It holds no glob character, so
+// name+"*" matches its keys only.
 func Name(t testing.TB, prefix string) string {
-	clean := strings.NewReplacer("/", "_", " ", "_", ":", "_").Replace(t.Name())
+	clean := strings.NewReplacer("/", "_", " ", "_", ":", "_", "*", "_", "?", "_", "[", "_", "]", "_", "\\", "_").Replace(t.Name())
 	if len(clean) > 24 {
 		clean = clean[:24]
 	}
 	return fmt.Sprintf("%s%s_%s", prefix, clean, randHex(4))
+}
+
+// Keys returns Name(t, prefix) and, at the end of the test, deletes from
+// rdb every key that starts with it.
+func Keys(t testing.TB, rdb redis.UniversalClient, prefix string) string {
+	t.Helper()
+	name := Name(t, prefix)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, name+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("delete the keys %s*: %v", name, err)
+		}
+	})
+	return name
 }
 
 // Server is a redis-server process of a test's own.

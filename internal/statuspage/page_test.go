@@ -34,13 +34,8 @@ func setup(t *testing.T) fixture {
 	t.Helper()
 	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
-	prefix := redistest.Name(t, "refreshq:rl:test:") + ":"
-	stream := redistest.Name(t, "results_")
-	t.Cleanup(func() {
-		keys, _ := rdb.Keys(ctx, prefix+"*").Result()
-		keys = append(keys, stream)
-		rdb.Del(ctx, keys...)
-	})
+	prefix := redistest.Keys(t, rdb, "refreshq:rl:test:") + ":"
+	stream := redistest.Keys(t, rdb, "results_")
 	f := fixture{
 		lim:    ratelimit.New(rdb, ratelimit.Options{Prefix: prefix}),
 		pub:    results.NewPublisher(rdb, stream, time.Minute),
