@@ -59,9 +59,9 @@ type CancelOutcome struct {
 	TaskID string
 	State  CancelState
 	// Result is the cancelled result (Cancelled) or the one that stands
-	// (AlreadyEnded; zero if it expired); Map is the stream entry.
+	// (AlreadyEnded; zero if it expired), with its fields as the stream
+	// holds them (Result.Fields).
 	Result results.Entry
-	Map    results.Map
 	Err    error
 }
 
@@ -110,7 +110,7 @@ func (c *Client) Cancel(ctx context.Context, ids ...string) ([]CancelOutcome, er
 	var errs []error
 	for i, id := range ids {
 		o, err := cl.Cancel(ctx, id, c.actor, c.cancelWait)
-		out := CancelOutcome{TaskID: id, Result: o.Result, Map: o.Map}
+		out := CancelOutcome{TaskID: id, Result: o.Result}
 		switch {
 		case err != nil:
 			out.State, out.Err = CancelFailed, fmt.Errorf("cancel task %s in %s: %w", id, c.where, err)

@@ -15,7 +15,6 @@ import (
 	"github.com/refreshq/refreshq/internal/cancel"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redisconn"
-	"github.com/refreshq/refreshq/internal/resultfeed"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -32,7 +31,6 @@ type Client struct {
 	ownsRedis bool
 	aq        *asynq.Client
 	reader    *results.Reader
-	feed      *resultfeed.Feed
 	stream    string
 	queues    []string
 	conc      int
@@ -194,7 +192,6 @@ func newClient(rdb redis.UniversalClient, s settings) *Client {
 		rdb:        rdb,
 		aq:         asynq.NewClientFromRedisClient(rdb),
 		reader:     results.NewReader(rdb, s.stream),
-		feed:       resultfeed.New(rdb, s.stream, nil),
 		stream:     s.stream,
 		queues:     s.queues,
 		conc:       s.conc,
@@ -207,7 +204,7 @@ func newClient(rdb redis.UniversalClient, s settings) *Client {
 // Close stops the reading that Wait shares and releases the connection
 // pool (unless it was given to NewFromRedisClient).
 func (c *Client) Close() error {
-	c.feed.Close()
+	c.reader.Close()
 	if !c.ownsRedis {
 		return nil
 	}

@@ -90,7 +90,7 @@ func ExampleClient_Wait() {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	res, _, err := c.Wait(wctx, id)
+	res, err := c.Wait(wctx, id)
 	if err != nil {
 		log.Fatal(err) // context.DeadlineExceeded: no result within 2 minutes
 	}
@@ -115,24 +115,8 @@ func ExampleClient_Consume() {
 			fmt.Println(e.TaskID, e.Status)
 			return nil // acknowledged; an error leaves it pending
 		},
-		client.ConsumeOptions{From: "0", ClaimIdle: 5 * time.Minute})
+		results.ConsumeOptions{From: "0", ClaimIdle: 5 * time.Minute})
 	log.Println(err)
-}
-
-func ExampleClient_TrimResults() {
-	c, err := client.New("redis://127.0.0.1:6379")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-
-	// Keep a week and at most a million results, but nothing a consumer
-	// group has not acknowledged yet.
-	n, err := c.TrimResults(context.Background(), 1_000_000, 7*24*time.Hour)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("trimmed", n)
 }
 
 func ExampleRedactURL() {

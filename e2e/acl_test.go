@@ -72,7 +72,7 @@ func TestACLUsers(t *testing.T) {
 		}
 		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		e, _, err := c.Wait(wctx, id)
+		e, err := c.Wait(wctx, id)
 		if err != nil || !e.Succeeded() {
 			t.Fatalf("wait: %+v %v", e, err)
 		}

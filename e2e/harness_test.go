@@ -337,7 +337,7 @@ func (s *Stack) Results() []results.Entry {
 	}
 	out := make([]results.Entry, 0, len(msgs))
 	for _, m := range msgs {
-		e, _ := results.FromValues(m.ID, m.Values)
+		e := results.FromValues(m.ID, m.Values)
 		out = append(out, e)
 	}
 	return out

@@ -105,7 +105,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					if len(entries) != 1 {
 						t.Fatalf("%d entries, want 1", len(entries))
 					}
-					e, _ := results.FromValues(entries[0].ID, entries[0].Values)
+					e := results.FromValues(entries[0].ID, entries[0].Values)
 					if e.Status != results.StatusSucceeded || e.Attempts != 1 || e.HTTPStatus != 200 {
 						t.Errorf("entry %+v, want succeeded after 1 attempt with 200", e)
 					}
@@ -118,7 +118,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					if len(entries) != 1 {
 						t.Fatalf("%d entries, want 1", len(entries))
 					}
-					e, _ := results.FromValues(entries[0].ID, entries[0].Values)
+					e := results.FromValues(entries[0].ID, entries[0].Values)
 					if e.Status != results.StatusFailed || e.ErrorKind != tc.wantKind || e.Attempts != 0 {
 						t.Errorf("entry %+v, want failed with %s after 0 attempts", e, tc.wantKind)
 					}

@@ -76,7 +76,7 @@ func (e *edge) entries(t *testing.T) []results.Entry {
 	}
 	var out []results.Entry
 	for _, x := range xs {
-		en, _ := results.FromValues(x.ID, x.Values)
+		en := results.FromValues(x.ID, x.Values)
 		out = append(out, en)
 	}
 	return out

@@ -88,7 +88,7 @@ func Example_mount() {
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	e, _, err := producer.Wait(waitCtx, id)
+	e, err := producer.Wait(waitCtx, id)
 	if err != nil {
 		log.Fatal(err)
 	}

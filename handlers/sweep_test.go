@@ -141,7 +141,7 @@ func entries(t *testing.T, rdb redis.UniversalClient, stream string) []results.E
 	}
 	out := make([]results.Entry, 0, len(msgs))
 	for _, m := range msgs {
-		e, _ := results.FromValues(m.ID, m.Values)
+		e := results.FromValues(m.ID, m.Values)
 		out = append(out, e)
 	}
 	return out

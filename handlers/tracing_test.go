@@ -50,7 +50,7 @@ func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader)
 // result returns the task's result.
 func result(t *testing.T, rd *results.Reader) results.Entry {
 	t.Helper()
-	e, _, err := rd.Lookup(context.Background(), "")
+	e, err := rd.Lookup(context.Background(), "")
 	if err != nil {
 		t.Fatalf("the task has no result: %v", err)
 	}

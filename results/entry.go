@@ -44,7 +44,8 @@ const (
 )
 
 // Entry is one result: one stream entry. All values are strings in the
-// stream; Entry holds them typed.
+// stream; Entry holds them typed, and an Entry read from the stream holds
+// them as stored too (Fields).
 type Entry struct {
 	// ID is the stream entry id; it is not a field of the entry.
 	ID string `json:"-"`
@@ -67,6 +68,13 @@ type Entry struct {
 	// TraceID is the W3C trace id (32 hex digits) the task carried in its
 	// payload's traceparent, empty when it carried none.
 	TraceID string
+
+	// Fields is the entry as it was read from the stream: every field, as
+	// stored, including those of a later schema version that this one does
+	// not know, so that printers and the HTTP API can pass an entry on
+	// verbatim. It is nil in an Entry that was not read (one about to be
+	// published); Publish writes the typed fields above, not these.
+	Fields Map `json:"-"`
 }
 
 // Field names of a stream entry.
@@ -100,9 +108,10 @@ func (e Entry) DurationMS() int64 { return e.FinishedAt.Sub(e.EnqueuedAt).Millis
 // Succeeded reports whether the task succeeded.
 func (e Entry) Succeeded() bool { return e.Status == StatusSucceeded }
 
-// Fields returns the entry as the stream holds it: every field, as strings,
-// in the contract's order.
-func (e Entry) Fields() []string {
+// Values returns the entry as Publish writes it: every field of this
+// schema version, as strings, in the contract's order, names and values
+// alternating.
+func (e Entry) Values() []string {
 	meta := e.Meta
 	if meta == "" {
 		meta = "{}"
@@ -135,8 +144,9 @@ func (e Entry) Fields() []string {
 type Map map[string]string
 
 // FromValues decodes a stream entry as go-redis returns it. Fields it does
-// not know are ignored, so later schema versions can add fields.
-func FromValues(id string, values map[string]any) (Entry, Map) {
+// not know are kept in Fields only, so later schema versions can add
+// fields.
+func FromValues(id string, values map[string]any) Entry {
 	m := make(Map, len(values))
 	for k, v := range values {
 		if s, ok := v.(string); ok {
@@ -157,12 +167,13 @@ func FromValues(id string, values map[string]any) (Entry, Map) {
 		Meta:      m[FieldMeta],
 		Worker:    m[FieldWorker],
 		TraceID:   m[FieldTraceID],
+		Fields:    m,
 	}
 	e.Attempts, _ = strconv.Atoi(m[FieldAttempts])
 	e.HTTPStatus, _ = strconv.Atoi(m[FieldHTTPStatus])
 	e.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, m[FieldEnqueuedAt])
 	e.FinishedAt, _ = time.Parse(time.RFC3339Nano, m[FieldFinishedAt])
-	return e, m
+	return e
 }
 
 // WorkerName is host:pid, the worker field of the results a process

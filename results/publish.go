@@ -91,7 +91,7 @@ func (p *Publisher) publishKeys(e Entry, done []string) []string {
 
 // publishArgs are publishScript's ARGV for e.
 func (p *Publisher) publishArgs(e Entry, run int) []any {
-	fields := e.Fields()
+	fields := e.Values()
 	args := make([]any, 0, 3+len(fields))
 	args = append(args, run, p.indexTTL.Milliseconds(), string(e.Status))
 	for _, f := range fields {

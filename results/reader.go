@@ -13,76 +13,74 @@ import (
 // result has expired from the index).
 var ErrNoResult = errors.New("no result yet")
 
-// Reader reads results: one by task id, waiting for one, or all as they land.
+// ErrClosed is returned by Wait once the Reader is closed.
+var ErrClosed = errors.New("results reader closed")
+
+// Reader reads results: one by task id, waiting for one, all as they land,
+// or as a consumer group. It is safe for concurrent use; Close it when done
+// if it may have waited.
 type Reader struct {
 	rdb    redis.UniversalClient
 	stream string
+	feed   *feed
 }
 
-// NewReader returns a Reader of stream.
+// NewReader returns a Reader of stream. It sends Redis nothing until it is
+// used.
 func NewReader(rdb redis.UniversalClient, stream string) *Reader {
-	return &Reader{rdb: rdb, stream: stream}
+	r := &Reader{rdb: rdb, stream: stream}
+	r.feed = newFeed(r)
+	return r
+}
+
+// Close stops the reading that concurrent Waits share and waits for it to
+// end; Waits still running return ErrClosed. It does not close rdb.
+func (r *Reader) Close() error {
+	r.feed.close()
+	return nil
 }
 
 // Lookup returns a task's latest result, or ErrNoResult.
-func (r *Reader) Lookup(ctx context.Context, taskID string) (Entry, Map, error) {
+func (r *Reader) Lookup(ctx context.Context, taskID string) (Entry, error) {
 	id, err := r.rdb.HGet(ctx, IndexKey(r.stream, taskID), indexEntry).Result()
 	if errors.Is(err, redis.Nil) {
-		return Entry{}, nil, ErrNoResult
+		return Entry{}, ErrNoResult
 	}
 	if err != nil {
-		return Entry{}, nil, fmt.Errorf("look up result of task %s: %w", taskID, err)
+		return Entry{}, fmt.Errorf("look up result of task %s: %w", taskID, err)
 	}
 	msgs, err := r.rdb.XRange(ctx, r.stream, id, id).Result()
 	if err != nil {
-		return Entry{}, nil, fmt.Errorf("read result %s of task %s: %w", id, taskID, err)
+		return Entry{}, fmt.Errorf("read result %s of task %s: %w", id, taskID, err)
 	}
 	if len(msgs) == 0 {
 		// The index outlived the entry: the stream was trimmed past it.
-		return Entry{}, nil, ErrNoResult
+		return Entry{}, ErrNoResult
 	}
-	e, m := FromValues(msgs[0].ID, msgs[0].Values)
-	return e, m, nil
+	return FromValues(msgs[0].ID, msgs[0].Values), nil
 }
 
-// blockStep bounds one XREAD BLOCK: go-redis does not interrupt a blocked
-// read when its context is cancelled, so this is how long a cancelled Wait
-// or Follow (Ctrl-C on `enqueue results --follow`) may take to return. An
-// idle follower costs two cheap XREADs a second for it.
-const blockStep = 500 * time.Millisecond
-
-// Wait blocks until taskID has a result and returns it. It never misses a
-// result that landed before it began: it notes the stream's last id, then
-// checks the index (which Publish writes in the same script as the entry),
-// then blocks on entries after the noted id. It returns ctx's error when ctx
-// ends first.
-func (r *Reader) Wait(ctx context.Context, taskID string) (Entry, Map, error) {
-	last, err := r.LastID(ctx)
-	if err != nil {
-		return Entry{}, nil, err
-	}
-	if e, m, err := r.Lookup(ctx, taskID); !errors.Is(err, ErrNoResult) {
-		return e, m, err
-	}
-	var found *redis.XMessage
-	err = r.follow(ctx, last, func(msg redis.XMessage) bool {
-		if msg.Values[FieldTaskID] == taskID {
-			found = &msg
-			return false
-		}
-		return true
-	})
-	if found != nil {
-		e, m := FromValues(found.ID, found.Values)
-		return e, m, nil
-	}
-	return Entry{}, nil, err
+// Wait blocks until taskID has a result and returns it, however early the
+// result landed, or returns ctx's error when ctx ends first: give ctx a
+// timeout. Concurrent Waits on one Reader share a single blocking read of
+// the stream, so thousands of waiters cost Redis about what one does: each
+// adds one index lookup at its start, and one more when it times out.
+func (r *Reader) Wait(ctx context.Context, taskID string) (Entry, error) {
+	return r.feed.wait(ctx, taskID)
 }
+
+// followStep bounds one XREAD BLOCK of Follow: go-redis does not interrupt
+// a blocked read when its context is cancelled, so this is how long a
+// cancelled Follow (Ctrl-C on `enqueue results --follow`) may take to
+// return. An idle follower costs two cheap XREADs a second for it.
+const followStep = 500 * time.Millisecond
 
 // Follow calls fn with every result added after from ("$" for only new ones,
-// "0" for the whole stream) until fn returns an error or ctx ends; it
-// returns that error or ctx's.
-func (r *Reader) Follow(ctx context.Context, from string, fn func(Entry, Map) error) error {
+// "0" for the whole stream, or an entry id to resume after) until fn
+// returns an error or ctx ends, and returns that error or ctx's. It reads
+// without a consumer group: nothing is acknowledged, and a restart starts
+// again from from (see Consume for the other way).
+func (r *Reader) Follow(ctx context.Context, from string, fn func(context.Context, Entry) error) error {
 	if from == "$" {
 		last, err := r.LastID(ctx)
 		if err != nil {
@@ -90,23 +88,8 @@ func (r *Reader) Follow(ctx context.Context, from string, fn func(Entry, Map) er
 		}
 		from = last
 	}
-	var fnErr error
-	err := r.follow(ctx, from, func(msg redis.XMessage) bool {
-		e, m := FromValues(msg.ID, msg.Values)
-		fnErr = fn(e, m)
-		return fnErr == nil
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return err
-}
-
-// follow reads entries after id in order, blocking while there are none,
-// until fn returns false or ctx ends.
-func (r *Reader) follow(ctx context.Context, id string, fn func(redis.XMessage) bool) error {
 	for {
-		block := blockStep
+		block := followStep
 		if dl, ok := ctx.Deadline(); ok {
 			if left := time.Until(dl); left < block {
 				block = left
@@ -118,7 +101,7 @@ func (r *Reader) follow(ctx context.Context, id string, fn func(redis.XMessage) 
 			<-ctx.Done()
 			return ctx.Err()
 		}
-		streams, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.stream, id}, Count: 500, Block: block}).Result()
+		streams, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.stream, from}, Count: 500, Block: block}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 			// Nothing new within block: check ctx and block again.
@@ -130,9 +113,9 @@ func (r *Reader) follow(ctx context.Context, id string, fn func(redis.XMessage) 
 		}
 		for _, s := range streams {
 			for _, msg := range s.Messages {
-				id = msg.ID
-				if !fn(msg) {
-					return nil
+				from = msg.ID
+				if err := fn(ctx, FromValues(msg.ID, msg.Values)); err != nil {
+					return err
 				}
 			}
 		}

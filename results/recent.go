@@ -40,7 +40,7 @@ func (r *Reader) Recent(ctx context.Context, count int) ([]Entry, error) {
 			v, _ := kv[i+1].(string)
 			values[k] = strings.ToValidUTF8(v, "…") // the cut may split a character
 		}
-		e, _ := FromValues(id, values)
+		e := FromValues(id, values)
 		out = append(out, e)
 	}
 	return out, nil

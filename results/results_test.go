@@ -2,7 +2,6 @@ package results_test
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -64,10 +63,11 @@ func TestPublishIsOncePerRun(t *testing.T) {
 	if err != nil || run != 2 || status != results.StatusSucceeded {
 		t.Fatalf("Published = %d %q %v, want 2 succeeded", run, status, err)
 	}
-	e, m, err := results.NewReader(rdb, stream).Lookup(ctx, "t1")
+	e, err := results.NewReader(rdb, stream).Lookup(ctx, "t1")
 	if err != nil || e.Status != results.StatusSucceeded {
 		t.Fatalf("Lookup = %+v, %v", e, err)
 	}
+	m := e.Fields
 	want := map[string]string{"v": "1", "task_id": "t1", "status": "succeeded", "attempts": "1", "http_status": "200", "meta": "{}", "duration_ms": "1500", "error_kind": ""}
 	for k, v := range want {
 		if m[k] != v {
@@ -111,45 +111,5 @@ func TestPublishDeletesDoneKeysOnlyWhenAdded(t *testing.T) {
 		if n := rdb.Exists(ctx, done).Val(); (n == 1) != tc.wantKept {
 			t.Errorf("%s: done key exists=%d, want kept=%v", tc.name, n, tc.wantKept)
 		}
-	}
-}
-
-func TestWaitSeesEarlierAndLaterResults(t *testing.T) {
-	rdb, _ := redistest.Client(t)
-	ctx := context.Background()
-	stream := redistest.Name(t, "results_")
-	t.Cleanup(func() {
-		rdb.Del(ctx, stream, results.IndexKey(stream, "early"), results.IndexKey(stream, "late"))
-	})
-	p := results.NewPublisher(rdb, stream, time.Minute)
-	r := results.NewReader(rdb, stream)
-
-	if _, _, err := p.Publish(ctx, entry("early", results.StatusSucceeded), 1); err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if e, _, err := r.Wait(wctx, "early"); err != nil || e.TaskID != "early" {
-		t.Fatalf("Wait for a result that landed before = %+v, %v", e, err)
-	}
-
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		p.Publish(ctx, entry("other", results.StatusSucceeded), 1)
-		p.Publish(ctx, entry("late", results.StatusFailed), 1)
-	}()
-	t.Cleanup(func() { rdb.Del(ctx, results.IndexKey(stream, "other")) })
-	e, _, err := r.Wait(wctx, "late")
-	if err != nil || e.TaskID != "late" || e.Status != results.StatusFailed {
-		t.Fatalf("Wait for a later result = %+v, %v", e, err)
-	}
-
-	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel2()
-	if _, _, err := r.Wait(short, "never"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Wait for a missing result = %v, want deadline exceeded", err)
-	}
-	if _, _, err := r.Lookup(ctx, "never"); !errors.Is(err, results.ErrNoResult) {
-		t.Fatalf("Lookup of a missing result = %v, want ErrNoResult", err)
 	}
 }

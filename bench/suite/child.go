@@ -321,7 +321,7 @@ func (h *naiveHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 // with none of the full worker's checks. The Redis CPU per call table
 // measures this same call.
 func naiveXAdd(ctx context.Context, c redis.Cmdable, stream string, e results.Entry) *redis.StringCmd {
-	fields := e.Fields()
+	fields := e.Values()
 	values := make([]any, len(fields))
 	for i, f := range fields {
 		values[i] = f

@@ -81,7 +81,7 @@ func (sc *scenario) waitResults(ctx context.Context, ids []string, timeout time.
 			if lat[i] >= 0 {
 				continue
 			}
-			e, _, err := reader.Lookup(ctx, id)
+			e, err := reader.Lookup(ctx, id)
 			switch {
 			case errors.Is(err, results.ErrNoResult):
 				pending++

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
 
@@ -223,7 +224,7 @@ func flagMessage(err error) string {
 func waitAndPrint(ctx context.Context, cl *client.Client, e env, id string, wait time.Duration, stdout io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	entry, m, err := cl.Wait(wctx, id)
+	entry, err := cl.Wait(wctx, id)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("no result for task %s within %s; it is still queued, scheduled or retrying: check later with \"enqueue result %s\"", id, wait, id)
@@ -232,7 +233,7 @@ func waitAndPrint(ctx context.Context, cl *client.Client, e env, id string, wait
 	case err != nil:
 		return redisHint(fmt.Errorf("wait for task %s: %w", id, err), e)
 	}
-	if err := printMap(stdout, m); err != nil {
+	if err := printEntry(stdout, entry); err != nil {
 		return err
 	}
 	if !entry.Succeeded() {
@@ -241,8 +242,10 @@ func waitAndPrint(ctx context.Context, cl *client.Client, e env, id string, wait
 	return nil
 }
 
-func printMap(w io.Writer, m map[string]string) error {
-	b, err := json.Marshal(m)
+// printEntry prints a result as one JSON object of the stream entry's
+// fields, every one as stored, on one line.
+func printEntry(w io.Writer, e results.Entry) error {
+	b, err := json.Marshal(e.Fields)
 	if err != nil {
 		return err
 	}

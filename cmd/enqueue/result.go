@@ -39,14 +39,14 @@ func runResult(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer cl.Close()
-	_, m, err := cl.Result(ctx, id)
+	entry, err := cl.Result(ctx, id)
 	if errors.Is(err, results.ErrNoResult) {
 		return noResult(ctx, cl, id)
 	}
 	if err != nil {
 		return redisHint(err, e)
 	}
-	return printMap(stdout, m)
+	return printEntry(stdout, entry)
 }
 
 const resultsUsage = `Usage: enqueue results --follow [--from $|0|ID]
@@ -94,8 +94,8 @@ func runResults(ctx context.Context, args []string, getenv func(string) string, 
 	if err := cl.Ping(ctx); err != nil {
 		return redisHint(err, e)
 	}
-	err = cl.Follow(ctx, *from, func(_ results.Entry, m results.Map) error {
-		return printMap(stdout, m)
+	err = cl.Follow(ctx, *from, func(_ context.Context, e results.Entry) error {
+		return printEntry(stdout, e)
 	})
 	if ctx.Err() != nil {
 		return nil // interrupted: the normal way to stop

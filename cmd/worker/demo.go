@@ -123,7 +123,7 @@ func runDemo(ctx context.Context, args []string, getenv func(string) string, std
 	printDemoBanner(stdout, n, httpAddr, redisURL)
 
 	go func() {
-		_ = reader.Follow(ctx, from, func(e results.Entry, _ results.Map) error {
+		_ = reader.Follow(ctx, from, func(_ context.Context, e results.Entry) error {
 			fmt.Fprintln(stdout, describe(e))
 			return nil
 		})

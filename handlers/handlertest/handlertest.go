@@ -318,7 +318,7 @@ func (h *Harness) wait(ctx context.Context, id, queue string) Run {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	e, _, err := h.reader.Lookup(ctx, id)
+	e, err := h.reader.Lookup(ctx, id)
 	switch {
 	case err == nil:
 		run.Result = &e

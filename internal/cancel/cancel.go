@@ -53,9 +53,8 @@ type Outcome struct {
 	TaskID string
 	State  State
 	// Result is the cancelled result (Cancelled) or the one that stands
-	// (Ended, EndedFirst); Map is the same as the stream holds it.
+	// (Ended, EndedFirst), with its fields as the stream holds them.
 	Result results.Entry
-	Map    results.Map
 }
 
 // ErrUnknown is returned for a task id that is on none of the queues and
@@ -179,14 +178,14 @@ func (c *Canceller) find(ctx context.Context, taskID string) (*asynq.TaskInfo, e
 
 // ended is the outcome for a task that is on no queue, or has ended.
 func (c *Canceller) ended(ctx context.Context, taskID string) (Outcome, error) {
-	e, m, err := c.Reader.Lookup(ctx, taskID)
+	e, err := c.Reader.Lookup(ctx, taskID)
 	if errors.Is(err, results.ErrNoResult) {
 		return Outcome{TaskID: taskID}, fmt.Errorf("task %s: %w: it is on none of the queues and has no result (never enqueued, or its result expired)", taskID, ErrUnknown)
 	}
 	if err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{TaskID: taskID, State: Ended, Result: e, Map: m}, nil
+	return Outcome{TaskID: taskID, State: Ended, Result: e}, nil
 }
 
 // publish publishes the cancelled result of a task the canceller removed.
@@ -225,12 +224,15 @@ func (c *Canceller) publish(ctx context.Context, info *asynq.TaskInfo, st ledger
 		return c.ended(ctx, info.ID)
 	}
 	e.ID = id
-	_, m := results.FromValues(id, fieldsMap(e.Fields()))
-	return Outcome{TaskID: info.ID, State: Cancelled, Result: e, Map: m}, nil
+	e.Fields = written(e)
+	return Outcome{TaskID: info.ID, State: Cancelled, Result: e}, nil
 }
 
-func fieldsMap(kv []string) map[string]any {
-	m := make(map[string]any, len(kv)/2)
+// written is what the stream holds of an entry Publish added: its fields
+// as Values writes them.
+func written(e results.Entry) results.Map {
+	kv := e.Values()
+	m := make(results.Map, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -274,11 +276,11 @@ func (c *Canceller) cancelRunning(ctx context.Context, info *asynq.TaskInfo, act
 		return Outcome{}, err
 	}
 	if _, ended := currentRun(info, st, published); ended {
-		e, m, err := c.Reader.Lookup(ctx, info.ID)
+		e, err := c.Reader.Lookup(ctx, info.ID)
 		if err != nil {
 			return Outcome{}, err
 		}
-		return c.settled(ctx, Outcome{TaskID: info.ID, Result: e, Map: m}, actor)
+		return c.settled(ctx, Outcome{TaskID: info.ID, Result: e}, actor)
 	}
 	requested := Outcome{TaskID: info.ID, State: Requested}
 	if wait <= 0 {
@@ -288,11 +290,11 @@ func (c *Canceller) cancelRunning(ctx context.Context, info *asynq.TaskInfo, act
 	defer cancel()
 	var got *Outcome
 	errFound := errors.New("found")
-	err = c.Reader.Follow(wctx, last, func(e results.Entry, m results.Map) error {
+	err = c.Reader.Follow(wctx, last, func(_ context.Context, e results.Entry) error {
 		if e.TaskID != info.ID {
 			return nil
 		}
-		got = &Outcome{TaskID: info.ID, Result: e, Map: m}
+		got = &Outcome{TaskID: info.ID, Result: e}
 		return errFound
 	})
 	switch {

@@ -27,8 +27,8 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
 	outs, _ := a.c.Cancel(r.Context(), id)
 	o := outs[0]
 	resp := CancelResponse{TaskID: id, State: string(o.State)}
-	if o.Map != nil {
-		resp.Result = Typed(o.Map)
+	if o.Result.Fields != nil {
+		resp.Result = Typed(o.Result.Fields)
 	}
 	var ended *client.EndedError
 	switch {

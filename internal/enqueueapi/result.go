@@ -35,18 +35,18 @@ func (a *api) result(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var (
-		m   results.Map
+		e   results.Entry
 		err error
 	)
 	if wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		_, m, err = a.c.Wait(ctx, id)
+		e, err = a.c.Wait(ctx, id)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
 			err = results.ErrNoResult
 		}
 	} else {
-		_, m, err = a.c.Result(r.Context(), id)
+		e, err = a.c.Result(r.Context(), id)
 	}
 	if errors.Is(err, results.ErrNoResult) {
 		a.notFound(w, r, id)
@@ -60,7 +60,7 @@ func (a *api) result(w http.ResponseWriter, r *http.Request) {
 		writeErrors(w, http.StatusServiceUnavailable, Problem{Message: "Redis is unreachable; try again later"})
 		return
 	}
-	writeJSON(w, http.StatusOK, Typed(m))
+	writeJSON(w, http.StatusOK, Typed(e.Fields))
 }
 
 // stateWords says each state of a task without a result in a sentence.

@@ -162,7 +162,7 @@ func onlyCancelledByUI(t *testing.T, rdb redis.UniversalClient, stream, id strin
 	}
 	var got []results.Entry
 	for _, m := range msgs {
-		if e, _ := results.FromValues(m.ID, m.Values); e.TaskID == id {
+		if e := results.FromValues(m.ID, m.Values); e.TaskID == id {
 			got = append(got, e)
 		}
 	}

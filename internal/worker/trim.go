@@ -7,8 +7,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
+	"github.com/refreshq/refreshq/results"
 )
 
 // trimEvery is how often a worker trims the results stream. Every worker
@@ -19,24 +19,19 @@ const trimEvery = time.Minute
 // RESULTS_MAX_AGE until ctx ends, dropping an entry a consumer group has
 // not yet been delivered or acknowledged only past RESULTS_MAX_UNACKED_AGE.
 func trimResults(ctx context.Context, rdb redis.UniversalClient, cfg config.Worker, log *slog.Logger) {
-	if cfg.ResultsMaxLen <= 0 && cfg.ResultsMaxAge <= 0 {
+	keep := results.Retention{MaxLen: cfg.ResultsMaxLen, MaxAge: cfg.ResultsMaxAge, MaxUnackedAge: cfg.ResultsMaxUnackedAge}
+	if keep.MaxLen <= 0 && keep.MaxAge <= 0 {
 		return
 	}
-	c, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues.Names()...), client.WithResultsStream(cfg.ResultsStream))
-	if err != nil {
-		log.Warn("results stream will not be trimmed", "err", err)
-		return
-	}
-	defer c.Close()
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
 	for {
-		if n, err := c.TrimResults(ctx, cfg.ResultsMaxLen, cfg.ResultsMaxAge, client.MaxUnackedAge(cfg.ResultsMaxUnackedAge)); err != nil {
+		if n, err := results.Trim(ctx, rdb, cfg.ResultsStream, keep); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("could not trim the results stream", "err", err)
 			}
 		} else if n > 0 {
-			log.Info("trimmed the results stream", "entries", n, "max_len", cfg.ResultsMaxLen, "max_age", cfg.ResultsMaxAge)
+			log.Info("trimmed the results stream", "entries", n, "max_len", keep.MaxLen, "max_age", keep.MaxAge)
 		}
 		select {
 		case <-ctx.Done():

@@ -93,6 +93,7 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 	b.reader = results.NewReader(rdb, b.stream)
 	t.Cleanup(func() {
 		b.stop()
+		b.reader.Close()
 		b.insp.DeleteQueue(b.queue, true)
 		b.client.Close()
 		b.insp.Close()
@@ -163,7 +164,7 @@ func (b *bundle) wait(t *testing.T, id string) results.Entry {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e, _, err := b.reader.Wait(ctx, id)
+	e, err := b.reader.Wait(ctx, id)
 	if err != nil {
 		t.Fatalf("wait for result of %s: %v", id, err)
 	}
@@ -215,7 +216,7 @@ func TestOperatorRerunAddsOneEntry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
-		e, _, err := b.reader.Lookup(ctx, id)
+		e, err := b.reader.Lookup(ctx, id)
 		if err == nil && e.Succeeded() {
 			if e.Attempts != 2 {
 				t.Errorf("attempts = %d, want 2 (all runs together)", e.Attempts)
@@ -298,7 +299,7 @@ func TestShutdownDrains(t *testing.T) {
 	// The in-flight task finished within the grace period.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if e, _, err := b.reader.Lookup(ctx, id); err != nil || !e.Succeeded() {
+	if e, err := b.reader.Lookup(ctx, id); err != nil || !e.Succeeded() {
 		t.Errorf("in-flight task after drain: %+v, %v", e, err)
 	}
 }
@@ -413,7 +414,7 @@ func TestScheduleOncePerPeriodAcrossWorkers(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Fatalf("%d results for one scheduled period, want 1: %v", len(msgs), msgs)
 	}
-	e, _ := results.FromValues(msgs[0].ID, msgs[0].Values)
+	e := results.FromValues(msgs[0].ID, msgs[0].Values)
 	if e.Subject != "sched-acc" || !e.Succeeded() || !strings.HasPrefix(e.TaskID, "sched:") {
 		t.Errorf("scheduled result %+v", e)
 	}
