@@ -100,10 +100,35 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []tasks.Refresh, opts ...En
 	if s.taskID != "" {
 		return nil, &OptionError{Problem: "TaskID would give every refresh the same id; EnqueueMany makes one per refresh"}
 	}
+	resolved, err := c.resolveAll(rs, &s)
+	if err != nil {
+		return nil, err
+	}
+	b := &batch{c: c, s: &s, resolved: resolved, out: make([]Outcome, len(rs))}
+	for i := range b.out {
+		b.out[i] = Outcome{Index: i, State: NotEnqueued}
+	}
+	launch, firstOf := launchOrder(resolved, s.unique > 0)
+	b.run(ctx, launch)
+	b.followFirsts(firstOf)
+	if b.firstErr == nil {
+		return b.out, nil
+	}
+	for i := range b.out {
+		if b.out[i].State == NotEnqueued && b.out[i].Err == nil {
+			b.out[i].Err = fmt.Errorf("not attempted: %w", b.firstErr)
+		}
+	}
+	return b.out, fmt.Errorf("%w after a failure: %w", ErrStopped, b.firstErr)
+}
+
+// resolveAll resolves every refresh, or lists every invalid one.
+func (c *Client) resolveAll(rs []tasks.Refresh, s *enqueueSettings) ([]tasks.Refresh, error) {
 	resolved := make([]tasks.Refresh, len(rs))
 	var invalid []Invalid
 	for i, r := range rs {
-		resolved[i], err = c.resolve(r, &s)
+		var err error
+		resolved[i], err = c.resolve(r, s)
 		if err != nil {
 			invalid = append(invalid, Invalid{Index: i, Err: err})
 		}
@@ -111,62 +136,63 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []tasks.Refresh, opts ...En
 	if len(invalid) > 0 {
 		return nil, &InvalidBatchError{Invalid: invalid}
 	}
+	return resolved, nil
+}
 
-	out := make([]Outcome, len(rs))
-	for i := range out {
-		out[i] = Outcome{Index: i, State: NotEnqueued}
-	}
-	// Under Unique, a subject repeated within the batch is enqueued once,
-	// for its first occurrence, and the rest follow its outcome: the
-	// earlier refresh wins deterministically, as it would sent one by one.
-	launch := make([]int, 0, len(rs))
-	firstOf := map[int]int{} // later occurrence → first
-	if s.unique > 0 {
-		seen := make(map[string]int, len(rs))
-		for i, r := range resolved {
-			k := UniqueKey(r.Provider, r.Subject())
-			if first, ok := seen[k]; ok {
-				firstOf[i] = first
-				continue
-			}
-			seen[k] = i
-			launch = append(launch, i)
-		}
-	} else {
+// launchOrder is the indexes of rs to enqueue, in order. Under Unique, a
+// subject repeated within the batch is enqueued once, for its first
+// occurrence, and the rest follow its outcome: the earlier refresh wins
+// deterministically, as it would sent one by one. firstOf maps each later
+// occurrence to its first.
+func launchOrder(rs []tasks.Refresh, unique bool) (launch []int, firstOf map[int]int) {
+	launch = make([]int, 0, len(rs))
+	firstOf = map[int]int{}
+	if !unique {
 		for i := range rs {
 			launch = append(launch, i)
 		}
+		return launch, firstOf
 	}
+	seen := make(map[string]int, len(rs))
+	for i, r := range rs {
+		k := UniqueKey(r.Provider, r.Subject())
+		if first, ok := seen[k]; ok {
+			firstOf[i] = first
+			continue
+		}
+		seen[k] = i
+		launch = append(launch, i)
+	}
+	return launch, firstOf
+}
+
+// batch is one EnqueueMany call's refreshes and what became of them.
+type batch struct {
+	c        *Client
+	s        *enqueueSettings
+	resolved []tasks.Refresh
+	out      []Outcome
+
+	stopped  atomic.Bool
+	mu       sync.Mutex // serialises progress and firstErr
+	firstErr error
+}
+
+// run enqueues the refreshes at launch, WithConcurrency at a time, and
+// launches none after the first failure or once ctx ends.
+func (b *batch) run(ctx context.Context, launch []int) {
 	var (
-		next     atomic.Int64
-		stopped  atomic.Bool
-		mu       sync.Mutex // serialises progress and firstErr
-		firstErr error
-		wg       sync.WaitGroup
+		next atomic.Int64
+		wg   sync.WaitGroup
 	)
-	stop := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		stopped.Store(true)
-	}
-	report := func(o Outcome) {
-		if s.progress != nil {
-			mu.Lock()
-			s.progress(o)
-			mu.Unlock()
-		}
-	}
-	for range min(c.conc, len(launch)) {
+	for range min(b.c.conc, len(launch)) {
 		wg.Go(func() {
 			for {
-				if stopped.Load() {
+				if b.stopped.Load() {
 					return
 				}
 				if err := ctx.Err(); err != nil {
-					stop(err)
+					b.stop(err)
 					return
 				}
 				n := int(next.Add(1) - 1)
@@ -174,42 +200,56 @@ func (c *Client) EnqueueMany(ctx context.Context, rs []tasks.Refresh, opts ...En
 					return
 				}
 				i := launch[n]
-				o := c.enqueue(ctx, resolved[i], &s, time.Now())
+				o := b.c.enqueue(ctx, b.resolved[i], b.s, time.Now())
 				o.Index = i
-				out[i] = o
+				b.out[i] = o
 				if o.State == InDoubt || o.State == NotEnqueued {
-					stop(o.Err)
+					b.stop(o.Err)
 				}
-				report(o)
+				b.report(o)
 			}
 		})
 	}
 	wg.Wait()
-	for i := range rs {
+}
+
+func (b *batch) stop(err error) {
+	b.mu.Lock()
+	if b.firstErr == nil {
+		b.firstErr = err
+	}
+	b.mu.Unlock()
+	b.stopped.Store(true)
+}
+
+func (b *batch) report(o Outcome) {
+	if b.s.progress != nil {
+		b.mu.Lock()
+		b.s.progress(o)
+		b.mu.Unlock()
+	}
+}
+
+// followFirsts gives each later occurrence of a subject the outcome its
+// first occurrence's enqueue implies: a duplicate of the task it made, or
+// not enqueued with its error.
+func (b *batch) followFirsts(firstOf map[int]int) {
+	for i := range b.out {
 		first, ok := firstOf[i]
 		if !ok {
 			continue
 		}
-		o := Outcome{Index: i, State: NotEnqueued, Err: out[first].Err}
-		switch f := out[first]; f.State {
+		o := Outcome{Index: i, State: NotEnqueued, Err: b.out[first].Err}
+		switch f := b.out[first]; f.State {
 		case Enqueued, InDoubt:
-			r := resolved[i]
+			r := b.resolved[i]
 			o.State, o.Err = Duplicate, &DuplicateError{Provider: r.Provider, Subject: r.Subject(), ExistingTaskID: f.TaskID}
 		case Duplicate:
 			o.State = Duplicate
 		}
-		out[i] = o
+		b.out[i] = o
 		if o.Err != nil || o.State != NotEnqueued {
-			report(o)
+			b.report(o)
 		}
 	}
-	if firstErr == nil {
-		return out, nil
-	}
-	for i := range out {
-		if out[i].State == NotEnqueued && out[i].Err == nil {
-			out[i].Err = fmt.Errorf("not attempted: %w", firstErr)
-		}
-	}
-	return out, fmt.Errorf("%w after a failure: %w", ErrStopped, firstErr)
 }
