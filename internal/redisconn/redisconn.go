@@ -57,71 +57,88 @@ func (s Settings) Options() (asynq.RedisConnOpt, error) {
 	if (s.SentinelUsername != "" || s.SentinelPassword != "") && u.Scheme != "redis-sentinel" {
 		return nil, fmt.Errorf("REDIS_SENTINEL_USERNAME or REDIS_SENTINEL_PASSWORD is set but REDIS_URL is %s://; they are for redis-sentinel:// only", u.Scheme)
 	}
-	user, pass := credentials(u)
 	switch u.Scheme {
 	case "redis", "rediss":
-		// go-redis's own parser keeps the user name, the database and
-		// its query options (dial_timeout, ...).
-		ro, err := redis.ParseURL(s.URL)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL is not valid: %s; write e.g. %s://user:PASSWORD@host:6379/0", redact(err.Error(), pass), u.Scheme)
-		}
-		if tlsConf != nil {
-			tlsConf.ServerName = ro.TLSConfig.ServerName
-			ro.TLSConfig = tlsConf
-		}
-		return asynq.RedisClientOpt{
-			Network: ro.Network, Addr: ro.Addr, Username: ro.Username, Password: ro.Password, DB: ro.DB,
-			DialTimeout: ro.DialTimeout, ReadTimeout: ro.ReadTimeout, WriteTimeout: ro.WriteTimeout,
-			PoolSize: ro.PoolSize, TLSConfig: ro.TLSConfig,
-		}, nil
+		return s.tcpOptions(u, tlsConf)
 	case "redis-socket":
-		if u.Path == "" {
-			return nil, errors.New("REDIS_URL: redis-socket:// needs the socket's path, e.g. redis-socket:///run/redis.sock?db=0")
-		}
-		db, err := database(u.Query().Get("db"))
-		if err != nil {
-			return nil, err
-		}
-		return asynq.RedisClientOpt{Network: "unix", Addr: u.Path, Username: user, Password: pass, DB: db}, nil
+		return socketOptions(u)
 	case "redis-sentinel":
-		master := u.Query().Get("master")
-		if master == "" {
-			return nil, errors.New("REDIS_URL: redis-sentinel:// needs the master's name, e.g. redis-sentinel://host1:26379,host2:26379/0?master=mymaster")
-		}
-		var addrs []string
-		for _, a := range strings.Split(u.Host, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				if _, _, err := net.SplitHostPort(a); err != nil {
-					a = net.JoinHostPort(a, "26379")
-				}
-				addrs = append(addrs, a)
-			}
-		}
-		if len(addrs) == 0 {
-			return nil, errors.New("REDIS_URL: redis-sentinel:// needs at least one sentinel address, host:port")
-		}
-		dbText := strings.Trim(u.Path, "/")
-		if dbText == "" {
-			dbText = u.Query().Get("db")
-		}
-		db, err := database(dbText)
-		if err != nil {
-			return nil, err
-		}
-		if tlsConf != nil {
-			// The sentinels report the master by address: verify its
-			// certificate against the CA, and its name as the sentinels
-			// give it.
-			tlsConf.ServerName = ""
-		}
-		return asynq.RedisFailoverClientOpt{
-			MasterName: master, SentinelAddrs: addrs,
-			SentinelUsername: s.SentinelUsername, SentinelPassword: s.SentinelPassword,
-			Username: user, Password: pass, DB: db, TLSConfig: tlsConf,
-		}, nil
+		return s.sentinelOptions(u, tlsConf)
 	}
 	return nil, fmt.Errorf("REDIS_URL has scheme %q; use redis://, rediss://, redis-socket:// or redis-sentinel://", u.Scheme)
+}
+
+// tcpOptions are those of a redis:// or rediss:// URL.
+func (s Settings) tcpOptions(u *url.URL, tlsConf *tls.Config) (asynq.RedisConnOpt, error) {
+	// go-redis's own parser keeps the user name, the database and its
+	// query options (dial_timeout, ...).
+	ro, err := redis.ParseURL(s.URL)
+	if err != nil {
+		_, pass := credentials(u)
+		return nil, fmt.Errorf("REDIS_URL is not valid: %s; write e.g. %s://user:PASSWORD@host:6379/0", redact(err.Error(), pass), u.Scheme)
+	}
+	if tlsConf != nil {
+		tlsConf.ServerName = ro.TLSConfig.ServerName
+		ro.TLSConfig = tlsConf
+	}
+	return asynq.RedisClientOpt{
+		Network: ro.Network, Addr: ro.Addr, Username: ro.Username, Password: ro.Password, DB: ro.DB,
+		DialTimeout: ro.DialTimeout, ReadTimeout: ro.ReadTimeout, WriteTimeout: ro.WriteTimeout,
+		PoolSize: ro.PoolSize, TLSConfig: ro.TLSConfig,
+	}, nil
+}
+
+// socketOptions are those of a redis-socket:// URL.
+func socketOptions(u *url.URL) (asynq.RedisConnOpt, error) {
+	if u.Path == "" {
+		return nil, errors.New("REDIS_URL: redis-socket:// needs the socket's path, e.g. redis-socket:///run/redis.sock?db=0")
+	}
+	db, err := database(u.Query().Get("db"))
+	if err != nil {
+		return nil, err
+	}
+	user, pass := credentials(u)
+	return asynq.RedisClientOpt{Network: "unix", Addr: u.Path, Username: user, Password: pass, DB: db}, nil
+}
+
+// sentinelOptions are those of a redis-sentinel:// URL.
+func (s Settings) sentinelOptions(u *url.URL, tlsConf *tls.Config) (asynq.RedisConnOpt, error) {
+	master := u.Query().Get("master")
+	if master == "" {
+		return nil, errors.New("REDIS_URL: redis-sentinel:// needs the master's name, e.g. redis-sentinel://host1:26379,host2:26379/0?master=mymaster")
+	}
+	var addrs []string
+	for _, a := range strings.Split(u.Host, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				a = net.JoinHostPort(a, "26379")
+			}
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("REDIS_URL: redis-sentinel:// needs at least one sentinel address, host:port")
+	}
+	dbText := strings.Trim(u.Path, "/")
+	if dbText == "" {
+		dbText = u.Query().Get("db")
+	}
+	db, err := database(dbText)
+	if err != nil {
+		return nil, err
+	}
+	if tlsConf != nil {
+		// The sentinels report the master by address: verify its
+		// certificate against the CA, and its name as the sentinels give
+		// it.
+		tlsConf.ServerName = ""
+	}
+	user, pass := credentials(u)
+	return asynq.RedisFailoverClientOpt{
+		MasterName: master, SentinelAddrs: addrs,
+		SentinelUsername: s.SentinelUsername, SentinelPassword: s.SentinelPassword,
+		Username: user, Password: pass, DB: db, TLSConfig: tlsConf,
+	}, nil
 }
 
 // Client returns a go-redis client for opt, which Options made.
