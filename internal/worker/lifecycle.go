@@ -44,8 +44,8 @@ func (l *lifecycle) stop(log *slog.Logger) {
 		s := l.started[i]
 		if s.stop != nil {
 			s.stop()
+			log.Debug("stopped", "component", s.name)
 		}
-		log.Debug("stopped", "component", s.name)
 	}
 	l.started = nil
 }
