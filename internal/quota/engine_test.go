@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/refreshq/refreshq/internal/fakeclock"
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
@@ -20,24 +20,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is the limiter's clock in these tests, moved by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	e     *Engine
 	rdb   redis.UniversalClient
 	lim   *ratelimit.Limiter
-	clock *clock
+	clock *fakeclock.Clock
 	key   ratelimit.Key
 }
 
@@ -47,7 +34,7 @@ func setup(t *testing.T, reserve float64, inline time.Duration) *fixture {
 	t.Helper()
 	rdb, _ := redistest.Client(t)
 	name := redistest.Name(t, "quota")
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	lim := ratelimit.New(rdb, ratelimit.Options{Prefix: name + ":rl:", Margin: -1, Now: c.Now})
 	e, err := New(Options{Limiter: lim, Ledger: ledger.New(rdb, name+":task:", time.Hour), Stream: name + ":results",
 		Redis: redisbatch.Direct{RDB: rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: reserve, LineWait: inline})

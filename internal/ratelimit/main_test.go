@@ -1,13 +1,13 @@
 package ratelimit
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/refreshq/refreshq/internal/fakeclock"
 	"github.com/refreshq/refreshq/internal/redistest"
 )
 
@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 type fixture struct {
 	lim   *Limiter
 	rdb   redis.UniversalClient
-	clock *fakeClock // nil unless the test asked for one
+	clock *fakeclock.Clock // nil unless the test asked for one
 }
 
 // setup returns a Limiter on the Redis at REDIS_URL, or on miniredis when
@@ -32,32 +32,9 @@ func setup(tb testing.TB, opt Options, fake bool) *fixture {
 	f := &fixture{rdb: rdb}
 	if fake {
 		// A fixed instant away from midnight, so day boundaries are deliberate.
-		f.clock = &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+		f.clock = fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 		opt.Now = f.clock.Now
 	}
 	f.lim = New(rdb, opt)
 	return f
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }

@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"go.uber.org/goleak"
 
+	"github.com/refreshq/refreshq/internal/fakeclock"
 	"github.com/refreshq/refreshq/internal/redistest"
 )
 
@@ -61,25 +61,15 @@ func (e env) pendingIDs(t *testing.T) []string {
 	return ids
 }
 
-// clock is a settable clock shared by runners in one test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(rfc3339 string) *clock {
+// newClock returns a clock at an RFC 3339 time, shared by the runners of
+// one test.
+func newClock(rfc3339 string) *fakeclock.Clock {
 	t, err := time.Parse(time.RFC3339, rfc3339)
 	if err != nil {
 		panic(err)
 	}
-	return &clock{t: t}
+	return fakeclock.New(t)
 }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // writeFile writes a schedule file atomically, as operators should.
 func writeFile(t *testing.T, path, content string) {

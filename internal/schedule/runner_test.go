@@ -193,7 +193,7 @@ func TestCompletedTaskKeepsThePeriod(t *testing.T) {
 	})
 	srv.Shutdown()
 
-	clk.Add(13 * time.Hour) // same day, later
+	clk.Advance(13 * time.Hour) // same day, later
 	second, err := NewRunner(e.client, path, Options{Tick: time.Millisecond, Now: clk.Now, OnEnqueue: c.record})
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestReload(t *testing.T) {
 		if n := strings.Count(logs.String(), "keeping the previous schedule"); n != 1 {
 			t.Errorf("the bad file was reported %d times; want once", n)
 		}
-		clk.Add(time.Hour)
+		clk.Advance(time.Hour)
 		for _, id := range []string{"sched:a:2026-03-01T11:00:00Z", "sched:b:2026-03-01T11:00:00Z"} {
 			poll.Until(t, 10*time.Second, id, func() bool { return len(c.get(id)) == 1 })
 		}
@@ -290,9 +290,9 @@ func TestEnqueueFailureBacksOff(t *testing.T) {
 	if f := r.Stats().Failed; f != 1 {
 		t.Errorf("%d attempts for two due entries without the clock moving; want 1 (backoff)", f)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	poll.Until(t, 10*time.Second, "the retry", func() bool { return r.Stats().Failed == 2 })
-	clk.Add(time.Second) // the second wait is 2s
+	clk.Advance(time.Second) // the second wait is 2s
 	time.Sleep(30 * time.Millisecond)
 	if f := r.Stats().Failed; f != 2 {
 		t.Errorf("%d attempts; want 2 (the wait doubles)", f)
@@ -304,7 +304,7 @@ func TestEnqueueFailureBacksOff(t *testing.T) {
 	if err := mr.Restart(); err != nil {
 		t.Skipf("cannot listen on %s again: %v", addr, err)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	for _, id := range []string{"sched:a:2026-03-01T10:00:00Z", "sched:b:2026-03-01T10:00:00Z"} {
 		poll.Until(t, 10*time.Second, id+" after Redis came back", func() bool { return slices.Equal(c.get(id), []bool{false}) })
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/fakeclock"
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
@@ -274,22 +275,11 @@ func TestBundleValidation(t *testing.T) {
 	})
 }
 
-// clock is a fake Options.Now that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(d)
-}
+// epoch is where the simulator tests' clocks start.
+var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestRateLimitIsASlidingWindowPerKey(t *testing.T) {
-	clk := &clock{}
-	clk.Set(0)
+	clk := fakeclock.New(epoch)
 	e := setup(t, simulator.Options{Now: clk.Now, RateLimit: []simulator.Window{{N: 2, Per: time.Second}, {N: 3, Per: 10 * time.Second}}})
 	ms := time.Millisecond
 	steps := []struct {
@@ -314,7 +304,7 @@ func TestRateLimitIsASlidingWindowPerKey(t *testing.T) {
 		{11003 * ms, "k-2", 429, "1"}, // its own 2/1s
 	}
 	for i, s := range steps {
-		clk.Set(s.at)
+		clk.Set(epoch.Add(s.at))
 		r := e.bundle(t, s.key, "t1", "TIKTOK")
 		if r.status != s.status || r.header.Get("Retry-After") != s.retryAfter {
 			t.Fatalf("step %d at %v key %s: status %d Retry-After %q; want %d %q", i, s.at, s.key, r.status, r.header.Get("Retry-After"), s.status, s.retryAfter)
@@ -326,8 +316,7 @@ func TestRateLimitIsASlidingWindowPerKey(t *testing.T) {
 }
 
 func TestRateLimitIsPerProvider(t *testing.T) {
-	clk := &clock{}
-	clk.Set(0)
+	clk := fakeclock.New(epoch)
 	e := setup(t, simulator.Options{Now: clk.Now, RateLimit: []simulator.Window{{N: 1, Per: time.Minute}}})
 	if s := e.bundle(t, key, "t1", "TIKTOK").status; s != 200 {
 		t.Fatalf("bundle: %d", s)
