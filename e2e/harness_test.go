@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/internal/testenv"
@@ -50,57 +50,6 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// dbs hands each test a Redis database of its own.
-var dbs = func() chan int {
-	c := make(chan int, 15)
-	for i := 1; i <= 15; i++ {
-		c <- i
-	}
-	return c
-}()
-
-// leaseDB takes a database from dbs that no other test process holds
-// either: two `go test ./e2e` runs against one Redis (a developer's and
-// CI's, say) would otherwise flush each other's databases. The lease is a
-// key in database 0 that expires on its own if this process dies.
-func leaseDB(t testing.TB, u *url.URL) (int, func()) {
-	t.Helper()
-	base := *u
-	base.Path = "/0"
-	opt, err := redis.ParseURL(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		db := <-dbs
-		key := fmt.Sprintf("refreshq:e2e:db:%d", db)
-		ok, err := rdb.SetNX(context.Background(), key, token, 15*time.Minute).Result()
-		if err != nil {
-			dbs <- db
-			rdb.Close()
-			t.Fatalf("lease a redis database: %v", err)
-		}
-		if ok {
-			return db, func() {
-				if v, _ := rdb.Get(context.Background(), key).Result(); v == token {
-					rdb.Del(context.Background(), key)
-				}
-				rdb.Close()
-				dbs <- db
-			}
-		}
-		dbs <- db // another process holds it
-		if time.Now().After(deadline) {
-			rdb.Close()
-			t.Fatal("no free redis database for 10 minutes: other e2e runs hold all 15")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // Stack is one test's world: a Redis database, the simulator, and the
 // environment every process of the test gets.
 type Stack struct {
@@ -118,26 +67,8 @@ type Stack struct {
 // opts (its Prefix is set here).
 func NewStack(t testing.TB, opts simulator.Options) *Stack {
 	t.Helper()
-	u, err := url.Parse(os.Getenv("REDIS_URL"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, release := leaseDB(t, u)
-	u.Path = fmt.Sprintf("/%d", db)
-	s := &Stack{t: t, RedisURL: u.String(), Queue: "default", Stream: "refresh:results"}
-	ropt, err := redis.ParseURL(s.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.RDB = redis.NewClient(ropt)
-	if err := s.RDB.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("flush redis db %d: %v", db, err)
-	}
-	t.Cleanup(func() {
-		s.RDB.FlushDB(context.Background())
-		s.RDB.Close()
-		release()
-	})
+	s := &Stack{t: t, Queue: "default", Stream: "refresh:results"}
+	s.RedisURL, s.RDB = redistest.DB(t)
 	s.startSimulator(opts)
 	return s
 }
