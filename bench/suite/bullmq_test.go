@@ -25,13 +25,7 @@ func needBullMQ(t *testing.T) (bullmqScript, *redis.Client) {
 	if err := b.check(); err != nil {
 		testenv.Missing(t, "bench/bullmq/node_modules", "run `npm ci` in bench/bullmq (.ci/run does)")
 	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	return b, rdb
+	return b, redistest.Connect(t, url)
 }
 
 // TestBullMQScriptDoesTheJob: the BullMQ side of the comparison makes one
