@@ -3,10 +3,11 @@ package ratelimit
 import (
 	"context"
 	"math/rand/v2"
-	"os"
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 // A window above ExactMax counts in buckets: driven at saturation by a
@@ -57,12 +58,7 @@ func TestBoundedWindowNeverExceeds(t *testing.T) {
 // A bucket counter holds a few hundred bytes whatever N is, where the
 // exact log grows with N.
 func TestBoundedWindowMemory(t *testing.T) {
-	if os.Getenv("REDIS_URL") == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("REDIS_URL is not set: MEMORY USAGE needs a real Redis")
-		}
-		t.Skip("REDIS_URL is not set: MEMORY USAGE needs a real Redis")
-	}
+	testenv.RequireRedisURL(t) // MEMORY USAGE needs a real Redis
 	ctx := context.Background()
 	usage := func(t *testing.T, w Window, asks int) int64 {
 		f := setup(t, Options{}, true)
