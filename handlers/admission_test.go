@@ -87,9 +87,9 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 				for range tc.runs {
 					last = h.ProcessTask(ctx, task)
 				}
-				var later *retry.Later
+				var later *retry.LaterError
 				if got := errors.As(last, &later); got != tc.wantLater {
-					t.Fatalf("ProcessTask = %v, want a retry.Later: %v", last, tc.wantLater)
+					t.Fatalf("ProcessTask = %v, want a retry.LaterError: %v", last, tc.wantLater)
 				}
 				if !tc.wantLater && tc.wantKind == "" && last != nil {
 					t.Fatalf("ProcessTask = %v, want nil", last)

@@ -338,7 +338,7 @@ func ConfigureServer(cfg *asynq.Config) {
 	}
 	ours := retry.DelayFunc(crashRetry)
 	cfg.RetryDelayFunc = func(n int, err error, t *asynq.Task) time.Duration {
-		var later *retry.Later
+		var later *retry.LaterError
 		if _, known := tasks.ProviderForType(t.Type()); known || errors.As(err, &later) {
 			return ours(n, err, t)
 		}
@@ -349,7 +349,7 @@ func ConfigureServer(cfg *asynq.Config) {
 		return
 	}
 	cfg.IsFailure = func(err error) bool {
-		var later *retry.Later
+		var later *retry.LaterError
 		var interrupted *interruptedError
 		if errors.As(err, &later) || errors.As(err, &interrupted) {
 			return retry.IsFailure(err)

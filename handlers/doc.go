@@ -4,7 +4,7 @@
 // one result or asks asynq to run it again later.
 //
 // A handler ends every task itself. asynq is told to retry only through
-// retry.Later, and the retry budget (MAX_RETRIES, 429s excluded) and the
+// retry.LaterError, and the retry budget (MAX_RETRIES, 429s excluded) and the
 // deadline (TASK_DEADLINE) are counted in Redis by ledger, so asynq's own
 // retry cap and curve never decide a task's fate.
 //

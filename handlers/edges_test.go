@@ -164,7 +164,7 @@ func TestRetryAfterIsCappedAtRetryAfterMax(t *testing.T) {
 			})
 			e.h.retryAfterMax = tc.max
 			err := e.h.ProcessTask(context.Background(), hookedTask(t, ""))
-			var later *retry.Later
+			var later *retry.LaterError
 			if !errors.As(err, &later) {
 				t.Fatalf("ProcessTask = %v, want the task handed back to wait", err)
 			}

@@ -318,7 +318,7 @@ func (h *Refresh) wait(ctx context.Context, r *run, up upstream, a *quota.Admiss
 			msg: fmt.Sprintf("%s %s, but the task was enqueued with asynq MaxRetry %d, now used up, so it cannot wait; refreshq's producers set %d", reason, a.Wait.Round(time.Millisecond), m, tasks.DefaultMaxRetry)})
 	}
 	r.log.Debug("waiting for the upstream", "reason", a.Guard, "wait", a.Wait)
-	return &retry.Later{After: a.Wait, Reason: reason}
+	return &retry.LaterError{After: a.Wait, Reason: reason}
 }
 
 // send sends the admitted request and decides what next.
@@ -438,7 +438,7 @@ func (h *Refresh) later(ctx context.Context, r *run, up upstream, o outcome, log
 			return errRetryNow
 		}
 	}
-	return &retry.Later{After: wait, Failure: failure, Reason: o.msg}
+	return &retry.LaterError{After: wait, Failure: failure, Reason: o.msg}
 }
 
 // asynqRetriesUsed reports whether the task is at its asynq MaxRetry (and
@@ -563,5 +563,5 @@ func (h *Refresh) redisTrouble(r *run, err error) error {
 		log = h.logger.With("task_id", r.id, "type", r.task.Type(), "queue", r.queue)
 	}
 	log.Warn("redis error; the task will run again", "err", err)
-	return &retry.Later{After: time.Second, Reason: "redis: " + err.Error()}
+	return &retry.LaterError{After: time.Second, Reason: "redis: " + err.Error()}
 }

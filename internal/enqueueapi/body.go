@@ -26,14 +26,14 @@ const (
 	MaxListedErrors = 20
 )
 
-// errTooLarge is a body over MaxBodyBytes or with more than MaxItems
+// tooLargeError is a body over MaxBodyBytes or with more than MaxItems
 // refreshes; the answer is 413.
-type errTooLarge struct{ msg string }
+type tooLargeError struct{ msg string }
 
-func (e *errTooLarge) Error() string { return e.msg }
+func (e *tooLargeError) Error() string { return e.msg }
 
 // readItems reads a body that is one JSON object or an array of them and
-// returns each refresh's raw JSON. A *Problem is a 400; an *errTooLarge a
+// returns each refresh's raw JSON. A *Problem is a 400; a *tooLargeError a
 // 413.
 func readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error) {
 	br := bufio.NewReader(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -71,7 +71,7 @@ func readItems(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, error
 		}
 		for dec.More() {
 			if len(raws) == MaxItems {
-				return nil, &errTooLarge{fmt.Sprintf("body has more than %d refreshes; send at most %d per request", MaxItems, MaxItems)}
+				return nil, &tooLargeError{fmt.Sprintf("body has more than %d refreshes; send at most %d per request", MaxItems, MaxItems)}
 			}
 			if err := next(); err != nil {
 				return nil, err
@@ -147,12 +147,12 @@ func firstByte(br *bufio.Reader) (byte, error) {
 func bodyError(err error) error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return &errTooLarge{fmt.Sprintf("body is over %d bytes; split the batch", MaxBodyBytes)}
+		return &tooLargeError{fmt.Sprintf("body is over %d bytes; split the batch", MaxBodyBytes)}
 	}
 	var syn *json.SyntaxError
 	switch {
 	case errors.Is(err, errItemTooLarge):
-		return &errTooLarge{fmt.Sprintf("a refresh of the body is over %d bytes; a refresh holds at most 4 KiB of meta and a few short strings", MaxItemBytes)}
+		return &tooLargeError{fmt.Sprintf("a refresh of the body is over %d bytes; a refresh holds at most 4 KiB of meta and a few short strings", MaxItemBytes)}
 	case errors.As(err, &syn):
 		return &Problem{Message: fmt.Sprintf("body is not valid JSON at byte %d: %v", syn.Offset, syn)}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):

@@ -72,7 +72,7 @@ const onceConcurrency = 16
 func (a *api) enqueue(w http.ResponseWriter, r *http.Request) {
 	raws, err := readItems(w, r)
 	if err != nil {
-		var tooLarge *errTooLarge
+		var tooLarge *tooLargeError
 		if errors.As(err, &tooLarge) {
 			writeErrors(w, http.StatusRequestEntityTooLarge, Problem{Message: tooLarge.msg})
 			return

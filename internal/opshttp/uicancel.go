@@ -15,18 +15,18 @@ import (
 
 // CancelFunc cancels one task on the web UI's behalf, so that it ends with
 // one cancelled result. It returns nil when the task is cancelled or its
-// cancel is on its way (a running task), a *CancelRefused when nothing was
+// cancel is on its way (a running task), a *CancelRefusedError when nothing was
 // changed, and any other error when Redis failed.
 type CancelFunc func(ctx context.Context, taskID string) error
 
-// CancelRefused says why a cancel changed nothing: the task had ended
+// CancelRefusedError says why a cancel changed nothing: the task had ended
 // (Status 409) or is unknown (404).
-type CancelRefused struct {
+type CancelRefusedError struct {
 	Status  int
 	Message string
 }
 
-func (e *CancelRefused) Error() string { return e.Message }
+func (e *CancelRefusedError) Error() string { return e.Message }
 
 // The web UI can delete or archive a waiting task and cancel a running one,
 // one at a time or in bulk. asynqmon would do it through asynq alone, and
@@ -138,7 +138,7 @@ func (c *uiCancel) wrap(next http.Handler) http.Handler {
 
 func (c *uiCancel) one(w http.ResponseWriter, r *http.Request, rt cancelRoute) {
 	err := c.cancel(r.Context(), rt.taskID)
-	var refused *CancelRefused
+	var refused *CancelRefusedError
 	switch {
 	case err == nil:
 		c.log.Info("web UI cancelled a task", "task_id", rt.taskID, "queue", rt.queue)

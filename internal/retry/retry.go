@@ -60,22 +60,22 @@ func (p Policy) Bounds(n int) (lo, hi time.Duration) {
 	return time.Duration(base), min(time.Duration(base*(1+Jitter)), p.Max)
 }
 
-// Later is what a handler returns to have its task run again after After.
+// LaterError is what a handler returns to have its task run again after After.
 // Failure says whether the try counts as a failure for asynq's own retry
 // count (shown in the web UI); waits for a 429, a budget, a cooldown or the
 // breaker do not.
-type Later struct {
+type LaterError struct {
 	After   time.Duration
 	Failure bool
 	Reason  string // why, for asynq's last error and the UI
 }
 
 // Error is the reason and the delay, as asynq keeps it for the UI.
-func (l *Later) Error() string {
+func (l *LaterError) Error() string {
 	return fmt.Sprintf("%s; runs again in %s", l.Reason, l.After.Round(time.Millisecond))
 }
 
-// DelayFunc is asynq's RetryDelayFunc. A *Later decides the delay; anything
+// DelayFunc is asynq's RetryDelayFunc. A *LaterError decides the delay; anything
 // else (a panic in a handler, a lease lost when a worker died) is re-run
 // after fallback, so a crashed task comes back promptly and its handler, not
 // asynq, decides its fate.
@@ -87,7 +87,7 @@ func (l *Later) Error() string {
 func DelayFunc(fallback time.Duration) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		d := fallback
-		var l *Later
+		var l *LaterError
 		if errors.As(err, &l) {
 			d = l.After
 		}
@@ -106,12 +106,12 @@ func RoundUp(now time.Time, d time.Duration) time.Duration {
 	return sec.Sub(now)
 }
 
-// IsFailure is asynq's IsFailure: only a *Later marked Failure counts.
+// IsFailure is asynq's IsFailure: only a *LaterError marked Failure counts.
 // Everything else a handler returns before it ends a task is a wait, and a
 // lost lease (a crashed worker) is not the task's failure either; the
 // handler's own count in Redis is what spends MAX_RETRIES.
 func IsFailure(err error) bool {
-	var l *Later
+	var l *LaterError
 	return errors.As(err, &l) && l.Failure
 }
 

@@ -58,9 +58,9 @@ func TestIsFailureOnlyForFailedTries(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{&Later{After: time.Second, Failure: true, Reason: "upstream 500"}, true},
-		{fmt.Errorf("wrapped: %w", &Later{Failure: true}), true},
-		{&Later{After: time.Second, Reason: "429"}, false},
+		{&LaterError{After: time.Second, Failure: true, Reason: "upstream 500"}, true},
+		{fmt.Errorf("wrapped: %w", &LaterError{Failure: true}), true},
+		{&LaterError{After: time.Second, Reason: "429"}, false},
 		{asynq.ErrLeaseExpired, false},
 		{errors.New("panic"), false},
 	}
@@ -87,9 +87,9 @@ func TestFinalRoundTrip(t *testing.T) {
 
 func TestDelayFuncHonoursLater(t *testing.T) {
 	f := DelayFunc(time.Second)
-	d := f(0, &Later{After: 2 * time.Second}, nil)
+	d := f(0, &LaterError{After: 2 * time.Second}, nil)
 	if d < 2*time.Second || d > 3*time.Second {
-		t.Errorf("delay for Later{2s} = %s, want in [2s, 3s]", d)
+		t.Errorf("delay for LaterError{2s} = %s, want in [2s, 3s]", d)
 	}
 	d = f(0, asynq.ErrLeaseExpired, nil)
 	if d < time.Second || d > 2*time.Second {

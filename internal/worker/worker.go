@@ -479,9 +479,9 @@ func UICancel(c *client.Client) opshttp.CancelFunc {
 		case o.Err == nil:
 			return nil
 		case errors.As(o.Err, &ended):
-			return &opshttp.CancelRefused{Status: http.StatusConflict, Message: ended.Error()}
+			return &opshttp.CancelRefusedError{Status: http.StatusConflict, Message: ended.Error()}
 		case errors.Is(o.Err, client.ErrUnknownTask):
-			return &opshttp.CancelRefused{Status: http.StatusNotFound, Message: o.Err.Error()}
+			return &opshttp.CancelRefusedError{Status: http.StatusNotFound, Message: o.Err.Error()}
 		}
 		return o.Err
 	}
