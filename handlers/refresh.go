@@ -182,7 +182,7 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 	if !upOK {
 		return h.fail(ctx, r, outcome{kind: results.KindAuth, msg: fmt.Sprintf("%s is not configured: set %s on the workers", ref.Provider, keyVar(up, ref.Provider))})
 	}
-	return h.attempt(ctx, r, up)
+	return h.attemptUntilOutcome(ctx, r, up)
 }
 
 func keyVar(up upstream, provider string) string {
@@ -226,21 +226,23 @@ func (h *Refresh) rerunFromArchive(ctx context.Context, r *run) bool {
 	return ok && n == r.state.Run
 }
 
-// errRetryNow is try's way of saying it has waited out a short backoff
-// in place and the next try should follow at once.
+// errRetryNow is attempt's way of saying it has waited out a short backoff
+// in place and the next attempt should follow at once.
 var errRetryNow = errors.New("retry now")
 
-// attempt tries until an outcome ends the run or hands it back to asynq.
-func (h *Refresh) attempt(ctx context.Context, r *run, up upstream) error {
+// attemptUntilOutcome makes attempts until an outcome ends the run or
+// hands it back to asynq.
+func (h *Refresh) attemptUntilOutcome(ctx context.Context, r *run, up upstream) error {
 	for {
-		if err := h.try(ctx, r, up); !errors.Is(err, errRetryNow) {
+		if err := h.attempt(ctx, r, up); !errors.Is(err, errRetryNow) {
 			return err
 		}
 	}
 }
 
-// try waits for admission, sends one request and decides what next.
-func (h *Refresh) try(ctx context.Context, r *run, up upstream) error {
+// attempt waits for admission, sends one request (one attempt) and
+// decides what next.
+func (h *Refresh) attempt(ctx context.Context, r *run, up upstream) error {
 	wait := h.startBudgetWait(ctx, up)
 	defer wait.end(false)
 	for {
@@ -332,7 +334,7 @@ func (h *Refresh) send(ctx context.Context, r *run, up upstream, probe bool) err
 		callSpan.SetAttributes(AttrErrorKind.String("interrupted"))
 		callSpan.End()
 		// The worker is stopping (or asynq's task timeout hit): the task
-		// goes back to asynq and this try does not count as a failure.
+		// goes back to asynq and this attempt does not count as a failure.
 		log.Info("request interrupted; the task will run again", "err", ctx.Err())
 		return ctx.Err()
 	}
@@ -397,7 +399,7 @@ func (h *Refresh) send(ctx context.Context, r *run, up upstream, probe bool) err
 	return h.later(ctx, r, up, o, log)
 }
 
-// later decides between another try and giving up, for a transient outcome.
+// later decides between another attempt and giving up, for a transient outcome.
 func (h *Refresh) later(ctx context.Context, r *run, up upstream, o outcome, log *slog.Logger) error {
 	var wait time.Duration
 	failure := !o.limited
@@ -418,7 +420,7 @@ func (h *Refresh) later(ctx context.Context, r *run, up upstream, o outcome, log
 		}
 	}
 	if h.now().Add(wait).After(r.deadline) {
-		o.msg = fmt.Sprintf("%s (the next try would be after the task's deadline %s)", o.msg, r.deadline.UTC().Format(time.RFC3339))
+		o.msg = fmt.Sprintf("%s (the next attempt would be after the task's deadline %s)", o.msg, r.deadline.UTC().Format(time.RFC3339))
 		return h.fail(ctx, r, o)
 	}
 	// A short backoff is waited out here: asynq would round it up to its
