@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/probe"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/tasks"
@@ -105,13 +106,8 @@ func TestACLUsers(t *testing.T) {
 		} {
 			req, _ := http.NewRequest(step.method, "http://"+w.HTTP+step.path, nil)
 			req.SetBasicAuth("ops", "ui-pw")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				t.Errorf("%s %s = %d", step.method, step.path, resp.StatusCode)
+			if code := probe.Status(t, req, nil); code >= 300 {
+				t.Errorf("%s %s = %d", step.method, step.path, code)
 			}
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/refreshq/refreshq/internal/poll"
+	"github.com/refreshq/refreshq/internal/probe"
 	"github.com/refreshq/refreshq/internal/simulator"
 )
 
@@ -30,13 +31,8 @@ func TestTraceparentTravelsToResultAndSpans(t *testing.T) {
 	req, _ := http.NewRequest("POST", "http://"+w.HTTP+"/v1/refreshes", strings.NewReader(`{"provider":"hooked","account_id":"traced-http"}`))
 	req.Header.Set("Authorization", "Bearer "+cancelToken)
 	req.Header.Set("traceparent", "00-"+httpTrace+"-2222222222222222-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST with traceparent = %d", resp.StatusCode)
+	if code := probe.Status(t, req, nil); code != http.StatusAccepted {
+		t.Fatalf("POST with traceparent = %d", code)
 	}
 	all := s.WaitResults(2, 30*time.Second)
 	var got []string
@@ -50,8 +46,8 @@ func TestTraceparentTravelsToResultAndSpans(t *testing.T) {
 	req, _ = http.NewRequest("POST", "http://"+w.HTTP+"/v1/refreshes", strings.NewReader(`{"provider":"hooked","account_id":"x"}`))
 	req.Header.Set("Authorization", "Bearer "+cancelToken)
 	req.Header.Set("traceparent", "garbage")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("POST with an invalid traceparent = %v %v, want 400", resp.StatusCode, err)
+	if code := probe.Status(t, req, nil); code != http.StatusBadRequest {
+		t.Errorf("POST with an invalid traceparent = %d, want 400", code)
 	}
 
 	poll.Until(t, 10*time.Second, "the worker's exported spans", func() bool {
