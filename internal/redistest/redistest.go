@@ -119,7 +119,7 @@ type Server struct {
 	Dir  string
 	args []string
 
-	mu  sync.Mutex // Kill may race Start's cleanup, e.g. from a goroutine
+	mu  sync.Mutex // a test may Kill from a goroutine while its cleanup kills too
 	cmd *exec.Cmd
 }
 

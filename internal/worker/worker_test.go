@@ -53,12 +53,7 @@ func setup(t *testing.T, simOpts simulator.Options, env map[string]string, befor
 	if url == "" {
 		rdb, url = redistest.Client(t)
 	} else {
-		opt, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb = redis.NewClient(opt)
-		t.Cleanup(func() { rdb.Close() })
+		rdb = redistest.Connect(t, url)
 	}
 	for _, f := range before {
 		f(rdb)
