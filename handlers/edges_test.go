@@ -1,13 +1,11 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
+	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -33,21 +32,10 @@ type edge struct {
 	rdb   redis.UniversalClient
 	key   ratelimit.Key
 	calls atomic.Int64
-	logMu sync.Mutex
-	logs  bytes.Buffer
+	logs  syncbuf.Buffer
 }
 
-func (e *edge) Write(p []byte) (int, error) {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.logs.Write(p)
-}
-
-func (e *edge) log() string {
-	e.logMu.Lock()
-	defer e.logMu.Unlock()
-	return e.logs.String()
-}
+func (e *edge) log() string { return e.logs.String() }
 
 func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 	t.Helper()
@@ -61,7 +49,7 @@ func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 		return call()
 	})
 	e.h.metrics = m
-	e.h.logger = slog.New(slog.NewTextHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.h.logger = slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.h.taskDeadline = 24 * time.Hour
 	withQuota(t, e.h, redisbatch.Direct{RDB: e.rdb})
 	return e
