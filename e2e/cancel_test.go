@@ -102,7 +102,7 @@ func TestCancel(t *testing.T) {
 	s := NewStack(t, simulator.Options{Script: hangScript})
 	// Tasks on "held" stay pending: the worker serves it, but it is paused.
 	producerEnv := map[string]string{"QUEUES": "default=1,held=1"}
-	insp := inspector(t, s)
+	_, insp := s.asynqClient()
 	if err := insp.PauseQueue("held"); err != nil {
 		t.Fatalf("pause held: %v", err)
 	}

@@ -23,12 +23,7 @@ import (
 func TestForeignProducersCannotPoison(t *testing.T) {
 	s := NewStack(t, simulator.Options{})
 	w := s.StartWorker(nil)
-	opt, err := asynq.ParseRedisURI(s.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := asynq.NewClient(opt)
-	defer c.Close()
+	c, _ := s.asynqClient()
 	enqueue := func(typ, payload string) string {
 		t.Helper()
 		info, err := c.Enqueue(asynq.NewTask(typ, []byte(payload)))

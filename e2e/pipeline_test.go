@@ -152,12 +152,7 @@ func TestRefreshPipeline(t *testing.T) {
 func TestForeignProducers(t *testing.T) {
 	s := NewStack(t, simulator.Options{})
 	s.StartWorker(nil)
-	opt, err := asynq.ParseRedisURI(s.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := asynq.NewClient(opt)
-	defer c.Close()
+	c, insp := s.asynqClient()
 	cases := []struct {
 		typ, payload string
 		kind         results.ErrorKind
@@ -194,8 +189,6 @@ func TestForeignProducers(t *testing.T) {
 		t.Errorf("upstream was called %d times for invalid tasks", n)
 	}
 	// They end in the archive, where an operator sees them.
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
 	archived, err := insp.ListArchivedTasks("default")
 	if err != nil || len(archived) != len(cases) {
 		t.Errorf("archived %d tasks (%v), want %d", len(archived), err, len(cases))

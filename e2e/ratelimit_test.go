@@ -143,17 +143,6 @@ func metricSum(body, name string, labels ...string) (sum float64, found bool) {
 	return sum, found
 }
 
-func inspector(t *testing.T, s *Stack) *asynq.Inspector {
-	t.Helper()
-	opt, err := asynq.ParseRedisURI(s.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insp := asynq.NewInspector(opt)
-	t.Cleanup(func() { insp.Close() })
-	return insp
-}
-
 func allSucceeded(t *testing.T, all []results.Entry) {
 	t.Helper()
 	for _, e := range all {
@@ -294,19 +283,14 @@ func TestWaitsSpendNoRetries(t *testing.T) {
 	env := map[string]string{"MAX_RETRIES": "0", "HOOKED_RATE": "1/3s"}
 	s.StartWorker(env)
 	s.StartWorker(env)
-	insp := inspector(t, s)
+	_, insp := s.asynqClient()
 
 	ids := s.enqueueLines(t, nil, tasks.ProviderHooked, subjects("patient", 3)...)
 	poll.Until(t, 20*time.Second, "the first call", func() bool { return len(s.Sim.Calls()) >= 1 })
 
 	// Enqueued now, it finds the budget taken for about 3 s: longer than a
 	// worker sleeps inline, so it must be handed back to asynq.
-	opt, err := asynq.ParseRedisURI(s.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := asynq.NewClient(opt)
-	defer c.Close()
+	c, _ := s.asynqClient()
 	// A producer's override of refreshq's MaxRetry, as asynq allows.
 	task, err := tasks.NewTask(tasks.Hooked("no-retry"), asynq.MaxRetry(0))
 	if err != nil {
@@ -470,7 +454,7 @@ func TestDailyCapHoldsTasks(t *testing.T) {
 	env := map[string]string{"HOOKED_DAILY_CAP": "3"}
 	w1 := s.StartWorker(env)
 	w2 := s.StartWorker(env)
-	insp := inspector(t, s)
+	_, insp := s.asynqClient()
 
 	ids := s.enqueueLines(t, nil, tasks.ProviderHooked, subjects("capped", 5)...)
 	s.WaitResults(3, 30*time.Second)
