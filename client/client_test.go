@@ -80,7 +80,7 @@ func TestEnqueue(t *testing.T) {
 	}
 
 	t.Run("delayed", func(t *testing.T) {
-		id, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), In(time.Hour))
+		id, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue), In(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestEnqueue(t *testing.T) {
 		}
 	})
 	t.Run("refresh queue wins over option", func(t *testing.T) {
-		r := tasks.Hooked(f.subject(t))
+		r := tasks.Hooked(f.space.Subject())
 		r.Queue = f.queue2
 		id, err := f.c.Enqueue(ctx, r, Queue(f.queue))
 		if err != nil {
@@ -105,11 +105,11 @@ func TestEnqueue(t *testing.T) {
 		}
 	})
 	t.Run("own task id", func(t *testing.T) {
-		id, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
+		id, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue), TaskID("mine-"+f.queue))
 		if err != nil || id != "mine-"+f.queue {
 			t.Fatalf("Enqueue = %q, %v", id, err)
 		}
-		_, err = f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), TaskID("mine-"+f.queue))
+		_, err = f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue), TaskID("mine-"+f.queue))
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
 			t.Fatalf("second Enqueue with the same id = %v, want ErrTaskIDConflict", err)
 		}
@@ -143,7 +143,7 @@ func pending(t *testing.T, f *fixture, q string) int {
 func TestUnique(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	acct := f.subject(t)
+	acct := f.space.Subject()
 	first, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), Unique(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestUnique(t *testing.T) {
 		t.Errorf("%d tasks on %s, want the duplicate skipped", n, f.queue2)
 	}
 	// Other subjects, and the same subject without Unique, are not skipped.
-	if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), Unique(time.Hour)); err != nil {
+	if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue), Unique(time.Hour)); err != nil {
 		t.Errorf("other subject: %v", err)
 	}
 	if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue)); err != nil {
@@ -166,7 +166,7 @@ func TestUnique(t *testing.T) {
 	}
 
 	t.Run("window ends", func(t *testing.T) {
-		acct := f.subject(t)
+		acct := f.space.Subject()
 		if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), Unique(300*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
@@ -181,10 +181,10 @@ func TestUnique(t *testing.T) {
 	})
 	t.Run("failed enqueue frees the key", func(t *testing.T) {
 		id := "taken-" + f.queue
-		if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), TaskID(id)); err != nil {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue), TaskID(id)); err != nil {
 			t.Fatal(err)
 		}
-		acct := f.subject(t)
+		acct := f.space.Subject()
 		if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); !errors.Is(err, asynq.ErrTaskIDConflict) {
 			t.Fatalf("Enqueue = %v, want ErrTaskIDConflict", err)
 		}
@@ -193,7 +193,7 @@ func TestUnique(t *testing.T) {
 		}
 	})
 	t.Run("release only our own key", func(t *testing.T) {
-		key := UniqueKey("hooked", f.subject(t))
+		key := UniqueKey("hooked", f.space.Subject())
 		f.rdb.Set(ctx, key, "someone-else", time.Hour)
 		if err := releaseScript.Run(ctx, f.rdb, []string{key}, "me").Err(); err != nil {
 			t.Fatal(err)
@@ -209,7 +209,7 @@ func TestEnqueueMany(t *testing.T) {
 	ctx := context.Background()
 	var rs []tasks.Refresh
 	for range 500 {
-		rs = append(rs, tasks.Hooked(f.subject(t)))
+		rs = append(rs, tasks.Hooked(f.space.Subject()))
 	}
 	rs = append(rs, rs[0]) // a duplicate under Unique
 	var calls int
@@ -278,7 +278,7 @@ func TestUniqueSameTaskIDTwice(t *testing.T) {
 	// key the first one took.
 	f := setup(t)
 	ctx := context.Background()
-	acct := f.subject(t)
+	acct := f.space.Subject()
 	id := "again-" + f.queue
 	if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); err != nil {
 		t.Fatal(err)

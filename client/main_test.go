@@ -1,8 +1,6 @@
 package client
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -29,12 +27,6 @@ type fixture struct {
 	space  *redistest.Space
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // setup uses the Redis at REDIS_URL when set (CI sets it), else miniredis.
 // Queues, stream and subjects are unique to the test, and removed after it.
 func setup(t *testing.T, opts ...Option) *fixture {
@@ -48,12 +40,4 @@ func setup(t *testing.T, opts ...Option) *fixture {
 	f.c = c
 	t.Cleanup(func() { c.Close() })
 	return f
-}
-
-// subject returns an account id unique to the test, whose uniqueness key is
-// removed after it.
-func (f *fixture) subject(t *testing.T) string {
-	id := "acct-" + randHex(6)
-	f.space.Own(UniqueKey("hooked", id))
-	return id
 }

@@ -13,7 +13,7 @@ import (
 func TestEnqueueOnce(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	acct := f.subject(t)
+	acct := f.space.Subject()
 	r := tasks.Hooked(acct)
 	r.Queue = f.queue
 	r.Meta = []byte(`{"a":1,"b":[1,2]}`)
@@ -43,7 +43,7 @@ func TestEnqueueOnce(t *testing.T) {
 	}
 
 	t.Run("an id used without EnqueueOnce is taken", func(t *testing.T) {
-		if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue2), TaskID("plain-1")); err != nil {
+		if _, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue2), TaskID("plain-1")); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.c.EnqueueOnce(ctx, "plain-1", r); !errors.Is(err, ErrTaskIDTaken) {
@@ -86,11 +86,11 @@ func TestEnqueueOnce(t *testing.T) {
 func TestTaskState(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	now, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue2))
+	now, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	later, err := f.c.Enqueue(ctx, tasks.Hooked(f.subject(t)), Queue(f.queue), In(time.Hour))
+	later, err := f.c.Enqueue(ctx, tasks.Hooked(f.space.Subject()), Queue(f.queue), In(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -24,12 +22,6 @@ import (
 func TestMain(m *testing.M) {
 	redis.SetLogger(quietLogger{}) // as main does
 	goleak.VerifyTestMain(m)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // fixture is one test's Redis, queues, stream and environment.
@@ -60,9 +52,8 @@ func setup(t testing.TB) *fixture {
 
 // account is an account or team id unique to the test.
 func (f *fixture) account() string {
-	s := "acct-" + randHex(5)
+	s := f.space.Subject()
 	f.subjects = append(f.subjects, s)
-	f.space.Own(client.UniqueKey("hooked", s), client.UniqueKey("bundle_social", s+"/TIKTOK"))
 	return s
 }
 

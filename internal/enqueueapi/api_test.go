@@ -78,9 +78,7 @@ func setup(t *testing.T, redisURL string) *fixture {
 }
 
 func (f *fixture) subject() string {
-	s := "acct-" + randHex(5)
-	f.space.Own(client.UniqueKey("hooked", s), client.UniqueKey("bundle_social", s+"/TIKTOK"))
-	return s
+	return f.space.Subject()
 }
 
 func (f *fixture) do(t *testing.T, method, path, auth string, body []byte) (int, map[string]any, http.Header) {

@@ -33,7 +33,7 @@ func TestCleanupRemovesOnlyWhatTheTestMade(t *testing.T) {
 		if shared {
 			sp := NewSpace(t, 1)
 			queue = sp.Queues[0]
-			made = append(made, sp.Stream, sp.Stream+":task:x", Name(t, "owned_"))
+			made = append(made, "refreshq:unique:hooked:"+sp.Subject(), sp.Stream, sp.Stream+":task:x", Name(t, "owned_"))
 			sp.Own(made[len(made)-1])
 			if _, err := asynq.NewClientFromRedisClient(sp.RDB).Enqueue(asynq.NewTask("t", nil), asynq.Queue(queue)); err != nil {
 				t.Fatal(err)

@@ -14,8 +14,9 @@ import (
 
 // Space is a test's own part of a shared Redis: queues and a results
 // stream no other test uses, since asynq has no key prefix to keep tests
-// apart, and the keys the test hands to Own. All of it is deleted at the
-// end of the test.
+// apart, subjects whose keys (uniqueness keys, say) are the test's own,
+// and the keys the test hands to Own. All of it is deleted at the end of
+// the test.
 type Space struct {
 	URL    string
 	RDB    *redis.Client
@@ -24,14 +25,15 @@ type Space struct {
 	Queues []string
 	Stream string // its keys are Stream and any that start with it
 
-	mu  sync.Mutex
-	own []string
+	subjects string // in every subject of the Space, and in no other key
+	mu       sync.Mutex
+	own      []string
 }
 
 // NewSpace returns a Space with n queues on URL(t).
 func NewSpace(t testing.TB, n int) *Space {
 	t.Helper()
-	s := &Space{Stream: "test:results:" + randHex(5)}
+	s := &Space{Stream: "test:results:" + randHex(5), subjects: "acct-" + randHex(5)}
 	s.URL, s.Mini = URL(t)
 	s.RDB = Connect(t, s.URL)
 	s.Insp = asynq.NewInspectorFromRedisClient(s.RDB)
@@ -40,6 +42,13 @@ func NewSpace(t testing.TB, n int) *Space {
 	}
 	t.Cleanup(s.clean)
 	return s
+}
+
+// Subject returns an account id no other test uses. Every key whose name
+// holds it, whatever refreshq made of it, is deleted at the end of the
+// test.
+func (s *Space) Subject() string {
+	return s.subjects + "-" + randHex(3)
 }
 
 // Own has key deleted at the end of the test too.
@@ -56,6 +65,8 @@ func (s *Space) clean() {
 		s.RDB.SRem(ctx, "asynq:queues", q)
 	}
 	keys, _ := s.RDB.Keys(ctx, s.Stream+"*").Result()
+	ofSubjects, _ := s.RDB.Keys(ctx, "*"+s.subjects+"*").Result()
+	keys = append(keys, ofSubjects...)
 	s.mu.Lock()
 	keys = append(keys, s.own...)
 	s.mu.Unlock()
