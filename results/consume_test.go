@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/poll"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -38,11 +39,11 @@ func TestConsume(t *testing.T) {
 	go func() {
 		done <- s.reader.Consume(cctx, "g1", "c1", handler, results.ConsumeOptions{ClaimIdle: 300 * time.Millisecond})
 	}()
-	waitFor(t, func() bool { n, _ := s.rdb.XInfoGroups(ctx, s.name).Result(); return len(n) == 1 })
+	poll.Until(t, 5*time.Second, "the group is created", func() bool { n, _ := s.rdb.XInfoGroups(ctx, s.name).Result(); return len(n) == 1 })
 	s.publish(t, "ok", results.StatusSucceeded)
 	s.publish(t, "flaky", results.StatusFailed)
 	// flaky fails, stays pending, is claimed again after ClaimIdle and acked.
-	waitFor(t, func() bool {
+	poll.Until(t, 5*time.Second, "both handled, flaky after a claim, none pending", func() bool {
 		p, err := s.rdb.XPending(ctx, s.name, "g1").Result()
 		mu.Lock()
 		defer mu.Unlock()
@@ -79,7 +80,7 @@ func TestConsume(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("the dead consumer's entry was never claimed")
 		}
-		waitFor(t, func() bool { p, err := s.rdb.XPending(ctx, s.name, "g1").Result(); return err == nil && p.Count == 0 })
+		poll.Until(t, 5*time.Second, "nothing pending", func() bool { p, err := s.rdb.XPending(ctx, s.name, "g1").Result(); return err == nil && p.Count == 0 })
 		cancel()
 		<-done
 	})
@@ -88,15 +89,4 @@ func TestConsume(t *testing.T) {
 			t.Fatal("no error")
 		}
 	})
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

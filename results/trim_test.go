@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -119,10 +119,8 @@ func TestTrim(t *testing.T) {
 // set to now.
 func miniStream(t *testing.T, now time.Time) redis.UniversalClient {
 	t.Helper()
-	mr := miniredis.RunT(t)
+	rdb, mr := redistest.MiniClient(t)
 	mr.SetTime(now)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
 
