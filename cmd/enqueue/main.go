@@ -11,25 +11,19 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/refreshq/refreshq/internal/buildinfo"
+	"github.com/refreshq/refreshq/internal/redisconn"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// go-redis logs each failed dial; our errors already say what failed.
-	redis.SetLogger(quietLogger{})
+	redisconn.SilenceDialErrors()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "enqueue:", err)
 		os.Exit(exitCode(err))
 	}
 }
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
 
 // usageError is bad usage or invalid input: exit 2.
 type usageError struct{ err error }

@@ -14,13 +14,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
 )
 
 func TestMain(m *testing.M) {
-	redis.SetLogger(quietLogger{}) // as main does
+	redisconn.SilenceDialErrors() // as main does
 	goleak.VerifyTestMain(m)
 }
 

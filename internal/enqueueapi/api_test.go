@@ -3,8 +3,6 @@ package enqueueapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/client"
+	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
@@ -29,21 +28,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	redis.SetLogger(quiet{}) // failed dials to 127.0.0.1:1 are the point
+	redisconn.SilenceDialErrors() // failed dials to 127.0.0.1:1 are the point
 	goleak.VerifyTestMain(m)
 }
 
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
 const token = "s3cret-token"
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 type fixture struct {
 	srv            *httptest.Server
@@ -442,7 +431,7 @@ func TestTaskID(t *testing.T) {
 	f := setup(t, "")
 	ctx := context.Background()
 	acct := f.subject()
-	id := "order-" + randHex(6)
+	id := redistest.Name(t, "order-")
 	t.Cleanup(func() { f.rdb.Del(ctx, f.stream+":taskid:"+id) })
 	body := func(account, meta string) string {
 		return fmt.Sprintf(`{"provider":"hooked","account_id":%q,"queue":%q,"task_id":%q,"deadline":%q,"meta":%s}`,
@@ -494,7 +483,7 @@ func TestTaskID(t *testing.T) {
 		}
 	})
 	t.Run("an id taken outside the API is a 409", func(t *testing.T) {
-		other := "foreign-" + randHex(4)
+		other := redistest.Name(t, "foreign-")
 		c, err := client.NewFromRedisClient(f.rdb, client.WithQueues(f.queue1, f.queue2), client.WithResultsStream(f.stream))
 		if err != nil {
 			t.Fatal(err)

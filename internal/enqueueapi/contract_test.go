@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -55,7 +56,7 @@ func TestOpenAPIContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	pending := up.enqueueOne(t, "")
-	taskID := "contract-" + randHex(4)
+	taskID := redistest.Name(t, "contract-")
 	acct := up.subject()
 	withID := fmt.Sprintf(`{"provider":"hooked","account_id":%q,"queue":%q,"task_id":%q}`, acct, q, taskID)
 	dup := up.subject()

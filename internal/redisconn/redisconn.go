@@ -1,6 +1,7 @@
 package redisconn
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -200,3 +201,11 @@ func redact(s, secret string) string {
 	}
 	return strings.ReplaceAll(s, secret, "xxxxx")
 }
+
+// SilenceDialErrors stops go-redis from logging each failed dial, for a
+// process whose own errors already say what failed (cmd/enqueue).
+func SilenceDialErrors() { redis.SetLogger(discardLogger{}) }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
