@@ -184,6 +184,13 @@ func TestCancel(t *testing.T) {
 		if e.Attempts != 1 {
 			t.Errorf("attempts = %d, want 1 (the request in flight)", e.Attempts)
 		}
+		// The operator reading the worker's log is told the task was
+		// cancelled, never that it will run again.
+		for _, line := range strings.Split(w.Stderr.String(), "\n") {
+			if strings.Contains(line, id) && strings.Contains(line, "will run again") {
+				t.Errorf("the worker logged %s for the cancelled task", line)
+			}
+		}
 		// asynq hands the cancelled task back and a worker sees it again:
 		// it must not add a second result.
 		time.Sleep(4 * time.Second)

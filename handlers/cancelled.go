@@ -51,6 +51,10 @@ func (h *Refresh) interrupted(ctx context.Context, r *run, err error) error {
 		return h.redisTrouble(r, rerr)
 	}
 	if !ok {
+		if err != nil {
+			// The task goes back to asynq, and this attempt is no failure.
+			r.log.Info("interrupted; the task will run again", "err", err)
+		}
 		return err
 	}
 	msg := cancel.Message(actor, "while it was running; the outcome of its in-flight request, if any, was discarded")

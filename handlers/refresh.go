@@ -333,9 +333,8 @@ func (h *Refresh) send(ctx context.Context, r *run, up upstream, probe bool) err
 	if callErr != nil && ctx.Err() != nil {
 		callSpan.SetAttributes(AttrErrorKind.String("interrupted"))
 		callSpan.End()
-		// The worker is stopping (or asynq's task timeout hit): the task
-		// goes back to asynq and this attempt does not count as a failure.
-		log.Info("request interrupted; the task will run again", "err", ctx.Err())
+		// The worker is stopping, asynq's task timeout hit, or the task is
+		// being cancelled: interrupted decides which, and says so.
 		return ctx.Err()
 	}
 	o := classify(up.Provider, reply, callErr)
