@@ -68,7 +68,15 @@ type CancelOutcome struct {
 // ErrUnknownTask is matched (errors.Is) by the error of a task that is on
 // none of the queues and has no result: never enqueued, or its result
 // expired.
-var ErrUnknownTask = cancel.ErrUnknown
+var ErrUnknownTask = errors.New("unknown task")
+
+// unknownTaskError keeps the canceller's message and chain and adds
+// ErrUnknownTask to what it matches.
+type unknownTaskError struct{ err error }
+
+func (e *unknownTaskError) Error() string        { return e.err.Error() }
+func (e *unknownTaskError) Unwrap() error        { return e.err }
+func (e *unknownTaskError) Is(target error) bool { return target == ErrUnknownTask }
 
 // EndedError says a cancel changed nothing: the task had ended, with
 // Result, before the cancel took effect.
@@ -115,7 +123,7 @@ func (c *Client) Cancel(ctx context.Context, ids ...string) ([]CancelOutcome, er
 		case err != nil:
 			out.State, out.Err = CancelFailed, fmt.Errorf("cancel task %s in %s: %w", id, c.where, err)
 			if errors.Is(err, cancel.ErrUnknown) {
-				out.Err = err
+				out.Err = &unknownTaskError{err}
 			}
 		case o.State == cancel.Cancelled:
 			out.State = Cancelled

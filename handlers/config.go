@@ -36,7 +36,7 @@ const (
 	DefaultRetryMax        = 5 * time.Minute
 	DefaultUpstreamTimeout = 30 * time.Second
 	DefaultTaskDeadline    = 24 * time.Hour
-	DefaultRetryAfterMax   = ratelimit.DefaultHintMax
+	DefaultRetryAfterMax   = time.Hour
 )
 
 // NoRetries as Config.MaxRetries ends a task at its first failed try.

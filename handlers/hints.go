@@ -29,7 +29,7 @@ func (h *Refresh) boundHint(log *slog.Logger, provider, source string, d time.Du
 
 func (h *Refresh) hintMax() time.Duration {
 	if h.retryAfterMax <= 0 {
-		return ratelimit.DefaultHintMax
+		return DefaultRetryAfterMax
 	}
 	return h.retryAfterMax
 }
