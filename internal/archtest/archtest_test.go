@@ -30,6 +30,8 @@ var public = []string{module + "/tasks", module + "/results", module + "/client"
 // pkg is what `go list -json` says of one package.
 type pkg struct {
 	ImportPath string
+	Dir        string
+	GoFiles    []string
 	Imports    []string
 	Deps       []string
 	Export     string
@@ -89,7 +91,10 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 	for _, pair := range [][2]string{{"client", "handlers"}, {"handlers", "client"}} {
-		p := byPath[module+"/"+pair[0]]
+		p, ok := byPath[module+"/"+pair[0]]
+		if !ok {
+			t.Fatalf("package %s not found", pair[0])
+		}
 		if slices.Contains(p.Deps, module+"/"+pair[1]) {
 			t.Errorf("%s depends on %s: the producer and the handler must not know each other", pair[0], pair[1])
 		}
@@ -145,33 +150,21 @@ func internalMentions(p *types.Package) []string {
 		}
 		w := walker{pkg: p, seen: map[types.Type]bool{}}
 		w.walk(obj.Type(), name)
-		if tn, ok := obj.(*types.TypeName); ok {
-			if named, ok := tn.Type().(*types.Named); ok {
-				for m := range named.Methods() {
-					if m.Exported() {
-						w.walk(m.Type(), name+"."+m.Name())
-					}
-				}
-			}
-		}
 		out = append(out, w.found...)
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // walker follows a type through what an importer of its package can
 // reach: exported fields and methods, parameters, results, elements.
 type walker struct {
 	pkg   *types.Package
-	seen  map[types.Type]bool
+	seen  map[types.Type]bool // the package's named types already followed
 	found []string
 }
 
 func (w *walker) walk(t types.Type, where string) {
-	if w.seen[t] {
-		return
-	}
-	w.seen[t] = true
 	switch t := t.(type) {
 	case *types.Alias:
 		w.named(t.Obj(), where)
@@ -182,8 +175,10 @@ func (w *walker) walk(t types.Type, where string) {
 			w.walk(a, where)
 		}
 		// Types of other packages are their packages' concern; this
-		// package's own types are part of its API.
-		if t.Obj().Pkg() == w.pkg {
+		// package's own types are part of its API, followed once each (a
+		// type may refer to itself), with every mention on the way reported.
+		if t.Obj().Pkg() == w.pkg && !w.seen[t] {
+			w.seen[t] = true
 			w.walk(t.Underlying(), where)
 			for m := range t.Methods() {
 				if m.Exported() {
@@ -234,7 +229,8 @@ func (w *walker) named(obj *types.TypeName, where string) {
 }
 
 // TestWalkerFindsInternalTypes proves the check can fail: a package whose
-// exported function takes an internal type is reported.
+// exported field, method parameter or method result is an internal type is
+// reported, and one that keeps it unexported is not.
 func TestWalkerFindsInternalTypes(t *testing.T) {
 	internalPkg := types.NewPackage(module+"/internal/x", "x")
 	secret := types.NewTypeName(token.NoPos, internalPkg, "Secret", nil)
@@ -250,8 +246,27 @@ func TestWalkerFindsInternalTypes(t *testing.T) {
 	types.NewNamed(ok, types.NewStruct([]*types.Var{hidden}, nil), nil)
 	pub.Scope().Insert(ok)
 
+	// Svc's methods take and give the internal type; unexported ones may.
+	svc := types.NewTypeName(token.NoPos, pub, "Svc", nil)
+	svcT := types.NewNamed(svc, types.NewStruct(nil, nil), nil)
+	recv := types.NewVar(token.NoPos, pub, "s", svcT)
+	method := func(name string, params, results []*types.Var) {
+		sig := types.NewSignatureType(recv, nil, nil, types.NewTuple(params...), types.NewTuple(results...), false)
+		svcT.AddMethod(types.NewFunc(token.NoPos, pub, name, sig))
+	}
+	method("Take", []*types.Var{types.NewParam(token.NoPos, pub, "s", types.NewPointer(secretT))}, nil)
+	method("Give", nil, []*types.Var{types.NewParam(token.NoPos, pub, "", types.NewSlice(secretT))})
+	method("keep", []*types.Var{types.NewParam(token.NoPos, pub, "s", secretT)}, nil)
+	pub.Scope().Insert(svc)
+
 	got := internalMentions(pub)
-	if len(got) != 1 || !strings.Contains(got[0], "Options.Dep") || !strings.Contains(got[0], "internal/x.Secret") {
-		t.Errorf("internalMentions = %q; want one finding, Options.Dep mentioning internal/x.Secret", got)
+	slices.Sort(got)
+	want := []string{
+		"Options.Dep mentions " + module + "/internal/x.Secret",
+		"Svc.Give mentions " + module + "/internal/x.Secret",
+		"Svc.Take mentions " + module + "/internal/x.Secret",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("internalMentions =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
