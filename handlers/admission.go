@@ -27,11 +27,9 @@ import (
 func (h *Refresh) begin(ctx context.Context, r *run, up *upstream) (quota.Admission, string, error) {
 	var actor func() (string, bool, error)
 	a, err := h.admitWith(ctx, r, up, func(pipe redis.Pipeliner) {
-		if h.cancels != nil {
-			actor = cancel.RecordedPipelined(ctx, pipe, r.id)
-		}
+		actor = cancel.RecordedPipelined(ctx, pipe, r.id)
 	})
-	if err != nil || actor == nil {
+	if err != nil {
 		return a, "", err
 	}
 	who, _, err := actor()

@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/clients"
-	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
@@ -69,12 +68,8 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 				})
 				h.taskDeadline = cmp.Or(tc.deadline, time.Hour)
 				key, stream := hookedKey, h.publisher.Stream()
-				if batched {
-					b := redisbatch.New(rdb, redisbatch.Options{})
-					t.Cleanup(b.Close)
-					withQuota(t, h, b)
-				} else {
-					withQuota(t, h, redisbatch.Direct{RDB: rdb})
+				if !batched {
+					h.redis = redisbatch.Direct{RDB: rdb}
 				}
 				if tc.before != nil {
 					tc.before(t, h.limiter, key)
@@ -128,16 +123,4 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 			})
 		}
 	}
-}
-
-// withQuota completes h with its quota engine on run, from h's ledger,
-// limiter and results stream, as the worker builds it.
-func withQuota(t *testing.T, h *Refresh, run redisbatch.Runner) {
-	t.Helper()
-	e, err := quota.New(quota.Options{Limiter: h.limiter, Ledger: h.ledger, Stream: h.publisher.Stream(), Redis: run,
-		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * h.inlineWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.quota, h.redis = e, run
 }

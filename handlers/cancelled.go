@@ -42,7 +42,7 @@ func (h *Refresh) cancelledAtBegin(ctx context.Context, r *run, actor string) er
 // stopping (or asynq's timeout hit) and err, the run's own return, stands.
 // ctx is the handler's own context, which a pub/sub cancel has ended too.
 func (h *Refresh) interrupted(ctx context.Context, r *run, err error) error {
-	if h.cancels == nil || r.log == nil {
+	if r.log == nil {
 		return err // nothing is known of the task yet; its next run begins again
 	}
 	ctx = withTask(context.WithoutCancel(ctx), r)

@@ -143,7 +143,15 @@ type Config struct {
 }
 
 // New returns a Refresh for cfg, or an error saying which setting is wrong.
-func New(cfg Config) (*Refresh, error) {
+func New(cfg Config) (*Refresh, error) { return newRefresh(cfg, keyPrefixes{}) }
+
+// keyPrefixes start the Redis keys of the ledger and of the limiter (with
+// the quota engine's waiting lines); empty means their packages' defaults.
+// Processes that share a Redis and its fleet share these, so only tests,
+// which share one Redis without sharing state, set them.
+type keyPrefixes struct{ ledger, limiter string }
+
+func newRefresh(cfg Config, keys keyPrefixes) (*Refresh, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("handlers: Config.Redis is required: the Redis the asynq server uses")
 	}
@@ -160,12 +168,13 @@ func New(cfg Config) (*Refresh, error) {
 	}
 	rdb := cfg.Redis
 	limiter := ratelimit.New(rdb, ratelimit.Options{
+		Prefix:           keys.limiter,
 		BreakerThreshold: cfg.BreakerThreshold,
 		BreakerOpenFor:   cfg.BreakerOpenFor,
 		Margin:           cfg.RateMargin,
 		ProbeTimeout:     cfg.UpstreamTimeout + 5*time.Second,
 	})
-	led := ledger.New(rdb, "", cfg.TaskDeadline+ledgerGrace)
+	led := ledger.New(rdb, keys.ledger, cfg.TaskDeadline+ledgerGrace)
 	batch := redisbatch.New(rdb, redisbatch.Options{})
 	engine, err := quota.New(quota.Options{
 		Limiter: limiter, Ledger: led, Stream: cfg.ResultsStream, Redis: batch,

@@ -33,6 +33,9 @@ type edge struct {
 	key   ratelimit.Key
 	calls atomic.Int64
 	logs  syncbuf.Buffer
+	// batched is the Redis runner New built, which the tests replace
+	// with a direct one unless they ask for it.
+	batched redisbatch.Runner
 }
 
 func (e *edge) log() string { return e.logs.String() }
@@ -51,7 +54,7 @@ func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 	e.h.metrics = m
 	e.h.logger = slog.New(slog.NewTextHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.h.taskDeadline = 24 * time.Hour
-	withQuota(t, e.h, redisbatch.Direct{RDB: e.rdb})
+	e.batched, e.h.redis = e.h.redis, redisbatch.Direct{RDB: e.rdb}
 	return e
 }
 
@@ -200,9 +203,7 @@ func TestQuotaHintsAreBoundedAndChecked(t *testing.T) {
 					return clients.Response{StatusCode: 200, Body: []byte(hookedOK), RateLimit: tc.quota}, nil
 				})
 				if batched {
-					b := redisbatch.New(e.rdb, redisbatch.Options{})
-					t.Cleanup(b.Close)
-					withQuota(t, e.h, b)
+					e.h.redis = e.batched
 				}
 				if err := e.h.ProcessTask(context.Background(), hookedTask(t, "")); err != nil {
 					t.Fatal(err)

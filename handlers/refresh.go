@@ -56,9 +56,9 @@ type Refresh struct {
 	now        func() time.Time
 	// tracing makes the spans of each run (tracing.go); nil makes none.
 	tracing trace.Tracer
-	// cancels, when set, ends cancelled tasks (cancelled.go): a task whose
-	// cancel record exists as it begins, or appears while it runs, ends
-	// with a cancelled result. Nil: cancel records are not read.
+	// cancels ends cancelled tasks (cancelled.go): a task whose cancel
+	// record exists as it begins, or appears while it runs, ends with a
+	// cancelled result.
 	cancels *cancel.Watcher
 
 	rdb    redis.UniversalClient // the Redis asynq uses
@@ -214,9 +214,6 @@ func (h *Refresh) window(r *run) (enqueued, deadline time.Time) {
 // with is the handler's retry.Final for that run; a redelivery after a
 // crash or a shutdown carries another error.
 func (h *Refresh) rerunFromArchive(ctx context.Context, r *run) bool {
-	if h.inspector == nil {
-		return false
-	}
 	info, err := h.inspector.GetTaskInfo(r.queue, r.id)
 	if err != nil {
 		r.log.Warn("cannot read the task's last error; treating it as a redelivery", "err", err)

@@ -161,16 +161,14 @@ func (s *sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 		e := h.entry(r, results.StatusFailed)
 		e.ErrorKind, e.Error = sweptOutcome(info, st, parseErr)
 		e.TraceID = ref.TraceID()
-		if h.cancels != nil {
-			// Cancelled while it ran on a worker that then died: the
-			// cancel is what ended it.
-			actor, cancelled, err := h.cancels.Recorded(ctx, info.ID)
-			if err != nil {
-				return false, err
-			}
-			if cancelled {
-				e.ErrorKind, e.Error = results.KindCancelled, cancel.Message(actor, "while it was running, on a worker that then stopped")
-			}
+		// Cancelled while it ran on a worker that then died: the cancel
+		// is what ended it.
+		actor, cancelled, err := h.cancels.Recorded(ctx, info.ID)
+		if err != nil {
+			return false, err
+		}
+		if cancelled {
+			e.ErrorKind, e.Error = results.KindCancelled, cancel.Message(actor, "while it was running, on a worker that then stopped")
 		}
 		id, ok, err := h.publisher.Publish(ctx, e, st.Run, cancel.Key(info.ID))
 		if err != nil {

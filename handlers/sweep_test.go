@@ -36,9 +36,8 @@ func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 	queue, stream := redistest.Name(t, "q"), h.publisher.Stream()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { _ = insp.DeleteQueue(queue, true) })
-	h.inspector = insp
 	h.inlineWait = 0
-	withQuota(t, h, redisbatch.Direct{RDB: rdb})
+	h.redis = redisbatch.Direct{RDB: rdb}
 	// "lost" stands for a run asynq ends without the handler: the error is
 	// not retry.Final, and MaxRetry(0) makes asynq archive it at once, as
 	// its recoverer does with a dead worker's task on its last try.

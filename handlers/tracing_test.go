@@ -43,7 +43,7 @@ func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader)
 	h.upstreams[tasks.ProviderHooked] = u
 	h.policy = retry.Policy{Initial: time.Millisecond, Max: time.Millisecond}
 	h.inlineWait = time.Second // the backoff is waited out in place: one run, two requests
-	withQuota(t, h, redisbatch.Direct{RDB: rdb})
+	h.redis = redisbatch.Direct{RDB: rdb}
 	return h, results.NewReader(rdb, h.publisher.Stream())
 }
 

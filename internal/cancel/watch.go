@@ -49,12 +49,9 @@ func NewWatcher(rdb redis.UniversalClient, every time.Duration, logger *slog.Log
 
 // Watch returns a context derived from ctx that ends, with cause
 // ErrCancelled, once a poll finds the task's cancel record. Call stop when
-// the task's run ends. A nil Watcher watches nothing.
+// the task's run ends.
 func (w *Watcher) Watch(ctx context.Context, taskID string) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	if w == nil {
-		return ctx, func() { cancel(nil) }
-	}
 	wt := &watch{taskID: taskID, cancel: cancel}
 	w.mu.Lock()
 	w.running[wt] = struct{}{}
