@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/results"
 )
 
 // resultsReadTimeout bounds one scrape's read of the results stream.
@@ -23,7 +25,7 @@ var (
 )
 
 // resultsCollector reads the results stream's length and its consumer
-// groups' lag at each scrape: two commands in one round trip.
+// groups' lag at each scrape (results.Stats: one round trip).
 type resultsCollector struct {
 	rdb    redis.UniversalClient
 	stream string
@@ -49,15 +51,12 @@ func (c resultsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), resultsReadTimeout)
 	defer cancel()
-	pipe := c.rdb.Pipeline()
-	n := pipe.XLen(ctx, c.stream)
-	groups := pipe.XInfoGroups(ctx, c.stream)
-	_, _ = pipe.Exec(ctx)
-	if n.Err() != nil {
+	st, err := results.Stats(ctx, c.rdb, c.stream)
+	if err != nil {
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(resultsEntriesDesc, prometheus.GaugeValue, float64(n.Val()))
-	for _, g := range groups.Val() { // none when the stream or its groups do not exist yet
+	ch <- prometheus.MustNewConstMetric(resultsEntriesDesc, prometheus.GaugeValue, float64(st.Entries))
+	for _, g := range st.Groups {
 		ch <- prometheus.MustNewConstMetric(resultsLagDesc, prometheus.GaugeValue, float64(g.Lag), g.Name)
 		ch <- prometheus.MustNewConstMetric(resultsPendingDesc, prometheus.GaugeValue, float64(g.Pending), g.Name)
 	}

@@ -1,0 +1,41 @@
+package results_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/redistest"
+	"github.com/refreshq/refreshq/results"
+)
+
+// Stats reports what a dashboard shows: nothing yet for a stream not
+// made, then its length and each group's lag and pending entries.
+func TestStats(t *testing.T) {
+	url, mini := redistest.URL(t)
+	rdb := redistest.Connect(t, url)
+	ctx := context.Background()
+	stream := redistest.Keys(t, rdb, "stats_")
+
+	st, err := results.Stats(ctx, rdb, stream)
+	if err != nil || st.Entries != 0 || len(st.Groups) != 0 {
+		t.Fatalf("Stats of a stream not made yet = %+v, %v; want zero, no error", st, err)
+	}
+
+	for range 5 {
+		rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"v", "1"}})
+	}
+	rdb.XGroupCreate(ctx, stream, "billing", "0")
+	rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "billing", Consumer: "c1", Streams: []string{stream, ">"}, Count: 2})
+	st, err = results.Stats(ctx, rdb, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Entries != 5 || len(st.Groups) != 1 || st.Groups[0].Name != "billing" || st.Groups[0].Pending != 2 {
+		t.Fatalf("Stats = %+v, want 5 entries and group billing with 2 pending", st)
+	}
+	if mini == nil && st.Groups[0].Lag != 3 { // miniredis does not report a group's lag
+		t.Errorf("lag = %d, want 3", st.Groups[0].Lag)
+	}
+}
