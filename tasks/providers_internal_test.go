@@ -10,7 +10,8 @@ import (
 func TestAThirdProviderIsOneTableEntry(t *testing.T) {
 	saved := providers
 	t.Cleanup(func() { providers = saved })
-	providers = append(slices.Clone(saved), provider{id: "example", taskType: "example:channel_refresh", subject: []string{"team_id", "account_id"}})
+	providers = append(slices.Clone(saved), provider{id: "example", taskType: "example:channel_refresh", subject: []string{"team_id", "account_id"},
+		command: Command{Name: "example", Flags: []CommandFlag{{Field: "team_id", Name: "team"}, {Field: "account_id", Name: "channel"}}}})
 
 	r, err := Decode([]byte(`{"provider":"example","team_id":"t1","account_id":"c9"}`), nil)
 	if err != nil {
@@ -35,5 +36,11 @@ func TestAThirdProviderIsOneTableEntry(t *testing.T) {
 	}
 	if !slices.Contains(Providers(), "example") {
 		t.Errorf("Providers() = %v", Providers())
+	}
+	if cmds := Commands(); cmds[len(cmds)-1].Name != "example" || cmds[len(cmds)-1].Provider != "example" {
+		t.Errorf("Commands() = %+v", cmds)
+	}
+	if r, err := NewRefresh("example", map[string]string{"team_id": "t1", "account_id": "c9"}); err != nil || r.Subject() != "t1/c9" {
+		t.Errorf("NewRefresh = %+v, %v", r, err)
 	}
 }
