@@ -55,13 +55,13 @@ func runCancel(ctx context.Context, args []string, getenv func(string) string, s
 	if *wait < 0 {
 		return usagef("--wait %s is negative; give how long to wait, e.g. --wait 30s", *wait)
 	}
-	cl, e, err := newClient(getenv, client.WithActor("CLI"), client.WithCancelWait(*wait))
+	cl, err := newClient(getenv, client.WithActor("CLI"), client.WithCancelWait(*wait))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	if err := cl.Ping(ctx); err != nil {
-		return redisHint(err, e)
+		return redisHint(err)
 	}
 	outs, _ := cl.Cancel(ctx, pos...)
 	failed := 0
@@ -80,7 +80,7 @@ func runCancel(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprintf(stderr, "%v; check the id\n", o.Err)
 		default:
 			failed++
-			fmt.Fprintln(stderr, redisHint(o.Err, e))
+			fmt.Fprintln(stderr, redisHint(o.Err))
 		}
 	}
 	if failed > 0 {

@@ -28,26 +28,26 @@ func loadEnv(getenv func(string) string) (env, error) {
 
 // newClient reads the environment and makes a client. A REDIS_URL that
 // does not parse is bad input (exit 2).
-func newClient(getenv func(string) string, opts ...client.Option) (*client.Client, env, error) {
+func newClient(getenv func(string) string, opts ...client.Option) (*client.Client, error) {
 	e, err := loadEnv(getenv)
 	if err != nil {
-		return nil, e, err
+		return nil, err
 	}
 	opts = append([]client.Option{client.WithQueues(e.queues.Names()...), client.WithResultsStream(e.stream)}, opts...)
 	// LoadProducer has checked the settings; this builds the same options.
 	ropt, err := e.redis.Options()
 	if err != nil {
-		return nil, e, &usageError{err}
+		return nil, &usageError{err}
 	}
 	c, err := client.NewFromRedis(ropt, opts...)
 	if err != nil {
-		return nil, e, usagef("%v", err)
+		return nil, usagef("%v", err)
 	}
-	return c, e, nil
+	return c, nil
 }
 
 // redisHint turns a Redis failure into a message that says what to check.
-func redisHint(err error, e env) error {
+func redisHint(err error) error {
 	return fmt.Errorf("%w; check that Redis is running and REDIS_URL points at it", err)
 }
 

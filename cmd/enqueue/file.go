@@ -69,7 +69,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	cl, e, err := newClient(getenv)
+	cl, err := newClient(getenv)
 	if err != nil {
 		return err
 	}
@@ -95,9 +95,9 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 		return usagef("%d bad line(s) in %s; nothing was enqueued: fix them and run again", len(bad), name)
 	}
 	if err := cl.Ping(ctx); err != nil {
-		return redisHint(fmt.Errorf("%w; nothing was enqueued", err), e)
+		return redisHint(fmt.Errorf("%w; nothing was enqueued", err))
 	}
-	return enqueueLines(ctx, cl, e, lines, opts, stdout, stderr)
+	return enqueueLines(ctx, cl, lines, opts, stdout, stderr)
 }
 
 // readLines decodes and validates every line and returns the good ones, or
@@ -135,7 +135,7 @@ func readLines(in io.Reader, cl *client.Client, opts []client.EnqueueOption) ([]
 	return lines, bad, nil
 }
 
-func enqueueLines(ctx context.Context, cl *client.Client, e env, lines []fileLine, opts []client.EnqueueOption, stdout, stderr io.Writer) error {
+func enqueueLines(ctx context.Context, cl *client.Client, lines []fileLine, opts []client.EnqueueOption, stdout, stderr io.Writer) error {
 	rs := make([]tasks.Refresh, len(lines))
 	for i, l := range lines {
 		rs[i] = l.r
@@ -200,7 +200,7 @@ func enqueueLines(ctx context.Context, cl *client.Client, e env, lines []fileLin
 		}
 	}
 	fmt.Fprintf(stderr, "  not enqueued: %s\n", lineRanges(not))
-	return redisHint(fmt.Errorf("enqueued %d of %d lines before Redis failed; re-send the lines not enqueued (running the file again with --unique skips those already enqueued)", len(enq), len(lines)), e)
+	return redisHint(fmt.Errorf("enqueued %d of %d lines before Redis failed; re-send the lines not enqueued (running the file again with --unique skips those already enqueued)", len(enq), len(lines)))
 }
 
 // lineRanges writes sorted line numbers compactly: "lines 1-500, 503".

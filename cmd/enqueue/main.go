@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/refreshq/refreshq/internal/buildinfo"
 	"github.com/refreshq/refreshq/internal/redisconn"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 func main() {
@@ -44,12 +46,12 @@ func exitCode(err error) int {
 	return 1
 }
 
-const topUsage = `enqueue enqueues refreshq refreshes and reads their results.
+// topUsage lists every command: one per provider, from tasks' table,
+// then the rest.
+var topUsage = `enqueue enqueues refreshq refreshes and reads their results.
 
 Usage:
-  enqueue bundle-social --team TEAM --platform PLATFORM [flags]
-  enqueue hooked --account ID [flags]
-  enqueue file PATH|-            one refresh per JSON line
+` + oneSynopses() + `  enqueue file PATH|-            one refresh per JSON line
   enqueue result TASK_ID         a task's result
   enqueue cancel TASK_ID...      cancel tasks; each ends with a cancelled result
   enqueue results --follow       results as they land
@@ -75,9 +77,12 @@ Exit status: 0 done, 1 runtime failure, 2 bad usage or invalid input.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
-		return usagef("no command given; use one of bundle-social, hooked, file, result, results, cancel")
+		return usagef("no command given; use one of %s", commandList())
 	}
 	cmd, rest := args[0], args[1:]
+	if one, ok := oneCommand(cmd); ok {
+		return runOne(ctx, one, rest, getenv, stdout, stderr)
+	}
 	switch cmd {
 	case "-version", "--version", "version":
 		fmt.Fprintln(stdout, "enqueue", buildinfo.Read())
@@ -85,8 +90,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return nil
-	case "bundle-social", "hooked":
-		return runOne(ctx, cmd, rest, getenv, stdout, stderr)
 	case "file":
 		return runFile(ctx, rest, getenv, stdin, stdout, stderr)
 	case "result":
@@ -96,5 +99,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "results":
 		return runResults(ctx, rest, getenv, stdout, stderr)
 	}
-	return usagef("unknown command %q; use one of bundle-social, hooked, file, result, results, cancel (enqueue -h for help)", cmd)
+	return usagef("unknown command %q; use one of %s (enqueue -h for help)", cmd, commandList())
+}
+
+// commandList names every command, for messages.
+func commandList() string {
+	var names []string
+	for _, c := range tasks.Commands() {
+		names = append(names, c.Name)
+	}
+	return strings.Join(append(names, "file", "result", "results", "cancel"), ", ")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/syncbuf"
 	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 func TestMain(m *testing.M) {
@@ -207,7 +208,11 @@ func TestBadInput(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	f := setup(t)
-	for _, cmd := range []string{"bundle-social", "hooked", "file", "result", "results"} {
+	var cmds []string
+	for _, c := range tasks.Commands() {
+		cmds = append(cmds, c.Name)
+	}
+	for _, cmd := range append(cmds, "file", "result", "results") {
 		o := f.run(t, "", cmd, "-h")
 		if o.code != 0 || !strings.Contains(o.stdout, "Usage: enqueue "+cmd) || !strings.Contains(o.stdout, "enqueue "+cmd+" ") {
 			t.Errorf("%s -h: exit %d, stdout %q; want usage with examples", cmd, o.code, o.stdout)

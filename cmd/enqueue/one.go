@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/refreshq/refreshq/client"
@@ -101,65 +102,88 @@ func (c *common) options(fs *flag.FlagSet) ([]client.EnqueueOption, error) {
 	return opts, nil
 }
 
-var oneUsage = map[string]string{
-	"bundle-social": `Usage: enqueue bundle-social --team TEAM --platform PLATFORM [flags]
+// oneCommand finds the provider command named name.
+func oneCommand(name string) (tasks.Command, bool) {
+	for _, c := range tasks.Commands() {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return tasks.Command{}, false
+}
 
-Enqueues a refresh of a bundle.social team's profile on one platform and
-prints the task id.
+// oneSynopses are the usage lines of the provider commands.
+func oneSynopses() string {
+	var b strings.Builder
+	for _, c := range tasks.Commands() {
+		fmt.Fprintf(&b, "  enqueue %s %s [flags]\n", c.Name, c.Synopsis)
+	}
+	return b.String()
+}
 
-Flags:
-  --team TEAM         bundle.social team id (required)
-  --platform NAME     ` + tasks.PlatformList() + `
-` + commonUsage + `  --wait DURATION     then wait up to this long for the result and print it as
+// oneUsage is a provider command's -h text.
+func oneUsage(c tasks.Command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: enqueue %s %s [flags]\n\n", c.Name, c.Synopsis)
+	b.WriteString(wrap("Enqueues a refresh of "+c.Summary+" and prints the task id.", 72))
+	b.WriteString("\n\nFlags:\n")
+	for _, f := range c.Flags {
+		fmt.Fprintf(&b, "  %-19s %s\n", "--"+f.Name+" "+f.Arg, f.Usage)
+	}
+	b.WriteString(commonUsage)
+	b.WriteString(`  --wait DURATION     then wait up to this long for the result and print it as
                       one JSON object; exit 1 if it failed or did not come
 
 Examples:
-  enqueue bundle-social --team t1 --platform TIKTOK
-  enqueue bundle-social --team t1 --platform INSTAGRAM --unique 1h --wait 2m
-  enqueue bundle-social --team t1 --platform YOUTUBE --queue low --in 30m --meta '{"request_id":"r1"}'
-`,
-	"hooked": `Usage: enqueue hooked --account ID [flags]
-
-Enqueues a refresh of a hooked.so account and prints the task id.
-
-Flags:
-  --account ID        hooked.so account id (required)
-` + commonUsage + `  --wait DURATION     then wait up to this long for the result and print it as
-                      one JSON object; exit 1 if it failed or did not come
-
-Examples:
-  enqueue hooked --account a1
-  enqueue hooked --account a1 --queue critical --wait 1m
-  enqueue hooked --account a1 --unique 24h --at 2026-05-01T09:00:00Z
-`,
+`)
+	for _, e := range c.Examples {
+		fmt.Fprintf(&b, "  enqueue %s %s\n", c.Name, e)
+	}
+	return b.String()
 }
 
-// flagOf names the flag that sets a payload field, for messages.
-var flagOf = map[string]string{
-	"team_id":    "--team",
-	"platform":   "--platform",
-	"account_id": "--account",
-	"queue":      "--queue",
-	"meta":       "--meta",
-	"tenant":     "--tenant",
+// wrap breaks text into lines of at most width bytes at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(text) {
+		switch {
+		case i == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
-func runOne(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// commonFlagOf names the flag that sets a payload field every enqueueing
+// command takes, for messages; a command's subject flags add to it.
+var commonFlagOf = map[string]string{
+	"queue":  "--queue",
+	"meta":   "--meta",
+	"tenant": "--tenant",
+}
+
+func runOne(ctx context.Context, one tasks.Command, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := one.Name
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	var (
-		c                       common
-		team, platform, account string
-		wait                    time.Duration
+		c    common
+		wait time.Duration
 	)
 	c.register(fs)
 	fs.DurationVar(&wait, "wait", 0, "")
-	if cmd == "bundle-social" {
-		fs.StringVar(&team, "team", "", "")
-		fs.StringVar(&platform, "platform", "", "")
-	} else {
-		fs.StringVar(&account, "account", "", "")
+	subject := make([]string, len(one.Flags))
+	for i, f := range one.Flags {
+		fs.StringVar(&subject[i], f.Name, "", "")
 	}
-	pos, err := parseFlags(fs, args, oneUsage[cmd], stdout)
+	pos, err := parseFlags(fs, args, oneUsage(one), stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -176,21 +200,25 @@ func runOne(ctx context.Context, cmd string, args []string, getenv func(string) 
 	if wait < 0 {
 		return usagef("--wait %s is negative; give how long to wait, e.g. --wait 2m", wait)
 	}
-	r := tasks.Hooked(account)
-	if cmd == "bundle-social" {
-		r = tasks.BundleSocial(team, platform)
+	values := make(map[string]string, len(one.Flags))
+	for i, f := range one.Flags {
+		values[f.Field] = subject[i]
+	}
+	r, err := tasks.NewRefresh(one.Provider, values)
+	if err != nil {
+		return err
 	}
 
-	cl, e, err := newClient(getenv)
+	cl, err := newClient(getenv)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	if err := cl.Validate(r, opts...); err != nil {
-		return usagef("%s", flagMessage(err))
+		return usagef("%s", flagMessage(one, err))
 	}
 	if err := cl.Ping(ctx); err != nil {
-		return redisHint(err, e)
+		return redisHint(err)
 	}
 	id, err := cl.Enqueue(ctx, r, opts...)
 	var dup *client.DuplicateError
@@ -201,27 +229,33 @@ func runOne(ctx context.Context, cmd string, args []string, getenv func(string) 
 	case errors.Is(err, client.ErrInDoubt):
 		return fmt.Errorf("%w; look task %s up in the asynq web UI before enqueuing again", err, id)
 	case err != nil:
-		return redisHint(err, e)
+		return redisHint(err)
 	}
 	fmt.Fprintln(stdout, id)
 	if wait == 0 {
 		return nil
 	}
-	return waitAndPrint(ctx, cl, e, id, wait, stdout)
+	return waitAndPrint(ctx, cl, id, wait, stdout)
 }
 
-// flagMessage rewrites a payload validation error in terms of flags.
-func flagMessage(err error) string {
+// flagMessage rewrites a payload validation error in terms of one's flags.
+func flagMessage(one tasks.Command, err error) string {
 	var ve *tasks.ValidationError
-	if errors.As(err, &ve) {
-		if f, ok := flagOf[ve.Field]; ok {
-			return f + " " + ve.Problem
+	if !errors.As(err, &ve) {
+		return err.Error()
+	}
+	for _, f := range one.Flags {
+		if f.Field == ve.Field {
+			return "--" + f.Name + " " + ve.Problem
 		}
+	}
+	if f, ok := commonFlagOf[ve.Field]; ok {
+		return f + " " + ve.Problem
 	}
 	return err.Error()
 }
 
-func waitAndPrint(ctx context.Context, cl *client.Client, e env, id string, wait time.Duration, stdout io.Writer) error {
+func waitAndPrint(ctx context.Context, cl *client.Client, id string, wait time.Duration, stdout io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	entry, err := cl.Wait(wctx, id)
@@ -231,7 +265,7 @@ func waitAndPrint(ctx context.Context, cl *client.Client, e env, id string, wait
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("interrupted while waiting for task %s; it stays enqueued: check later with \"enqueue result %s\"", id, id)
 	case err != nil:
-		return redisHint(fmt.Errorf("wait for task %s: %w", id, err), e)
+		return redisHint(fmt.Errorf("wait for task %s: %w", id, err))
 	}
 	if err := printEntry(stdout, entry); err != nil {
 		return err

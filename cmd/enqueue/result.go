@@ -34,7 +34,7 @@ func runResult(ctx context.Context, args []string, getenv func(string) string, s
 		return usagef("result takes one task id, e.g. enqueue result 3f6c0d2e-8a8f-4f0e-9d6c-1b2a3c4d5e6f")
 	}
 	id := pos[0]
-	cl, e, err := newClient(getenv)
+	cl, err := newClient(getenv)
 	if err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func runResult(ctx context.Context, args []string, getenv func(string) string, s
 		return noResult(ctx, cl, id)
 	}
 	if err != nil {
-		return redisHint(err, e)
+		return redisHint(err)
 	}
 	return printEntry(stdout, entry)
 }
@@ -86,13 +86,13 @@ func runResults(ctx context.Context, args []string, getenv func(string) string, 
 	if !validFrom.MatchString(*from) {
 		return usagef("--from %q is not $, 0 or a stream entry id such as 1700000000000-0", *from)
 	}
-	cl, e, err := newClient(getenv)
+	cl, err := newClient(getenv)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	if err := cl.Ping(ctx); err != nil {
-		return redisHint(err, e)
+		return redisHint(err)
 	}
 	err = cl.Follow(ctx, *from, func(_ context.Context, e results.Entry) error {
 		return printEntry(stdout, e)
@@ -100,7 +100,7 @@ func runResults(ctx context.Context, args []string, getenv func(string) string, 
 	if ctx.Err() != nil {
 		return nil // interrupted: the normal way to stop
 	}
-	return redisHint(err, e)
+	return redisHint(err)
 }
 
 // noResult says why a task has no result, from where asynq holds it.
