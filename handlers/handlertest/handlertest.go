@@ -2,6 +2,8 @@ package handlertest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"sync"
 	"testing"
@@ -10,7 +12,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refreshq/refreshq/handlers"
-	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -88,11 +89,11 @@ func New(tb testing.TB, cfg handlers.Config) *Harness {
 	rdb := cfg.Redis
 	var ownQueue, ownStream string
 	if len(cfg.Queues) == 0 {
-		ownQueue = redistest.Name(tb, "handlertest_")
+		ownQueue = uniqueName("handlertest_")
 		cfg.Queues = []string{ownQueue}
 	}
 	if cfg.ResultsStream == "" {
-		ownStream = redistest.Name(tb, "handlertest_results_")
+		ownStream = uniqueName("handlertest_results_")
 		cfg.ResultsStream = ownStream
 	}
 	if cfg.Concurrency == 0 {
@@ -326,4 +327,12 @@ func (h *Harness) wait(ctx context.Context, id, queue string) Run {
 		h.tb.Fatalf("handlertest: look up the result of %s: %v", id, err)
 	}
 	return run
+}
+
+// uniqueName is prefix and random hex: a queue or stream name no other
+// test on the same Redis uses (asynq has no key prefix to keep them apart).
+func uniqueName(prefix string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
 }
