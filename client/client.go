@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/cancel"
-	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
@@ -83,7 +82,7 @@ func WithQueues(names ...string) Option {
 }
 
 // WithTaskDeadline tells the Client the workers' TASK_DEADLINE (default
-// 24h), so a task id given to EnqueueOnce stays claimed while its task may
+// tasks.DefaultTaskDeadline), so a task id given to EnqueueOnce stays claimed while its task may
 // still run.
 func WithTaskDeadline(d time.Duration) Option { return func(s *settings) { s.taskDeadline = d } }
 
@@ -159,7 +158,7 @@ func NewFromRedisClient(rdb redis.UniversalClient, opts ...Option) (*Client, err
 }
 
 func apply(opts []Option) (settings, error) {
-	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency, actor: cancel.ActorClient, taskDeadline: config.DefaultTaskDeadline}
+	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency, actor: cancel.ActorClient, taskDeadline: tasks.DefaultTaskDeadline}
 	for _, o := range opts {
 		o(&s)
 	}

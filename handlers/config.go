@@ -35,7 +35,7 @@ const (
 	DefaultRetryInitial    = time.Second
 	DefaultRetryMax        = 5 * time.Minute
 	DefaultUpstreamTimeout = 30 * time.Second
-	DefaultTaskDeadline    = 24 * time.Hour
+	DefaultTaskDeadline    = tasks.DefaultTaskDeadline
 	DefaultRetryAfterMax   = time.Hour
 )
 

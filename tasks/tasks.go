@@ -43,6 +43,12 @@ const (
 	DefaultTimeout = 15 * time.Minute
 )
 
+// DefaultTaskDeadline is how long after its enqueue a task may wait or
+// retry before a worker ends it failed, when the worker's TASK_DEADLINE is
+// unset. Producers rely on it too: a task id stays claimed while its task
+// may still run.
+const DefaultTaskDeadline = 24 * time.Hour
+
 // NewTask validates r and returns its task: the provider's type, the
 // payload, and refreshq's default options (r's queue, else DefaultQueue),
 // overridden by opts.

@@ -9,8 +9,22 @@ import (
 	"github.com/refreshq/refreshq/tasks"
 )
 
-// DefaultQueues is QUEUES' default.
-const DefaultQueues = "critical=6,default=3,low=1"
+// defaultWeights are the priority weights of tasks.DefaultQueues, in its
+// order (highest priority first).
+var defaultWeights = []int{6, 3, 1}
+
+// DefaultQueues is QUEUES' default: tasks.DefaultQueues with their weights.
+var DefaultQueues = func() string {
+	names := tasks.DefaultQueues()
+	if len(names) != len(defaultWeights) {
+		panic(fmt.Sprintf("config: %d default queues, %d weights", len(names), len(defaultWeights)))
+	}
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + "=" + strconv.Itoa(defaultWeights[i])
+	}
+	return strings.Join(parts, ",")
+}()
 
 // Queues are the queues a worker serves, with their priority weights, in
 // the order they were written.

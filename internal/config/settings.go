@@ -7,9 +7,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/refreshq/refreshq/handlers"
 	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/results"
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // Setting is one environment variable the worker reads.
@@ -67,21 +69,21 @@ var Settings = concat(
 			Meaning: "time added to every budget window, so requests admitted in Redis still fit the window when they reach the upstream with some delay; `0` for none"},
 		{Name: "LANE_RESERVE", Default: "10%",
 			Meaning: "share of a saturated budget kept for lower-priority queues while they have tasks waiting, so they never starve (`0` for strict priority); a percentage or a fraction"},
-		{Name: "MAX_RETRIES", Default: fmt.Sprint(DefaultMaxRetries),
+		{Name: "MAX_RETRIES", Default: fmt.Sprint(handlers.DefaultMaxRetries),
 			Meaning: "tries after the first for 5xx, timeouts and network errors (429s and budget, cooldown or breaker waits do not count)"},
-		{Name: "RETRY_INITIAL", Default: durText(DefaultRetryInitial),
+		{Name: "RETRY_INITIAL", Default: durText(handlers.DefaultRetryInitial),
 			Meaning: "first backoff between those tries: ×2 each time, plus 0–50% jitter"},
-		{Name: "RETRY_MAX_INTERVAL", Default: durText(DefaultRetryMaxInterval),
+		{Name: "RETRY_MAX_INTERVAL", Default: durText(handlers.DefaultRetryMax),
 			Meaning: "the longest backoff between those tries"},
-		{Name: "UPSTREAM_TIMEOUT", Default: durText(DefaultUpstreamTimeout),
+		{Name: "UPSTREAM_TIMEOUT", Default: durText(handlers.DefaultUpstreamTimeout),
 			Meaning: "per upstream request"},
 		{Name: "BREAKER_THRESHOLD", Default: fmt.Sprint(ratelimit.DefaultBreakerThreshold),
 			Meaning: "5xx, timeouts or network errors in a row that open a provider's breaker (fleet-wide, per base URL)"},
 		{Name: "BREAKER_OPEN_FOR", Default: durText(ratelimit.DefaultBreakerOpenFor),
 			Meaning: "how long an open breaker first waits before one probe request; doubles on each failed probe, up to 5m"},
-		{Name: "RETRY_AFTER_MAX", Default: durText(ratelimit.DefaultHintMax),
+		{Name: "RETRY_AFTER_MAX", Default: durText(handlers.DefaultRetryAfterMax),
 			Meaning: "the longest one upstream hint (a `Retry-After`, or a quota read from a response) pauses an API key and the task that got it; longer hints are capped, logged and counted in `refreshq_upstream_hints_capped_total`"},
-		{Name: "TASK_DEADLINE", Default: durText(DefaultTaskDeadline),
+		{Name: "TASK_DEADLINE", Default: durText(tasks.DefaultTaskDeadline),
 			Meaning: "how long after enqueue a task may wait or retry before it ends failed"},
 		{Name: "SHUTDOWN_GRACE", Default: durText(DefaultShutdownGrace),
 			Meaning: "time in-flight tasks get after SIGTERM"},

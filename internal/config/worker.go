@@ -16,18 +16,13 @@ import (
 	"github.com/refreshq/refreshq/internal/redisconn"
 )
 
-// Defaults the documentation names. Those the refresh handler shares equal
-// the handlers package's (a test holds them together), so a worker and a
-// server that mounts the handler agree; producers read them here without
-// depending on the handler.
+// Defaults the documentation names that are the worker's own. Those of the
+// refresh handler's settings are the handlers package's (and the task
+// deadline the tasks package's), so a worker and a server that mounts the
+// handler agree.
 const (
-	DefaultMaxRetries       = 10
-	DefaultRetryInitial     = time.Second
-	DefaultRetryMaxInterval = 5 * time.Minute
-	DefaultUpstreamTimeout  = 30 * time.Second
-	DefaultTaskDeadline     = 24 * time.Hour
-	DefaultShutdownGrace    = 25 * time.Second
-	DefaultHTTPAddr         = "127.0.0.1:8080"
+	DefaultShutdownGrace = 25 * time.Second
+	DefaultHTTPAddr      = "127.0.0.1:8080"
 
 	// DefaultResultsMaxAge matches how long a task's result can be looked
 	// up by id (results.DefaultIndexTTL): older entries cannot be found by
