@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -26,6 +28,7 @@ type Space struct {
 	Stream string // its keys are Stream and any that start with it
 
 	subjects string // in every subject of the Space, and in no other key
+	issued   atomic.Int64
 	mu       sync.Mutex
 	own      []string
 }
@@ -47,8 +50,10 @@ func NewSpace(t testing.TB, n int) *Space {
 // Subject returns an account id no other test uses. Every key whose name
 // holds it, whatever refreshq made of it, is deleted at the end of the
 // test.
+// They are counted, not drawn: a test that takes hundreds must never get
+// the same one twice.
 func (s *Space) Subject() string {
-	return s.subjects + "-" + randHex(3)
+	return s.subjects + "-" + strconv.FormatInt(s.issued.Add(1), 10)
 }
 
 // Own has key deleted at the end of the test too.
