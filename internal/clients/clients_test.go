@@ -284,14 +284,10 @@ func TestBundleToleratesMissingAndMistypedOptionalFields(t *testing.T) {
 }
 
 func TestHookedDecodesLeniently(t *testing.T) {
-	cases := []struct {
-		name, body                string
-		wantID, wantUser, wantPlt string
-	}{
-		{"seed example", `{"success":true,"message":"Account refreshed successfully","data":{"account":{"id":"clx123abc","username":"fitnessguru","platform":"tiktok","stats":{"followers":1520000},"new":true}},"meta":{}}`,
-			"clx123abc", "fitnessguru", "tiktok"},
-		{"numeric id, unknown platform", `{"success":true,"data":{"account":{"id":42,"platform":"myspace"}}}`, "42", "", "myspace"},
-		{"no success field", `{"data":{"account":{}}}`, "", "", ""},
+	cases := []struct{ name, body string }{
+		{"seed example", `{"success":true,"message":"Account refreshed successfully","data":{"account":{"id":"clx123abc","username":"fitnessguru","platform":"tiktok","stats":{"followers":1520000},"new":true}},"meta":{}}`},
+		{"numeric id, unknown platform", `{"success":true,"data":{"account":{"id":42,"platform":"myspace"}}}`},
+		{"no success field", `{"data":{"account":{}}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,9 +298,6 @@ func TestHookedDecodesLeniently(t *testing.T) {
 			}
 			if !bytes.Equal(got.Body, []byte(tc.body)) {
 				t.Errorf("Body is not verbatim: %s", got.Body)
-			}
-			if sum := got.Data.Summary(); sum.ID != tc.wantID || sum.Username != tc.wantUser || sum.Platform != tc.wantPlt {
-				t.Errorf("Summary = %+v", sum)
 			}
 			var whole struct {
 				Data struct{ Account json.RawMessage } `json:"data"`

@@ -40,30 +40,9 @@ type AccountRefresh struct {
 }
 
 // AccountRefreshData is the response's "data". hooked.so documents the
-// account only by example, so it is kept raw; Summary reads the few fields
-// a caller may want from it.
+// account only by example, so it is kept raw.
 type AccountRefreshData struct {
 	Account json.RawMessage
-}
-
-// AccountSummary is what Summary reads from an account; each field is
-// empty when absent or not a scalar.
-type AccountSummary struct {
-	ID       string
-	Username string
-	Platform string
-}
-
-// Summary decodes the account's id, username and platform. It decodes on
-// every call rather than with the response: the worker stores the body
-// verbatim and never needs them, and decoding the account a second time
-// was a sizeable part of what validating a response cost.
-func (d AccountRefreshData) Summary() AccountSummary {
-	var aw accountWire
-	if json.Unmarshal(d.Account, &aw) != nil {
-		return AccountSummary{}
-	}
-	return AccountSummary{ID: scalar(aw.ID), Username: scalar(aw.Username), Platform: scalar(aw.Platform)}
 }
 
 type accountRefreshWire struct {
@@ -72,12 +51,6 @@ type accountRefreshWire struct {
 	Data    struct {
 		Account json.RawMessage `json:"account"`
 	} `json:"data"`
-}
-
-type accountWire struct {
-	ID       json.RawMessage `json:"id"`
-	Username json.RawMessage `json:"username"`
-	Platform json.RawMessage `json:"platform"`
 }
 
 // RefreshAccount asks hooked.so to refresh the analysed account accountID.
@@ -140,17 +113,4 @@ func (h *Hooked) decode(r *response) (*AccountRefresh, error) {
 		Data:       AccountRefreshData{Account: json.RawMessage(acct)},
 	}
 	return out, nil
-}
-
-// scalar renders a JSON string or number as text; ids are sometimes numbers.
-func scalar(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
 }

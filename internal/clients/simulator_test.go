@@ -2,6 +2,7 @@ package clients_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -65,8 +66,9 @@ func TestClientsAgreeWithSimulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sum := got.Data.Summary(); !got.Success || sum.ID != "a/b?c" || sum.Username == "" || sum.Platform == "" {
-			t.Errorf("decoded %+v", sum)
+		var acct struct{ ID, Username, Platform string }
+		if err := json.Unmarshal(got.Data.Account, &acct); err != nil || !got.Success || acct.ID != "a/b?c" || acct.Username == "" || acct.Platform == "" {
+			t.Errorf("decoded %+v (%v) from %s", acct, err, got.Data.Account)
 		}
 	})
 

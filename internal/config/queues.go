@@ -83,8 +83,5 @@ func (q Queues) Weights() map[string]int {
 	return m
 }
 
-// Has reports whether name is one of the queues.
-func (q Queues) Has(name string) bool { _, ok := q.weights[name]; return ok }
-
 // String lists the names, for messages.
 func (q Queues) String() string { return strings.Join(q.names, ", ") }

@@ -143,19 +143,6 @@ func parse(kv []string) State {
 	return s
 }
 
-// Attempt counts one upstream request about to be sent and returns the
-// new total. It is counted before sending so that a worker killed
-// mid-request still leaves the request counted: attempts are at least once.
-func (l *Ledger) Attempt(ctx context.Context, taskID string) (int, error) {
-	pipe := l.rdb.TxPipeline()
-	n := pipe.HIncrBy(ctx, l.key(taskID), fAttempts, 1)
-	pipe.PExpire(ctx, l.key(taskID), l.ttl)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("count attempt of task %s: %w", taskID, err)
-	}
-	return int(n.Val()), nil
-}
-
 // Uncount takes back an attempt that an admission counted for a request
 // the caller then did not send (the task's deadline had passed), so the
 // result's attempts stay the requests sent.

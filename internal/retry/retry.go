@@ -3,7 +3,6 @@ package retry
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -51,13 +50,6 @@ func (p Policy) Delay(n int) time.Duration {
 	}
 	// Jitter may push a delay past the cap; RETRY_MAX_INTERVAL is a promise.
 	return min(d, p.Max)
-}
-
-// Bounds are the least and most Delay(n) can return, for tests and docs.
-func (p Policy) Bounds(n int) (lo, hi time.Duration) {
-	base := float64(p.Initial) * math.Pow(Multiplier, float64(max(n, 1)-1))
-	base = math.Min(base, float64(p.Max))
-	return time.Duration(base), min(time.Duration(base*(1+Jitter)), p.Max)
 }
 
 // LaterError is what a handler returns to have its task run again after After.
