@@ -458,19 +458,14 @@ func listen(cfg config.Worker, log *slog.Logger) (net.Listener, error) {
 }
 
 // uiCanceller is how the web UI's delete, archive and cancel of a task end
-// it: a cancel by "UI", answered without waiting for a running task.
+// it: a cancel by "UI", answered without waiting for a running task. A task
+// that had ended is a 409 and an unknown one a 404, as opshttp answers them.
 func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (opshttp.CancelFunc, error) {
 	c, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues.Names()...), client.WithResultsStream(cfg.ResultsStream),
 		client.WithActor(cancel.ActorUI), client.WithCancelWait(0))
 	if err != nil {
 		return nil, fmt.Errorf("web UI cancels: %w", err)
 	}
-	return UICancel(c), nil
-}
-
-// UICancel adapts c's Cancel to the web UI's: a task that had ended is a
-// 409 and an unknown one a 404, as opshttp answers them.
-func UICancel(c *client.Client) opshttp.CancelFunc {
 	return func(ctx context.Context, taskID string) error {
 		outs, _ := c.Cancel(ctx, taskID)
 		o := outs[0]
@@ -484,5 +479,5 @@ func UICancel(c *client.Client) opshttp.CancelFunc {
 			return &opshttp.CancelRefusedError{Status: http.StatusNotFound, Message: o.Err.Error()}
 		}
 		return o.Err
-	}
+	}, nil
 }

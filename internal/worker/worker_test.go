@@ -515,3 +515,83 @@ func TestHTTPServerHasLimits(t *testing.T) {
 		t.Errorf("foreign Host = %d, want 421", code)
 	}
 }
+
+// The web UI's delete of a waiting task and its cancel of a running one
+// end the task with exactly one cancelled result naming the UI, and the
+// UI's answer does not wait for the running task; a task that has ended
+// is a 409 and an unknown one a 404.
+func TestUICancelsEndTasksCancelledByUI(t *testing.T) {
+	release := make(chan struct{})
+	b := setup(t, simulator.Options{Script: func(simulator.Call) *simulator.Reply {
+		<-release // the running task stays running until it is cancelled
+		return nil
+	}}, map[string]string{"MONITOR_USER": "ops", "MONITOR_PASSWORD": "ui-test-pw"})
+	t.Cleanup(func() { close(release) })
+	send := func(method, path string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+b.http+"/monitoring/api/queues/"+b.queue+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("ops", "ui-test-pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	onlyCancelledByUI := func(id string) {
+		t.Helper()
+		e := b.wait(t, id)
+		if e.ErrorKind != results.KindCancelled || e.Status != results.StatusFailed || !strings.Contains(e.Error, "cancelled by UI") {
+			t.Errorf("task %s ended %s/%s %q, want failed/cancelled by UI", id, e.Status, e.ErrorKind, e.Error)
+		}
+		msgs, err := b.rdb.XRange(context.Background(), b.stream, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range msgs {
+			if results.FromValues(m.ID, m.Values).TaskID == id {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("task %s has %d results, want exactly 1", id, n)
+		}
+	}
+
+	task, err := tasks.NewTask(tasks.Hooked("ui-waiting"), asynq.Queue(b.queue), asynq.ProcessIn(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.client.Enqueue(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := send("DELETE", "/scheduled_tasks/"+info.ID); code != http.StatusNoContent {
+		t.Fatalf("delete a waiting task = %d, want 204", code)
+	}
+	onlyCancelledByUI(info.ID)
+	if code := send("DELETE", "/scheduled_tasks/"+info.ID); code != http.StatusConflict {
+		t.Errorf("delete an ended task = %d, want 409", code)
+	}
+	if code := send("DELETE", "/pending_tasks/no-such-task"); code != http.StatusNotFound {
+		t.Errorf("delete an unknown task = %d, want 404", code)
+	}
+
+	running := b.enqueue(t, "ui-running")
+	poll.Until(t, 10*time.Second, "the task runs", func() bool {
+		ti, err := b.insp.GetTaskInfo(b.queue, running)
+		return err == nil && ti.State == asynq.TaskStateActive
+	})
+	start := time.Now()
+	if code := send("POST", "/active_tasks/"+running+":cancel"); code != http.StatusNoContent {
+		t.Fatalf("cancel a running task = %d, want 204", code)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the UI's cancel waited %s for the running task", d)
+	}
+	onlyCancelledByUI(running)
+}
