@@ -42,7 +42,7 @@ const (
 	AttrStatus     = attribute.Key("refreshq.status")
 	AttrErrorKind  = attribute.Key("refreshq.error_kind")
 	AttrWaitReason = attribute.Key("refreshq.wait_reason")
-	AttrAdded      = attribute.Key("refreshq.published")
+	AttrPublished  = attribute.Key("refreshq.published")
 )
 
 var noopTracer = noop.NewTracerProvider().Tracer("")
@@ -144,10 +144,10 @@ func (h *Refresh) startPublish(ctx context.Context, e results.Entry) (context.Co
 		AttrStatus.String(string(e.Status)), AttrErrorKind.String(string(e.ErrorKind))))
 }
 
-// endPublish ends a publish's span; added is false when the run already
-// had its result (nothing was written).
-func endPublish(span trace.Span, added bool, err error) {
-	span.SetAttributes(AttrAdded.Bool(added))
+// endPublish ends a publish's span; published is false when the run
+// already had its result (nothing was written).
+func endPublish(span trace.Span, published bool, err error) {
+	span.SetAttributes(AttrPublished.Bool(published))
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}

@@ -131,7 +131,7 @@ func TestSpansContinueTheProducersTrace(t *testing.T) {
 	if a := attrs(byName[SpanBudgetWait][0]); !a["refreshq.allowed"].AsBool() {
 		t.Errorf("budget wait attributes = %v, want allowed", a)
 	}
-	if a := attrs(byName[SpanPublish][0]); a[AttrStatus].AsString() != "succeeded" || !a[AttrAdded].AsBool() {
+	if a := attrs(byName[SpanPublish][0]); a[AttrStatus].AsString() != "succeeded" || !a[AttrPublished].AsBool() {
 		t.Errorf("publish attributes = %v, want succeeded and published", a)
 	}
 	if e := result(t, rd); e.TraceID != producerTrace {
