@@ -23,8 +23,9 @@ func (p Producer) RedisSettings() redisconn.Settings {
 		SentinelPassword: p.RedisSentinelPassword, CACert: p.RedisCACert}
 }
 
-// LoadProducer reads REDIS_URL (or REDIS_URL_FILE) with the settings
-// that go with it, QUEUES and RESULTS_STREAM through getenv. Its error is a *UsageError.
+// LoadProducer reads the settings marked Producer through getenv:
+// REDIS_URL with the settings that go with it, QUEUES and RESULTS_STREAM.
+// Its error is a *UsageError.
 func LoadProducer(getenv func(string) string) (Producer, error) {
 	r := &reader{getenv: getenv}
 	var p Producer

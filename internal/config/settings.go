@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"io"
+	"path"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,6 +34,9 @@ type Setting struct {
 	// Secret settings may instead be read from the file named by
 	// Name+"_FILE", so a secret need not sit in the environment.
 	Secret bool
+	// Producer settings are read by `enqueue` too (LoadProducer): what a
+	// producer shares with the workers.
+	Producer bool
 }
 
 // DefaultText is the default as the docs and `worker -h` show it.
@@ -46,21 +51,21 @@ func (s Setting) DefaultText() string {
 }
 
 // Settings is the one list of what the worker reads from its environment.
-// LoadWorker reads exactly these (TestLoadWorkerReadsExactlySettings),
-// `worker -h` prints them, and the settings tables in README.md and
-// docs/reference.md are rendered from them (TestDocsMatchSettings; run
-// `go test ./internal/config -run TestDocsMatchSettings -update` after
-// changing this list). A new variable is one entry here plus its line in
+// LoadWorker reads exactly these and LoadProducer exactly those marked
+// Producer (TestLoadersReadExactlySettings), `worker -h` prints them, and
+// the settings tables in README.md and docs/reference.md are rendered from
+// them (TestDocsMatchSettings; run `go test ./internal/config -run
+// TestDocsMatchSettings -update` after changing this list). A new variable is one entry here plus its line in
 // the section parser that reads it.
 var Settings = concat(
 	[]Setting{
-		{Name: "REDIS_URL", Unset: "required (except `-demo`): unset exits 2", Secret: true,
+		{Name: "REDIS_URL", Producer: true, Unset: "required (except `-demo`): unset exits 2", Secret: true,
 			Meaning: "the Redis the fleet shares: `redis://`, `rediss://`, `redis-socket://` or `redis-sentinel://host1:26379,host2:26379/0?master=NAME`; may carry an ACL user (`redis://user:password@host:6379/0`), which with Sentinel is the master's; see [docs/security.md](docs/security.md) for the ACL rules a worker and a producer need"},
-		{Name: "REDIS_SENTINEL_USERNAME", Unset: "no user name",
+		{Name: "REDIS_SENTINEL_USERNAME", Producer: true, Unset: "no user name",
 			Meaning: "ACL user for the sentinels of a `redis-sentinel://` `REDIS_URL`, when they have their own"},
-		{Name: "REDIS_SENTINEL_PASSWORD", Unset: "the sentinels need no password", Secret: true,
+		{Name: "REDIS_SENTINEL_PASSWORD", Producer: true, Unset: "the sentinels need no password", Secret: true,
 			Meaning: "password for the sentinels of a `redis-sentinel://` `REDIS_URL` (the URL's password is the master's)"},
-		{Name: "REDIS_CA_CERT", Unset: "the system's certificate authorities",
+		{Name: "REDIS_CA_CERT", Producer: true, Unset: "the system's certificate authorities",
 			Meaning: "path of a PEM file of the certificate authorities to trust for `rediss://` (a managed Redis with a private CA); with `redis-sentinel://` it turns TLS on for the sentinels and the master"},
 	},
 	providerSettings(),
@@ -87,7 +92,7 @@ var Settings = concat(
 			Meaning: "how long after enqueue a task may wait or retry before it ends failed"},
 		{Name: "SHUTDOWN_GRACE", Default: durText(DefaultShutdownGrace),
 			Meaning: "time in-flight tasks get after SIGTERM"},
-		{Name: "RESULTS_STREAM", Default: results.DefaultStream,
+		{Name: "RESULTS_STREAM", Producer: true, Default: results.DefaultStream,
 			Meaning: "the results stream's key"},
 		{Name: "RESULTS_MAX_AGE", Default: durText(DefaultResultsMaxAge),
 			Meaning: "workers trim results older than this (`off`: never), but not an entry a consumer group has not been delivered and acknowledged until `RESULTS_MAX_UNACKED_AGE`; the default is as long as results can be looked up by id"},
@@ -97,7 +102,7 @@ var Settings = concat(
 			Meaning: "the exception ends here: entries older than this (by Redis's clock) are trimmed even if a consumer group has not acknowledged them, so an abandoned group cannot stop trimming forever (`off`: never)"},
 		{Name: "WORKER_CONCURRENCY", Flag: "concurrency", Default: fmt.Sprint(DefaultConcurrency),
 			Meaning: "tasks in flight per process; the work is I/O-bound, so many; the budget, not this, protects the upstreams"},
-		{Name: "QUEUES", Default: DefaultQueues,
+		{Name: "QUEUES", Producer: true, Default: DefaultQueues,
 			Meaning: "queues and their priority weights, `name=weight,...`"},
 		{Name: "HTTP_ADDR", Flag: "http-addr", Default: DefaultHTTPAddr,
 			Meaning: "address of the UI, metrics, health and enqueue API; when left at the default and its port is taken (a second worker on one machine), a free port is used and logged"},
@@ -166,6 +171,17 @@ func concat(parts ...[]Setting) []Setting {
 	return out
 }
 
+// ProducerSettings are the settings LoadProducer reads.
+func ProducerSettings() []Setting {
+	var out []Setting
+	for _, s := range Settings {
+		if s.Producer {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // lookupSetting finds a setting by variable name.
 func lookupSetting(name string) (Setting, bool) {
 	for _, s := range Settings {
@@ -197,8 +213,10 @@ func PrintSettings(w io.Writer) {
 func plain(s string) string { return strings.ReplaceAll(s, "`", "") }
 
 // SettingsTable renders the settings as the Markdown table the README and
-// docs/reference.md carry.
-func SettingsTable() string {
+// docs/reference.md carry. doc is the document's path from the
+// repository's root: a Meaning links to other documents by their path
+// from the root, and each link is rendered relative to doc.
+func SettingsTable(doc string) string {
 	var b strings.Builder
 	b.WriteString("| variable | meaning | default |\n|---|---|---|\n")
 	for _, s := range Settings {
@@ -206,7 +224,7 @@ func SettingsTable() string {
 		if s.Flag != "" {
 			name += " (`-" + s.Flag + "`)"
 		}
-		meaning := s.Meaning
+		meaning := linksFrom(path.Dir(doc), s.Meaning)
 		if s.Secret {
 			meaning += "; or read from the file `" + s.Name + "_FILE` names"
 		}
@@ -217,4 +235,29 @@ func SettingsTable() string {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, meaning, def)
 	}
 	return b.String()
+}
+
+// mdLink is a Markdown link to a document of the repository.
+var mdLink = regexp.MustCompile(`\[([^\]]*)\]\(([^)#:][^):]*)\)`)
+
+// linksFrom rewrites the links in s, written from the repository's root,
+// as seen from the directory dir: [docs/a.md](docs/a.md) is [a.md](a.md)
+// from docs.
+func linksFrom(dir, s string) string {
+	if dir == "." {
+		return s
+	}
+	prefix := dir + "/"
+	return mdLink.ReplaceAllStringFunc(s, func(link string) string {
+		m := mdLink.FindStringSubmatch(link)
+		text, target := m[1], m[2]
+		rel, ok := strings.CutPrefix(target, prefix)
+		if !ok {
+			rel = strings.Repeat("../", strings.Count(prefix, "/")) + target
+		}
+		if text == target {
+			text = rel
+		}
+		return "[" + text + "](" + rel + ")"
+	})
 }

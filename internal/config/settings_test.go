@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -17,35 +19,88 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the settings tables in README.md and docs/reference.md from Settings")
 
-// LoadWorker reads every variable in Settings and nothing else, so the
-// table cannot leave out a variable the worker reads.
-func TestLoadWorkerReadsExactlySettings(t *testing.T) {
-	read := map[string]bool{}
-	getenv := func(k string) string {
-		read[k] = true
-		if k == "REDIS_URL" {
-			return "redis://127.0.0.1:6379"
-		}
-		return ""
+// LoadWorker reads every variable in Settings and nothing else, and
+// LoadProducer every one marked Producer, so the table cannot leave out a
+// variable either reads.
+func TestLoadersReadExactlySettings(t *testing.T) {
+	tests := []struct {
+		name     string
+		load     func(getenv func(string) string) error
+		settings []Setting
+	}{
+		{"LoadWorker", func(getenv func(string) string) error {
+			_, err := LoadWorker(nil, getenv, io.Discard)
+			return err
+		}, Settings},
+		{"LoadProducer", func(getenv func(string) string) error {
+			_, err := LoadProducer(getenv)
+			return err
+		}, ProducerSettings()},
 	}
-	if _, err := LoadWorker(nil, getenv, io.Discard); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			read := map[string]bool{}
+			getenv := func(k string) string {
+				read[k] = true
+				if k == "REDIS_URL" {
+					return "redis://127.0.0.1:6379"
+				}
+				return ""
+			}
+			if err := tt.load(getenv); err != nil {
+				t.Fatal(err)
+			}
+			want := variables(tt.settings)
+			for k := range read {
+				if !want[k] {
+					t.Errorf("%s reads %s, which Settings does not list for it", tt.name, k)
+				}
+			}
+			for k := range want {
+				if !read[k] {
+					t.Errorf("Settings lists %s, which %s never reads", k, tt.name)
+				}
+			}
+		})
 	}
-	want := map[string]bool{}
-	for _, s := range Settings {
-		want[s.Name] = true
+}
+
+// variables are the environment variables that settings name: each
+// name, and NAME_FILE for a secret.
+func variables(settings []Setting) map[string]bool {
+	vars := map[string]bool{}
+	for _, s := range settings {
+		vars[s.Name] = true
 		if s.Secret {
-			want[s.Name+"_FILE"] = true
+			vars[s.Name+"_FILE"] = true
 		}
 	}
-	for k := range read {
-		if !want[k] {
-			t.Errorf("LoadWorker reads %s, which Settings does not list", k)
+	return vars
+}
+
+// The README and docs/reference.md say which variables `enqueue` reads:
+// exactly the producer's settings, with the _FILE form of each secret.
+func TestDocsNameTheProducersVariables(t *testing.T) {
+	want := variables(ProducerSettings())
+	varName := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+	for _, doc := range []string{"README.md", "docs/reference.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", filepath.FromSlash(doc)))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for k := range want {
-		if !read[k] {
-			t.Errorf("Settings lists %s, which LoadWorker never reads", k)
+		const lead = "`enqueue` reads"
+		_, sentence, ok := strings.Cut(string(b), lead)
+		if !ok {
+			t.Errorf("%s does not say what %s", doc, lead)
+			continue
+		}
+		sentence, _, _ = strings.Cut(sentence, ".")
+		got := map[string]bool{}
+		for _, m := range varName.FindAllStringSubmatch(sentence, -1) {
+			got[m[1]] = true
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %s%s.\nnames %v, want %v", doc, lead, sentence, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 		}
 	}
 }
@@ -106,9 +161,15 @@ func TestDocumentedDefaultsAreApplied(t *testing.T) {
 // The README's and docs/reference.md's settings tables are Settings,
 // rendered; -update rewrites them.
 func TestDocsMatchSettings(t *testing.T) {
-	want := SettingsTable()
-	for _, doc := range []string{"README.md", filepath.Join("docs", "reference.md")} {
-		path := filepath.Join("..", "..", doc)
+	for _, doc := range []string{"README.md", "docs/reference.md"} {
+		want := SettingsTable(doc)
+		for _, m := range mdLink.FindAllStringSubmatch(want, -1) {
+			target, _, _ := strings.Cut(m[2], "#")
+			if _, err := os.Stat(filepath.Join("..", "..", filepath.Dir(doc), target)); err != nil {
+				t.Errorf("%s: the settings table's link %s is broken: %v", doc, m[0], err)
+			}
+		}
+		path := filepath.Join("..", "..", filepath.FromSlash(doc))
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
