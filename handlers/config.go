@@ -175,15 +175,14 @@ func newRefresh(cfg Config, keys keyPrefixes) (*Refresh, error) {
 		ProbeTimeout:     cfg.UpstreamTimeout + 5*time.Second,
 	})
 	led := ledger.New(rdb, keys.ledger, cfg.TaskDeadline+ledgerGrace)
-	batch := redisbatch.New(rdb, redisbatch.Options{})
 	engine, err := quota.New(quota.Options{
-		Limiter: limiter, Ledger: led, Stream: cfg.ResultsStream, Redis: batch,
+		Limiter: limiter, Ledger: led, Stream: cfg.ResultsStream,
 		Lanes: cfg.Queues, Reserve: cfg.LaneReserve, LineWait: lineWait,
 	})
 	if err != nil {
-		batch.Close()
 		return nil, fmt.Errorf("handlers: %w", err)
 	}
+	batch := redisbatch.New(rdb, redisbatch.Options{})
 	return &Refresh{
 		ledger:        led,
 		publisher:     results.NewPublisher(rdb, cfg.ResultsStream, 0),

@@ -16,6 +16,8 @@ import (
 
 	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/quota"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
@@ -76,17 +78,17 @@ func (e *edge) entries(t *testing.T) []results.Entry {
 // paused is how long the key is paused for the fleet (0 when not).
 func (e *edge) paused(t *testing.T) time.Duration {
 	t.Helper()
-	d, err := e.h.limiter.Acquire(context.Background(), e.key, nil, 0)
+	a, err := quotatest.New(t, e.rdb, e.h.limiter).Admit(context.Background(), e.key, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Allowed {
+	if a.Verdict == quota.Admitted {
 		return 0
 	}
-	if d.Reason != ratelimit.ReasonCooldown {
-		t.Fatalf("refused for %s, want a cooldown", d.Reason)
+	if a.Guard != quota.GuardCooldown {
+		t.Fatalf("refused for %s, want a cooldown", a.Guard)
 	}
-	return d.Wait
+	return a.Wait
 }
 
 // counter sums the series of a counter whose labels include want.

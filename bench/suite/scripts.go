@@ -12,7 +12,6 @@ import (
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/quota"
 	"github.com/refreshq/refreshq/internal/ratelimit"
-	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/results"
 	"github.com/refreshq/refreshq/tasks"
 )
@@ -43,7 +42,7 @@ func (s *suite) scriptCosts(ctx context.Context) string {
 	lim := ratelimit.New(s.rdb, ratelimit.Options{Prefix: prefix + "rl:"})
 	key := ratelimit.Key{Provider: tasks.ProviderBundleSocial, KeyID: "bench"}
 	engine, err := quota.New(quota.Options{Limiter: lim, Ledger: led, Stream: prefix + "results",
-		Redis: redisbatch.Direct{RDB: s.rdb}, Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * time.Second})
+		Lanes: []string{"critical", "default", "low"}, Reserve: quota.DefaultReserve, LineWait: 2 * time.Second})
 	if err != nil {
 		return "Redis CPU per call: " + err.Error()
 	}

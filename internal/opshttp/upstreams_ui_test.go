@@ -13,6 +13,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/metrics"
 	"github.com/refreshq/refreshq/internal/opshttp"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/statuspage"
@@ -39,8 +40,9 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 	hookedBudget, _ := ratelimit.ParseBudget("10/1s")
 	must(t, lim.Announce(bg, bundle, bundleBudget, 5000))
 	must(t, lim.Announce(bg, hooked, hookedBudget, 0))
+	admit := quotatest.New(t, rdb, lim)
 	for range 4 {
-		_, err := lim.Acquire(bg, bundle, bundleBudget, 5000)
+		_, err := admit.Admit(bg, bundle, bundleBudget, 5000)
 		must(t, err)
 	}
 	// The storm: hooked answered 429 with Retry-After: 45.

@@ -1,7 +1,7 @@
 // Package quota is the admission point before every upstream request: one
-// call, [Engine.Admit], one Lua script, one Redis round trip, decides
-// whether a task may send its next request now, and if not, why (its
-// [Guard]) and for how long.
+// call, [Engine.AdmitPipelined], one Lua script in the caller's Redis
+// round trip, decides whether a task may send its next request now, and
+// if not, why (its [Guard]) and for how long.
 //
 // In that script it creates or reads the task's ledger record, looks for
 // the run's published result, checks the task's deadline, then the API

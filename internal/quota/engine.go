@@ -13,7 +13,6 @@ import (
 
 	"github.com/refreshq/refreshq/internal/ledger"
 	"github.com/refreshq/refreshq/internal/ratelimit"
-	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/results"
 )
 
@@ -30,16 +29,17 @@ const leaseSlack = time.Second
 // tasks of a higher-priority queue come first.
 type Guard string
 
-// Guards, in the order Admit checks them.
+// Guards, in the order the admission checks them. The first three are
+// the names internal/ratelimit's rl_guard returns.
 const (
-	GuardCooldown       = Guard(ratelimit.ReasonCooldown)
-	GuardBreaker        = Guard(ratelimit.ReasonBreaker)
-	GuardDailyCap       = Guard(ratelimit.ReasonDailyCap)
-	GuardBudget         = Guard(ratelimit.ReasonBudget)
+	GuardCooldown Guard = "cooldown"
+	GuardBreaker  Guard = "breaker"
+	GuardDailyCap Guard = "daily_cap"
+	GuardBudget   Guard = "budget"
 	GuardPriority Guard = "priority"
 )
 
-// Verdict is what Admit decided.
+// Verdict is what the admission decided.
 type Verdict string
 
 // Verdicts.
@@ -63,9 +63,6 @@ type Options struct {
 	Ledger  *ledger.Ledger
 	// Stream is the results stream, whose index records a run's result.
 	Stream string
-	// Redis runs the script: a redisbatch.Batcher shares the round trip
-	// with other tasks in flight.
-	Redis redisbatch.Runner
 	// Lanes are the queues in priority order, highest first (QUEUES by
 	// weight). A queue not listed ranks below them all.
 	Lanes []string
@@ -87,8 +84,8 @@ type Engine struct {
 
 // New returns an Engine.
 func New(opt Options) (*Engine, error) {
-	if opt.Limiter == nil || opt.Ledger == nil || opt.Redis == nil || opt.Stream == "" {
-		return nil, errors.New("quota: Limiter, Ledger, Redis and Stream are required")
+	if opt.Limiter == nil || opt.Ledger == nil || opt.Stream == "" {
+		return nil, errors.New("quota: Limiter, Ledger and Stream are required")
 	}
 	if opt.Reserve < 0 || opt.Reserve >= 1 {
 		return nil, fmt.Errorf("quota: reserve %v must be at least 0 and below 1", opt.Reserve)
@@ -122,7 +119,7 @@ type Request struct {
 	DailyCap int
 }
 
-// Admission is Admit's answer.
+// Admission is AdmitPipelined's answer.
 type Admission struct {
 	Verdict Verdict
 	// State is the task's ledger record after the call.
@@ -142,19 +139,12 @@ type Admission struct {
 	InLine bool
 }
 
-// Admit decides, in one round trip, whether the ticket's task may send
-// its request now (see the package doc for the order of the checks).
-func (e *Engine) Admit(ctx context.Context, t Ticket) (Admission, error) {
-	var got func() (Admission, error)
-	if err := e.opt.Redis.Do(ctx, func(pipe redis.Pipeliner) { got = e.AdmitPipelined(ctx, pipe, t) }); err != nil {
-		return Admission{}, fmt.Errorf("admit task %s: %w", t.TaskID, err)
-	}
-	return got()
-}
-
-// AdmitPipelined is Admit queued on pipe, for a caller that sends it with
-// other commands; call the returned function after pipe.Exec. Where Redis
-// did not know the script it was not run, and it runs on its own then.
+// AdmitPipelined queues on pipe the one script that decides whether the
+// ticket's task may send its request now (see the package doc for the
+// order of the checks), so that the caller sends it in one round trip with
+// its own commands; call the returned function after pipe.Exec. Where
+// Redis did not know the script it was not run, and it runs on its own
+// then.
 func (e *Engine) AdmitPipelined(ctx context.Context, pipe redis.Pipeliner, t Ticket) func() (Admission, error) {
 	keys, args, err := e.script(t)
 	if err != nil {

@@ -1,4 +1,4 @@
-package ratelimit
+package ratelimit_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/quota"
+	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/testenv"
 )
 
@@ -14,11 +16,11 @@ import (
 // clock that moves in uneven steps, it never admits more than N in any
 // span, and it admits at least N per span + span/Buckets.
 func TestBoundedWindowNeverExceeds(t *testing.T) {
-	for _, n := range []int{ExactMax + 1, 2000} {
-		t.Run(Window{N: n, Per: time.Second}.String(), func(t *testing.T) {
-			f := setup(t, Options{}, true)
-			b := Budget{{N: n, Per: time.Second}}
-			span := (time.Second + DefaultMargin).Milliseconds()
+	for _, n := range []int{ratelimit.ExactMax + 1, 2000} {
+		t.Run(ratelimit.Window{N: n, Per: time.Second}.String(), func(t *testing.T) {
+			f := setup(t, ratelimit.Options{}, true)
+			b := ratelimit.Budget{{N: n, Per: time.Second}}
+			span := (time.Second + ratelimit.DefaultMargin).Milliseconds()
 			rng := rand.New(rand.NewPCG(1, uint64(n)))
 			start := f.clock.Now()
 			var at []int64
@@ -26,9 +28,9 @@ func TestBoundedWindowNeverExceeds(t *testing.T) {
 			for f.clock.Now().Sub(start) < run {
 				// Bursts of asks, sometimes larger than what is free.
 				for range rng.IntN(n / 4) {
-					d := mustAcquire(t, f.lim, bundleKey, b, 0)
-					if !d.Allowed {
-						if d.Reason != ReasonBudget || d.Wait <= 0 || d.Wait > time.Duration(span+span/Buckets+1)*time.Millisecond {
+					d := f.mustAdmit(t, bundleKey, b, 0)
+					if d.Verdict != quota.Admitted {
+						if d.Guard != quota.GuardBudget || d.Wait <= 0 || d.Wait > time.Duration(span+span/ratelimit.Buckets+1)*time.Millisecond {
 							t.Fatalf("refusal %+v", d)
 						}
 						break
@@ -46,7 +48,7 @@ func TestBoundedWindowNeverExceeds(t *testing.T) {
 			// The exact log would admit N per span; the buckets at least
 			// N per span·(1+1/Buckets), less a span for the last one cut
 			// short by the end of the run.
-			lower := float64(n) * (float64(run.Milliseconds())/(float64(span)*(1+1.0/Buckets)) - 1)
+			lower := float64(n) * (float64(run.Milliseconds())/(float64(span)*(1+1.0/ratelimit.Buckets)) - 1)
 			if float64(len(at)) < lower {
 				t.Fatalf("admitted %d in %v, want at least %.0f", len(at), run, lower)
 			}
@@ -60,28 +62,28 @@ func TestBoundedWindowNeverExceeds(t *testing.T) {
 func TestBoundedWindowMemory(t *testing.T) {
 	testenv.RequireRedisURL(t) // MEMORY USAGE needs a real Redis
 	ctx := context.Background()
-	usage := func(t *testing.T, w Window, asks int) int64 {
-		f := setup(t, Options{}, true)
-		b := Budget{w}
+	usage := func(t *testing.T, w ratelimit.Window, asks int) int64 {
+		f := setup(t, ratelimit.Options{}, true)
+		b := ratelimit.Budget{w}
 		for i := range asks {
-			mustAcquire(t, f.lim, bundleKey, b, 0)
+			f.mustAdmit(t, bundleKey, b, 0)
 			if i%50 == 49 {
 				f.clock.Advance(40 * time.Millisecond)
 			}
 		}
-		n, err := f.rdb.MemoryUsage(ctx, f.lim.windowKey(bundleKey, w)).Result()
+		n, err := f.rdb.MemoryUsage(ctx, ratelimit.WindowKey(f.lim, bundleKey, w)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	bounded := usage(t, Window{N: 100000, Per: time.Second}, 3000)
+	bounded := usage(t, ratelimit.Window{N: 100000, Per: time.Second}, 3000)
 	if bounded > 512 {
 		t.Errorf("bucket counter of 100000/1s after 3000 admissions: %d bytes, want at most 512", bounded)
 	}
-	exact := usage(t, Window{N: ExactMax, Per: time.Hour}, ExactMax)
+	exact := usage(t, ratelimit.Window{N: ratelimit.ExactMax, Per: time.Hour}, ratelimit.ExactMax)
 	if exact < 20*bounded {
-		t.Errorf("exact log of %d entries: %d bytes, expected far above the counter's %d", ExactMax, exact, bounded)
+		t.Errorf("exact log of %d entries: %d bytes, expected far above the counter's %d", ratelimit.ExactMax, exact, bounded)
 	}
-	t.Logf("MEMORY USAGE: bucket counter %d B, exact log of %d entries %d B", bounded, ExactMax, exact)
+	t.Logf("MEMORY USAGE: bucket counter %d B, exact log of %d entries %d B", bounded, ratelimit.ExactMax, exact)
 }

@@ -1,4 +1,4 @@
-package ratelimit
+package ratelimit_test
 
 import (
 	"errors"
@@ -7,22 +7,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/refreshq/refreshq/internal/ratelimit"
 )
 
 func TestParseBudget(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    Budget
+		want    ratelimit.Budget
 		wantStr string
 		wantErr string
 	}{
-		{in: "5/1s,20/10s,100/1m", want: Budget{{5, time.Second}, {20, 10 * time.Second}, {100, time.Minute}}, wantStr: "5/1s,20/10s,100/1m"},
-		{in: "off", want: Budget{}, wantStr: "off"},
-		{in: " OFF ", want: Budget{}, wantStr: "off"},
-		{in: "1/1ms", want: Budget{{1, time.Millisecond}}, wantStr: "1/1ms"},
-		{in: "100000/24h", want: Budget{{100000, 24 * time.Hour}}, wantStr: "100000/24h"},
-		{in: " 5 / 1s , 7/1m30s", want: Budget{{5, time.Second}, {7, 90 * time.Second}}, wantStr: "5/1s,7/90s"},
-		{in: "3/1500ms", want: Budget{{3, 1500 * time.Millisecond}}, wantStr: "3/1500ms"},
+		{in: "5/1s,20/10s,100/1m", want: ratelimit.Budget{{5, time.Second}, {20, 10 * time.Second}, {100, time.Minute}}, wantStr: "5/1s,20/10s,100/1m"},
+		{in: "off", want: ratelimit.Budget{}, wantStr: "off"},
+		{in: " OFF ", want: ratelimit.Budget{}, wantStr: "off"},
+		{in: "1/1ms", want: ratelimit.Budget{{1, time.Millisecond}}, wantStr: "1/1ms"},
+		{in: "100000/24h", want: ratelimit.Budget{{100000, 24 * time.Hour}}, wantStr: "100000/24h"},
+		{in: " 5 / 1s , 7/1m30s", want: ratelimit.Budget{{5, time.Second}, {7, 90 * time.Second}}, wantStr: "5/1s,7/90s"},
+		{in: "3/1500ms", want: ratelimit.Budget{{3, 1500 * time.Millisecond}}, wantStr: "3/1500ms"},
 		{in: "", wantErr: "empty budget"},
 		{in: "5/0s", wantErr: `"5/0s": window must be longer than 0`},
 		{in: "5/-1s", wantErr: `"5/-1s": window must be longer than 0`},
@@ -36,7 +38,7 @@ func TestParseBudget(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseBudget(tt.in)
+			got, err := ratelimit.ParseBudget(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("ParseBudget(%q) error = %v, want it to contain %q", tt.in, err, tt.wantErr)
@@ -52,7 +54,7 @@ func TestParseBudget(t *testing.T) {
 			if s := got.String(); s != tt.wantStr {
 				t.Fatalf("String() = %q, want %q", s, tt.wantStr)
 			}
-			again, err := ParseBudget(got.String())
+			again, err := ratelimit.ParseBudget(got.String())
 			if err != nil || !reflect.DeepEqual(again, got) {
 				t.Fatalf("round trip of %q = %#v, %v", got.String(), again, err)
 			}
@@ -62,11 +64,11 @@ func TestParseBudget(t *testing.T) {
 
 func TestKeyID(t *testing.T) {
 	const apiKey = "sk_live_0123456789abcdef"
-	id := KeyID(apiKey)
+	id := ratelimit.KeyID(apiKey)
 	if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
 		t.Fatalf("KeyID = %q, want 16 lowercase hex digits", id)
 	}
-	if id != KeyID(apiKey) || id == KeyID(apiKey+"x") {
+	if id != ratelimit.KeyID(apiKey) || id == ratelimit.KeyID(apiKey+"x") {
 		t.Fatal("KeyID must be stable and differ between keys")
 	}
 	if strings.Contains(apiKey, id) {
@@ -98,8 +100,8 @@ func TestQuotaPause(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Quota{tt.limit, tt.used, tt.remaining, tt.windowSecs}.Pause()
-			var qe *QuotaError
+			got, err := ratelimit.Quota{tt.limit, tt.used, tt.remaining, tt.windowSecs}.Pause()
+			var qe *ratelimit.QuotaError
 			if errors.As(err, &qe) != tt.contradicts {
 				t.Fatalf("Pause error = %v, want a *QuotaError: %v", err, tt.contradicts)
 			}

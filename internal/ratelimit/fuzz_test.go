@@ -1,8 +1,10 @@
-package ratelimit
+package ratelimit_test
 
 import (
 	"reflect"
 	"testing"
+
+	"github.com/refreshq/refreshq/internal/ratelimit"
 )
 
 // FuzzParseBudget feeds BUNDLE_SOCIAL_RATE and HOOKED_RATE. A budget it
@@ -12,7 +14,7 @@ func FuzzParseBudget(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		b, err := ParseBudget(s)
+		b, err := ratelimit.ParseBudget(s)
 		if err != nil {
 			return
 		}
@@ -21,7 +23,7 @@ func FuzzParseBudget(f *testing.F) {
 				t.Fatalf("ParseBudget(%q) accepted window %+v", s, w)
 			}
 		}
-		back, err := ParseBudget(b.String())
+		back, err := ratelimit.ParseBudget(b.String())
 		if err != nil || !reflect.DeepEqual(back, b) {
 			t.Fatalf("ParseBudget(%q) = %v, whose String %q reads back as %v, %v", s, b, b.String(), back, err)
 		}
@@ -38,7 +40,7 @@ func FuzzQuotaPause(f *testing.F) {
 	f.Add(0, 0, 0, 0)
 	f.Add(-1, -1, -1, -1)
 	f.Fuzz(func(t *testing.T, limit, used, remaining, windowSeconds int) {
-		p, err := Quota{limit, used, remaining, windowSeconds}.Pause()
+		p, err := ratelimit.Quota{limit, used, remaining, windowSeconds}.Pause()
 		if p < 0 || (err != nil && p != 0) {
 			t.Fatalf("Pause(%d, %d, %d, %d) = %v, %v", limit, used, remaining, windowSeconds, p, err)
 		}

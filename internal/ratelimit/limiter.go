@@ -141,33 +141,6 @@ func New(rdb redis.UniversalClient, opt Options) *Limiter {
 	return &Limiter{rdb: rdb, opt: opt, member: hex.EncodeToString(b[:])}
 }
 
-// Reason says which check refused a request.
-type Reason string
-
-// Reasons, in the order Acquire checks them.
-const (
-	ReasonCooldown Reason = "cooldown"
-	ReasonBreaker  Reason = "breaker"
-	ReasonDailyCap Reason = "daily_cap"
-	ReasonBudget   Reason = "budget"
-)
-
-// Decision is Acquire's answer.
-type Decision struct {
-	// Allowed means the request was admitted and counted: send it.
-	Allowed bool
-	// Wait is, when refused, how long until the refusing check could pass:
-	// exact for a budget (when the entry that blocks leaves its window),
-	// the remaining time for a cooldown, an open breaker or a daily cap,
-	// and at most a second while another request probes the breaker.
-	Wait time.Duration
-	// Reason says which check refused; empty when allowed.
-	Reason Reason
-	// Probe means this request is the breaker's single half-open probe:
-	// pass it back to Report.
-	Probe bool
-}
-
 // ExactMax is the largest N a window keeps as an exact log of admission
 // times (a few dozen bytes an entry). A window of more keeps a counter per
 // 1/Buckets of its span instead, a few hundred bytes whatever N is, which
@@ -209,41 +182,6 @@ func (l *Limiter) Checks(key Key, b Budget, dailyCap int) (Checks, error) {
 		args = append(args, w.N, ms(w.Per+l.opt.Margin), buckets)
 	}
 	return Checks{Keys: keys, Args: args}, nil
-}
-
-// Acquire admits one request for key if the key's cooldown, the provider's
-// breaker, the daily cap (0 = none) and every window of b allow it, and
-// records it; otherwise it records nothing and says how long to wait and
-// why. It costs one Redis round trip.
-func (l *Limiter) Acquire(ctx context.Context, key Key, b Budget, dailyCap int) (Decision, error) {
-	if err := key.validate(); err != nil {
-		return Decision{}, err
-	}
-	if dailyCap < 0 {
-		dailyCap = 0
-	}
-	c, err := l.Checks(key, b, dailyCap)
-	if err != nil {
-		return Decision{}, err
-	}
-	args := append([]any{l.now()}, c.Args...)
-	res, err := acquireScript.Run(ctx, l.rdb, c.Keys, args...).Slice()
-	if err != nil {
-		return Decision{}, fmt.Errorf("ratelimit acquire: %w", err)
-	}
-	if len(res) != 4 {
-		return Decision{}, fmt.Errorf("ratelimit acquire: unexpected reply %v", res)
-	}
-	allowed, _ := res[0].(int64)
-	wait, _ := res[1].(int64)
-	reason, _ := res[2].(string)
-	probe, _ := res[3].(int64)
-	return Decision{
-		Allowed: allowed == 1,
-		Wait:    time.Duration(wait) * time.Millisecond,
-		Reason:  Reason(reason),
-		Probe:   probe == 1,
-	}, nil
 }
 
 // Cooldown pauses key for the whole fleet, after a 429. With wait > 0 (the
@@ -363,7 +301,7 @@ func (l *Limiter) Observe(ctx context.Context, key Key, q Quota, maxPause time.D
 // Report records the outcome of an admitted request for the provider's
 // breaker, shared by the fleet. ok is false for 5xx, timeouts and network
 // errors, true for anything that proves the upstream is up (2xx and 4xx,
-// 429 included); probe is Decision.Probe. While closed, BreakerThreshold
+// 429 included); probe says the request was the breaker's half-open probe (rl_guard let it through as one). While closed, BreakerThreshold
 // consecutive failures open the breaker; while open, only the probe moves
 // it: success closes it, failure reopens it for twice the last period (at
 // most 5m). ok also ends the key's exponential 429 back-off once its pause
@@ -399,7 +337,7 @@ func (l *Limiter) BreakerState(ctx context.Context, key Key) (string, error) {
 	return state, nil
 }
 
-// DailyUsed returns how many requests Acquire admitted for key on the
+// DailyUsed returns how many requests were admitted for key on the
 // current UTC day, whether or not a cap is set.
 func (l *Limiter) DailyUsed(ctx context.Context, key Key) (int, error) {
 	if err := key.validate(); err != nil {

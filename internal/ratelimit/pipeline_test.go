@@ -1,4 +1,4 @@
-package ratelimit
+package ratelimit_test
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refreshq/refreshq/internal/quota"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
+	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redistest"
 )
 
@@ -16,17 +19,17 @@ import (
 func TestCooldownPipelinedIsCooldown(t *testing.T) {
 	rdb, _ := redistest.MiniClient(t)
 	ctx := context.Background()
-	l := New(rdb, Options{})
-	key := Key{Provider: "p", KeyID: "k"}
-	other := Key{Provider: "p", KeyID: "o"}
+	l := ratelimit.New(rdb, ratelimit.Options{})
+	key := ratelimit.Key{Provider: "p", KeyID: "k"}
+	other := ratelimit.Key{Provider: "p", KeyID: "o"}
 	rdb.ScriptFlush(ctx)
 	pipe := rdb.Pipeline()
 	cd := l.CooldownPipelined(ctx, pipe, key, 3*time.Second)
-	plenty := l.ObservePipelined(ctx, pipe, other, Quota{Limit: 100, Used: 10, Remaining: 90, WindowSeconds: 60}, 0)
+	plenty := l.ObservePipelined(ctx, pipe, other, ratelimit.Quota{Limit: 100, Used: 10, Remaining: 90, WindowSeconds: 60}, 0)
 	if pipe.Len() != 1 {
 		t.Fatalf("%d commands queued, want 1 (the cooldown)", pipe.Len())
 	}
-	spent := l.ObservePipelined(ctx, pipe, other, Quota{Limit: 100, Used: 100, Remaining: 0, WindowSeconds: 60}, 0)
+	spent := l.ObservePipelined(ctx, pipe, other, ratelimit.Quota{Limit: 100, Used: 100, Remaining: 0, WindowSeconds: 60}, 0)
 	_, _ = pipe.Exec(ctx)
 	if d, err := cd(); err != nil || d != 3*time.Second {
 		t.Fatalf("cooldown = %v, %v; want 3s", d, err)
@@ -36,10 +39,11 @@ func TestCooldownPipelinedIsCooldown(t *testing.T) {
 	if err := errors.Join(errPlenty, errSpent); err != nil || asked != time.Minute {
 		t.Fatalf("spent quota asked %v (%v), want 1m", asked, err)
 	}
-	for _, k := range []Key{key, other} {
-		d, err := l.Acquire(ctx, k, nil, 0)
-		if err != nil || d.Allowed || d.Reason != ReasonCooldown {
-			t.Fatalf("Acquire(%s) = %+v, %v; want refused for the cooldown", k.KeyID, d, err)
+	admit := quotatest.New(t, rdb, l)
+	for _, k := range []ratelimit.Key{key, other} {
+		a, err := admit.Admit(ctx, k, nil, 0)
+		if err != nil || a.Verdict == quota.Admitted || a.Guard != quota.GuardCooldown {
+			t.Fatalf("Admit(%s) = %+v, %v; want refused for the cooldown", k.KeyID, a, err)
 		}
 	}
 }
@@ -50,10 +54,10 @@ func TestCooldownPipelinedIsCooldown(t *testing.T) {
 func TestReportPipelinedIsReport(t *testing.T) {
 	rdb, _ := redistest.MiniClient(t)
 	ctx := context.Background()
-	l := New(rdb, Options{})
-	key := Key{Provider: "p", KeyID: "k"}
+	l := ratelimit.New(rdb, ratelimit.Options{})
+	key := ratelimit.Key{Provider: "p", KeyID: "k"}
 	rdb.ScriptFlush(ctx)
-	for range DefaultBreakerThreshold {
+	for range ratelimit.DefaultBreakerThreshold {
 		pipe := rdb.Pipeline()
 		got := l.ReportPipelined(ctx, pipe, key, false, false)
 		_, _ = pipe.Exec(ctx)
@@ -61,7 +65,7 @@ func TestReportPipelinedIsReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if state, err := l.BreakerState(ctx, Key{Provider: "p"}); err != nil || state != BreakerOpen {
+	if state, err := l.BreakerState(ctx, ratelimit.Key{Provider: "p"}); err != nil || state != ratelimit.BreakerOpen {
 		t.Fatalf("breaker %q (%v), want open", state, err)
 	}
 }

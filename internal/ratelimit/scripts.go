@@ -180,19 +180,6 @@ local function rl_take(c, now)
 end
 `
 
-// acquireScript decides and records one admission.
-//
-// KEYS: Limiter.Checks's. ARGV: 1 now, then Limiter.Checks's.
-// Returns {allowed, wait ms, reason, probe}.
-var acquireScript = redis.NewScript(Lua + `
-local c = rl_open(1, 2)
-local wait, reason = rl_guard(c, now)
-if wait > 0 then return {0, wait, reason, 0} end
-if rl_free(c, now) <= 0 then return {0, rl_wait(c, now, 0), 'budget', 0} end
-rl_take(c, now)
-return {1, 0, '', c.probe}
-`)
-
 // cooldownScript pauses a key.
 //
 // KEYS: 1 cooldown, 2 back-off. ARGV: 1 now, 2 wait ms (0 = no hint),

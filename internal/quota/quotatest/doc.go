@@ -1,0 +1,7 @@
+// Package quotatest admits upstream requests in tests the way the worker
+// does: through the quota engine's one call, [quota.Engine.AdmitPipelined],
+// so that a test of a limiter rule, a status page or a pause runs the
+// admission script production runs.
+//
+// It is for tests only; nothing outside _test.go files imports it.
+package quotatest
