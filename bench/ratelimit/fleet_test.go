@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,10 +21,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/ledger"
+	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/simulator"
 	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/results"
-	"github.com/refreshq/refreshq/tasks"
 )
 
 // The fleet-quota scenario: 3 worker processes, an upstream enforcing 100
@@ -126,7 +125,7 @@ func runFleet(b *testing.B, bin, redisURL, budget string, nTasks int) fleetResul
 	}
 	rdb := opt.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
-	ids := enqueue(b, opt, queue, nTasks)
+	ids := redistest.Enqueue(b, opt, queue, nTasks)
 	defer cleanup(rdb, opt, queue, stream, ids)
 
 	env := append(os.Environ(),
@@ -253,25 +252,6 @@ func busiest(calls []simulator.Call, per time.Duration) int {
 		most = max(most, j-i)
 	}
 	return most
-}
-
-func enqueue(b *testing.B, opt asynq.RedisConnOpt, queue string, n int) []string {
-	b.Helper()
-	c := asynq.NewClient(opt)
-	defer c.Close()
-	ids := make([]string, 0, n)
-	for i := range n {
-		t, err := tasks.NewTask(tasks.Hooked(fmt.Sprintf("acct-%05d", i)), asynq.Queue(queue))
-		if err != nil {
-			b.Fatal(err)
-		}
-		info, err := c.Enqueue(t)
-		if err != nil {
-			b.Fatalf("enqueue: %v", err)
-		}
-		ids = append(ids, info.ID)
-	}
-	return ids
 }
 
 // cleanup removes what a run wrote: its queue, its results stream and the

@@ -14,35 +14,17 @@ import (
 )
 
 type queueSetup struct {
-	opt    asynq.RedisConnOpt
-	client *asynq.Client
-	insp   *asynq.Inspector
-	reg    *prometheus.Registry
+	opt  asynq.RedisConnOpt
+	insp *asynq.Inspector
+	reg  *prometheus.Registry
 }
 
 func setupQueues(t *testing.T) queueSetup {
 	t.Helper()
 	opt := redistest.ConnOpt(t)
-	s := queueSetup{opt: opt, client: asynq.NewClient(opt), insp: asynq.NewInspector(opt), reg: metrics.NewRegistry()}
-	t.Cleanup(func() {
-		s.client.Close()
-		s.insp.Close()
-	})
+	s := queueSetup{opt: opt, insp: asynq.NewInspector(opt), reg: metrics.NewRegistry()}
+	t.Cleanup(func() { s.insp.Close() })
 	return s
-}
-
-func (s queueSetup) enqueue(t *testing.T, queue string, n int, opts ...asynq.Option) []string {
-	t.Helper()
-	var ids []string
-	for i := range n {
-		task := asynq.NewTask("bundle_social:profile_refresh", fmt.Appendf(nil, `{"team_id":"t%d","platform":"TIKTOK"}`, i))
-		info, err := s.client.Enqueue(task, append([]asynq.Option{asynq.Queue(queue)}, opts...)...)
-		if err != nil {
-			t.Fatalf("enqueue: %v", err)
-		}
-		ids = append(ids, info.ID)
-	}
-	return ids
 }
 
 func queueSamples(got map[string][]sample, q string) map[string]float64 {
@@ -58,9 +40,9 @@ func queueSamples(got map[string][]sample, q string) map[string]float64 {
 func TestQueueCollectorReportsTaskCounts(t *testing.T) {
 	s := setupQueues(t)
 	busy, empty := redistest.Queue(t, s.opt), redistest.Queue(t, s.opt)
-	s.enqueue(t, busy, 3)
-	s.enqueue(t, busy, 2, asynq.ProcessIn(time.Hour))
-	archived := s.enqueue(t, busy, 1)
+	redistest.Enqueue(t, s.opt, busy, 3)
+	redistest.Enqueue(t, s.opt, busy, 2, asynq.ProcessIn(time.Hour))
+	archived := redistest.Enqueue(t, s.opt, busy, 1)
 	if err := s.insp.ArchiveTask(busy, archived[0]); err != nil {
 		t.Fatalf("archive: %v", err)
 	}
@@ -105,7 +87,7 @@ func TestQueueCollectorReportsTaskCounts(t *testing.T) {
 func TestQueueCollectorCachesBriefly(t *testing.T) {
 	s := setupQueues(t)
 	q := redistest.Queue(t, s.opt)
-	s.enqueue(t, q, 1)
+	redistest.Enqueue(t, s.opt, q, 1)
 	if err := metrics.RegisterQueues(s.reg, s.insp, []string{q}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +95,7 @@ func TestQueueCollectorCachesBriefly(t *testing.T) {
 		t.Fatalf("pending = %v, want 1", got)
 	}
 
-	s.enqueue(t, q, 1)
+	redistest.Enqueue(t, s.opt, q, 1)
 	if got := queueSamples(scrape(t, metrics.Handler(s.reg)), q)["pending"]; got != 1 {
 		t.Errorf("pending right after the first scrape = %v, want the cached 1 (no second read of Redis)", got)
 	}

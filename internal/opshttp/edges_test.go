@@ -44,7 +44,7 @@ func TestCrossSiteWritesRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := redistest.Queue(t, ropt)
-			enqueue(t, ropt, q, 2)
+			redistest.Enqueue(t, ropt, q, 2)
 			send := func(path string) response {
 				req := httptest.NewRequest("POST", "/monitoring/api/queues/"+q+path, nil)
 				req.Host = "127.0.0.1:8080"

@@ -26,23 +26,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// enqueue puts n bundle.social refreshes on queue and returns their ids.
-func enqueue(t *testing.T, opt asynq.RedisConnOpt, queue string, n int, opts ...asynq.Option) []string {
-	t.Helper()
-	c := asynq.NewClient(opt)
-	defer c.Close()
-	var ids []string
-	for i := range n {
-		task := asynq.NewTask("bundle_social:profile_refresh", fmt.Appendf(nil, `{"team_id":"team-%d","platform":"TIKTOK"}`, i))
-		info, err := c.Enqueue(task, append([]asynq.Option{asynq.Queue(queue)}, opts...)...)
-		if err != nil {
-			t.Fatalf("enqueue: %v", err)
-		}
-		ids = append(ids, info.ID)
-	}
-	return ids
-}
-
 // newServer builds a Server and closes it when the test ends.
 func newServer(t *testing.T, opt opshttp.Options) *opshttp.Server {
 	t.Helper()
@@ -352,7 +335,7 @@ func TestPasswordNeverLogged(t *testing.T) {
 func TestMonitoringAPIListsEnqueuedQueue(t *testing.T) {
 	ropt := redistest.ConnOpt(t)
 	q := redistest.Queue(t, ropt)
-	enqueue(t, ropt, q, 3)
+	redistest.Enqueue(t, ropt, q, 3)
 	s := newServer(t, opshttp.Options{Addr: "127.0.0.1:0", RedisOpt: ropt})
 
 	got := do(s.Handler(), "GET", "/monitoring/api/queues", "", "")
@@ -381,7 +364,7 @@ func TestMonitoringAPIListsEnqueuedQueue(t *testing.T) {
 func TestRunArchivedTaskThroughUI(t *testing.T) {
 	ropt := redistest.ConnOpt(t)
 	q := redistest.Queue(t, ropt)
-	ids := enqueue(t, ropt, q, 3)
+	ids := redistest.Enqueue(t, ropt, q, 3)
 	insp := asynq.NewInspector(ropt)
 	defer insp.Close()
 	for _, id := range ids {

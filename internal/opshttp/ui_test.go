@@ -114,9 +114,9 @@ func TestUIShowsQueueInBrowser(t *testing.T) {
 	// A short name keeps the README's screenshot readable.
 	q := fmt.Sprintf("refreshq-ui-%06x", rand.IntN(1<<24))
 	redistest.DeleteQueueAtEnd(t, ropt, q)
-	enqueue(t, ropt, q, 5)
-	enqueue(t, ropt, q, 2, asynq.ProcessIn(time.Hour))
-	archived := enqueue(t, ropt, q, 1)
+	redistest.Enqueue(t, ropt, q, 5)
+	redistest.Enqueue(t, ropt, q, 2, asynq.ProcessIn(time.Hour))
+	archived := redistest.Enqueue(t, ropt, q, 1)
 	insp := asynq.NewInspector(ropt)
 	defer insp.Close()
 	if err := insp.ArchiveTask(q, archived[0]); err != nil {

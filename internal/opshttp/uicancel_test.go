@@ -71,9 +71,9 @@ func TestUIDeleteAndArchiveEndCancelled(t *testing.T) {
 	defer insp.Close()
 	c := &canceller{insp: insp, queue: q, calls: map[string]int{}}
 
-	pending := enqueue(t, ropt, q, 9)
-	scheduled := enqueue(t, ropt, q, 2, asynq.ProcessIn(time.Hour))
-	running := enqueue(t, ropt, q, 1)[0]
+	pending := redistest.Enqueue(t, ropt, q, 9)
+	scheduled := redistest.Enqueue(t, ropt, q, 2, asynq.ProcessIn(time.Hour))
+	running := redistest.Enqueue(t, ropt, q, 1)[0]
 	// No worker runs here: the task is moved to active as a worker would.
 	pipe := rdb.TxPipeline()
 	pipe.HSet(context.Background(), "asynq:{"+q+"}:t:"+running, "state", "active")
@@ -85,7 +85,7 @@ func TestUIDeleteAndArchiveEndCancelled(t *testing.T) {
 	t.Cleanup(func() {
 		rdb.LRem(context.Background(), "asynq:{"+q+"}:active", 0, running) // so the queue can be deleted
 	})
-	foreign := enqueue(t, ropt, other, 1)[0]
+	foreign := redistest.Enqueue(t, ropt, other, 1)[0]
 
 	s := newServer(t, opshttp.Options{Addr: "0.0.0.0:0", RedisOpt: ropt, MonitorUser: "ops", MonitorPassword: "ui-test-pw",
 		Cancel: c.cancel, CancelQueues: []string{q}})

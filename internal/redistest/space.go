@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/tasks"
 )
 
 // Space is a test's own part of a shared Redis: queues and a results
@@ -102,4 +105,26 @@ func DeleteQueueAtEnd(t testing.TB, opt asynq.RedisConnOpt, q string) {
 		defer insp.Close()
 		_ = insp.DeleteQueue(q, true)
 	})
+}
+
+// Enqueue puts n hooked.so refreshes (accounts acct-00000, acct-00001, …)
+// on queue of the Redis of opt, with opts after refreshq's defaults, and
+// returns their task ids in order.
+func Enqueue(t testing.TB, opt asynq.RedisConnOpt, queue string, n int, opts ...asynq.Option) []string {
+	t.Helper()
+	c := asynq.NewClient(opt)
+	defer c.Close()
+	ids := make([]string, 0, n)
+	for i := range n {
+		task, err := tasks.NewTask(tasks.Hooked(fmt.Sprintf("acct-%05d", i)), append([]asynq.Option{asynq.Queue(queue)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Enqueue(task)
+		if err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+		ids = append(ids, info.ID)
+	}
+	return ids
 }
