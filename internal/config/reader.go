@@ -1,12 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/refreshq/refreshq/internal/smallfile"
 )
 
 // maxSecretFile bounds what a *_FILE variable may name: a secret is a line,
@@ -73,17 +74,13 @@ func (r *reader) read(name string) (value, source string) {
 // readSecretFile reads a secret from path, dropping one trailing newline
 // (editors and `echo` add one; the secret does not contain it).
 func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("cannot read the secret file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read the secret file %s: %w", path, err)
-	}
-	if len(b) > maxSecretFile {
+	b, err := smallfile.Read(path, maxSecretFile)
+	var big *smallfile.TooLargeError
+	switch {
+	case errors.As(err, &big):
 		return "", fmt.Errorf("the file %s is over %d KiB; it should hold only the secret", path, maxSecretFile>>10)
+	case err != nil:
+		return "", fmt.Errorf("cannot read the secret file: %w", err)
 	}
 	s := strings.TrimSuffix(string(b), "\n")
 	return strings.TrimSuffix(s, "\r"), nil

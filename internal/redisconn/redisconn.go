@@ -6,15 +6,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/smallfile"
 )
 
 // Settings are everything it takes to reach Redis.
@@ -176,17 +176,13 @@ func database(s string) (int, error) {
 
 // loadCA reads a PEM bundle into a TLS configuration that trusts only it.
 func loadCA(path string) (*tls.Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_CA_CERT: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("REDIS_CA_CERT: %w", err)
-	}
-	if len(b) > maxCAFile {
+	b, err := smallfile.Read(path, maxCAFile)
+	var big *smallfile.TooLargeError
+	switch {
+	case errors.As(err, &big):
 		return nil, fmt.Errorf("REDIS_CA_CERT: %s is over %d KiB; it should hold PEM certificates only", path, maxCAFile>>10)
+	case err != nil:
+		return nil, fmt.Errorf("REDIS_CA_CERT: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/refreshq/refreshq/internal/smallfile"
 	"github.com/refreshq/refreshq/tasks"
 )
 
@@ -167,17 +166,13 @@ func Load(path string) (Schedule, error) {
 }
 
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("schedule file: %w (set SCHEDULE_FILE to a readable file, or unset it for no schedule)", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("schedule file %s: %w", path, err)
-	}
-	if len(data) > MaxFileBytes {
+	data, err := smallfile.Read(path, MaxFileBytes)
+	var big *smallfile.TooLargeError
+	switch {
+	case errors.As(err, &big):
 		return nil, fmt.Errorf("schedule file %s: larger than %d bytes", path, MaxFileBytes)
+	case err != nil:
+		return nil, fmt.Errorf("schedule file: %w (set SCHEDULE_FILE to a readable file, or unset it for no schedule)", err)
 	}
 	return data, nil
 }
