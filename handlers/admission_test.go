@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refreshq/refreshq/internal/clients"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redisbatch"
 	"github.com/refreshq/refreshq/internal/retry"
@@ -26,7 +27,7 @@ import (
 func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 	cases := []struct {
 		name      string
-		before    func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key)
+		before    func(t *testing.T, rdb redis.UniversalClient, l *ratelimit.Limiter, key ratelimit.Key)
 		runs      int
 		wantCalls int64
 		wantLater bool
@@ -40,12 +41,12 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 		// Counted as the task began, then found past its deadline: the
 		// count is taken back, as no request was sent.
 		{name: "deadline passed", runs: 1, deadline: time.Nanosecond, wantKind: results.KindTimeout},
-		{name: "cooldown", runs: 1, wantLater: true, before: func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key) {
-			if _, err := l.Cooldown(context.Background(), key, 10*time.Minute); err != nil {
+		{name: "cooldown", runs: 1, wantLater: true, before: func(t *testing.T, rdb redis.UniversalClient, l *ratelimit.Limiter, key ratelimit.Key) {
+			if _, err := quotatest.Cooldown(context.Background(), rdb, l, key, 10*time.Minute); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{name: "breaker open", runs: 1, wantLater: true, before: func(t *testing.T, l *ratelimit.Limiter, key ratelimit.Key) {
+		{name: "breaker open", runs: 1, wantLater: true, before: func(t *testing.T, rdb redis.UniversalClient, l *ratelimit.Limiter, key ratelimit.Key) {
 			for range ratelimit.DefaultBreakerThreshold {
 				if err := l.Report(context.Background(), key, false, false); err != nil {
 					t.Fatal(err)
@@ -72,7 +73,7 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 					h.redis = redisbatch.Direct{RDB: rdb}
 				}
 				if tc.before != nil {
-					tc.before(t, h.limiter, key)
+					tc.before(t, rdb, h.limiter, key)
 				}
 				task, err := tasks.NewTask(tasks.Hooked("a1"))
 				if err != nil {

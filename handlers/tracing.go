@@ -91,7 +91,7 @@ func withTask(ctx context.Context, r *run) context.Context {
 	return trace.ContextWithSpan(ctx, r.span)
 }
 
-// budgetWait is the span of one admission: from the first Acquire to the
+// budgetWait is the span of one admission: from the first ask to the
 // request being allowed, or to the task leaving the wait.
 type budgetWait struct {
 	span   trace.Span

@@ -46,7 +46,7 @@ func TestUpstreamsPageInBrowser(t *testing.T) {
 		must(t, err)
 	}
 	// The storm: hooked answered 429 with Retry-After: 45.
-	_, err := lim.Cooldown(bg, hooked, 45*time.Second)
+	_, err := quotatest.Cooldown(bg, rdb, lim, hooked, 45*time.Second)
 	must(t, err)
 
 	reg := metrics.NewRegistry()

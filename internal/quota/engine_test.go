@@ -104,7 +104,9 @@ func TestAdmitVerdicts(t *testing.T) {
 		}},
 		{name: "expired", request: true, deadline: time.Nanosecond, want: Expired},
 		{name: "cooldown", request: true, want: Refused, wantGuard: GuardCooldown, wantWait: 3 * time.Second, before: func(t *testing.T, f *fixture) {
-			if _, err := f.lim.Cooldown(ctx, f.key, 3*time.Second); err != nil {
+			var cd func() (time.Duration, error)
+			_ = redisbatch.Direct{RDB: f.rdb}.Do(ctx, func(pipe redis.Pipeliner) { cd = f.lim.CooldownPipelined(ctx, pipe, f.key, 3*time.Second) })
+			if _, err := cd(); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -184,27 +184,6 @@ func (l *Limiter) Checks(key Key, b Budget, dailyCap int) (Checks, error) {
 	return Checks{Keys: keys, Args: args}, nil
 }
 
-// Cooldown pauses key for the whole fleet, after a 429. With wait > 0 (the
-// upstream's Retry-After or reset hint) the pause lasts that long; with
-// wait == 0 it backs off exponentially per key, 1s, 2s, 4s... up to 5m,
-// until Report(ok) after the pause ends resets it. 429s that land during
-// that pause (the rest of the same burst) do not escalate it further. A
-// pause is never shortened. It returns how long the key is now paused.
-func (l *Limiter) Cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
-	if err := key.validate(); err != nil {
-		return 0, err
-	}
-	paused, err := l.cooldown(ctx, key, max(wait, 0))
-	if err == nil {
-		cause := CauseBackoff
-		if wait > 0 {
-			cause = CauseRetryAfter + ": " + wait.String()
-		}
-		l.noteCause(ctx, key, cause, paused)
-	}
-	return paused, err
-}
-
 func (l *Limiter) cooldownArgs(wait time.Duration) []any {
 	// Round a hint up: a pause a fraction of a millisecond short is a 429.
 	waitMS := int64((wait + time.Millisecond - 1) / time.Millisecond)
@@ -305,7 +284,7 @@ func (l *Limiter) Observe(ctx context.Context, key Key, q Quota, maxPause time.D
 // consecutive failures open the breaker; while open, only the probe moves
 // it: success closes it, failure reopens it for twice the last period (at
 // most 5m). ok also ends the key's exponential 429 back-off once its pause
-// is over, so on a 429 call Cooldown first.
+// is over, so on a 429 queue CooldownPipelined first.
 func (l *Limiter) Report(ctx context.Context, key Key, ok bool, probe bool) error {
 	if err := key.validate(); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/refreshq/refreshq/internal/quota"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 )
 
@@ -195,7 +196,7 @@ func TestNoPartialConsumption(t *testing.T) {
 	// Once the windows have room, a cooldown still refuses, before they are
 	// even looked at.
 	f.clock.Advance(time.Minute)
-	if _, err := f.lim.Cooldown(ctx, bundleKey, 5*time.Second); err != nil {
+	if _, err := quotatest.Cooldown(ctx, f.rdb, f.lim, bundleKey, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	wantRefused(t, f.mustAdmit(t, bundleKey, b, 100), quota.GuardCooldown, 5*time.Second)
@@ -209,7 +210,7 @@ func TestCooldownBlocksOnlyItsKey(t *testing.T) {
 	f := setup(t, ratelimit.Options{}, false)
 	ctx := context.Background()
 	b := mustBudget(t, "5/1s")
-	got, err := f.lim.Cooldown(ctx, bundleKey, 5*time.Second)
+	got, err := quotatest.Cooldown(ctx, f.rdb, f.lim, bundleKey, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestCooldownIsNeverShortened(t *testing.T) {
 		{1500 * time.Microsecond, 10 * time.Second},
 		{20 * time.Second, 20 * time.Second},
 	} {
-		got, err := f.lim.Cooldown(ctx, bundleKey, tc.wait)
+		got, err := quotatest.Cooldown(ctx, f.rdb, f.lim, bundleKey, tc.wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +246,7 @@ func TestCooldownIsNeverShortened(t *testing.T) {
 		}
 	}
 	// A hint is rounded up to the millisecond, never down.
-	got, err := f.lim.Cooldown(ctx, otherKey, 1500*time.Microsecond)
+	got, err := quotatest.Cooldown(ctx, f.rdb, f.lim, otherKey, 1500*time.Microsecond)
 	if err != nil || got != 2*time.Millisecond {
 		t.Fatalf("Cooldown(1.5ms) = %v, %v; want 2ms", got, err)
 	}
@@ -256,7 +257,7 @@ func TestCooldownExponentialWithoutHint(t *testing.T) {
 	ctx := context.Background()
 	cooldown := func(wait, want time.Duration) {
 		t.Helper()
-		got, err := f.lim.Cooldown(ctx, bundleKey, wait)
+		got, err := quotatest.Cooldown(ctx, f.rdb, f.lim, bundleKey, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -534,7 +535,7 @@ func TestEveryKeyExpires(t *testing.T) {
 	f := setup(t, ratelimit.Options{BreakerThreshold: 1}, true)
 	ctx := context.Background()
 	wantAllowed(t, f.mustAdmit(t, bundleKey, mustBudget(t, "5/1s,100/1m"), 10))
-	if _, err := f.lim.Cooldown(ctx, bundleKey, 0); err != nil {
+	if _, err := quotatest.Cooldown(ctx, f.rdb, f.lim, bundleKey, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.lim.Report(ctx, bundleKey, false, false); err != nil {

@@ -12,11 +12,18 @@ import (
 // with other commands into one round trip. Each queues its commands on
 // pipe and returns a function to call after pipe.Exec for the result.
 
-// CooldownPipelined is Cooldown queued on pipe. Where Redis does not know
-// the script it was not run, and the returned function runs Cooldown on
-// its own. The returned function also records the pause's cause for
-// Status, in a round trip of its own: pauses are rare, and the cause is
-// only for people.
+// CooldownPipelined pauses key for the whole fleet, after a 429. With
+// wait > 0 (the upstream's Retry-After or reset hint) the pause lasts that
+// long; with wait == 0 it backs off exponentially per key, 1s, 2s, 4s...
+// up to 5m, until Report(ok) after the pause ends resets it. 429s that
+// land during that pause (the rest of the same burst) do not escalate it
+// further. A pause is never shortened. The returned function says how long
+// the key is now paused.
+//
+// Where Redis does not know the script it was not run, and the returned
+// function runs it on its own. The returned function also records the
+// pause's cause for Status, in a round trip of its own: pauses are rare,
+// and the cause is only for people.
 func (l *Limiter) CooldownPipelined(ctx context.Context, pipe redis.Pipeliner, key Key, wait time.Duration) func() (time.Duration, error) {
 	wait = max(wait, 0)
 	cause := CauseBackoff

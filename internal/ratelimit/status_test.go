@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/refreshq/refreshq/internal/quota"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 )
 
@@ -28,7 +29,7 @@ func TestStatusShowsTheFleetsState(t *testing.T) {
 			t.Fatalf("acquire: %+v %v", d, err)
 		}
 	}
-	if _, err := f.lim.Cooldown(ctx, bundle, 40*time.Second); err != nil {
+	if _, err := quotatest.Cooldown(ctx, f.rdb, f.lim, bundle, 40*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

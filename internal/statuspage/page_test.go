@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/internal/metrics"
+	"github.com/refreshq/refreshq/internal/quota/quotatest"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redistest"
 	"github.com/refreshq/refreshq/internal/statuspage"
@@ -46,7 +47,7 @@ func setup(t *testing.T) fixture {
 	if err := f.lim.Announce(ctx, f.key, f.budget, 1000); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.lim.Cooldown(ctx, f.key, 90*time.Second); err != nil {
+	if _, err := quotatest.Cooldown(ctx, rdb, f.lim, f.key, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return f

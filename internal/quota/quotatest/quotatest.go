@@ -49,3 +49,15 @@ func (a *Admitter) Admit(ctx context.Context, key ratelimit.Key, b ratelimit.Bud
 	}
 	return got()
 }
+
+// Cooldown pauses key for the fleet as the worker does after a 429 with
+// a Retry-After of wait (0: one without a hint), through
+// [ratelimit.Limiter.CooldownPipelined], and returns how long the key is
+// now paused.
+func Cooldown(ctx context.Context, rdb redis.UniversalClient, lim *ratelimit.Limiter, key ratelimit.Key, wait time.Duration) (time.Duration, error) {
+	var got func() (time.Duration, error)
+	if err := (redisbatch.Direct{RDB: rdb}).Do(ctx, func(pipe redis.Pipeliner) { got = lim.CooldownPipelined(ctx, pipe, key, wait) }); err != nil {
+		return 0, err
+	}
+	return got()
+}
