@@ -100,13 +100,13 @@ func WithConcurrency(n int) Option { return func(s *settings) { s.conc = n } }
 func New(redisURL string, opts ...Option) (*Client, error) {
 	opt, err := redisconn.Settings{URL: redisURL}.Options()
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %s is not valid: %w", RedactURL(redisURL), err)
+		return nil, fmt.Errorf("redis URL %s is not valid: %w", redisconn.RedactURL(redisURL), err)
 	}
 	c, err := NewFromRedis(opt, opts...)
 	if err != nil {
 		return nil, err
 	}
-	c.where = "Redis at " + RedactURL(redisURL)
+	c.where = "Redis at " + redisconn.RedactURL(redisURL)
 	return c, nil
 }
 
@@ -216,33 +216,4 @@ func (c *Client) Ping(ctx context.Context) error {
 		return fmt.Errorf("cannot reach %s: %w", c.where, err)
 	}
 	return nil
-}
-
-// RedactURL returns u with the password replaced by xxxxx, for messages:
-// redis://user:secret@host → redis://user:xxxxx@host. It works on strings
-// that are not valid URLs too.
-func RedactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		scheme, rest = "", u
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
-	}
-	userinfo, host := rest[:at], rest[at+1:]
-	user, _, hasPass := strings.Cut(userinfo, ":")
-	if !hasPass {
-		if scheme == "" {
-			return u
-		}
-		// redis://secret@host: a lone userinfo may be a password.
-		user = "xxxxx"
-	} else {
-		user += ":xxxxx"
-	}
-	if scheme != "" {
-		scheme += "://"
-	}
-	return scheme + user + "@" + host
 }

@@ -118,8 +118,3 @@ func ExampleClient_Consume() {
 		results.ConsumeOptions{From: "0", ClaimIdle: 5 * time.Minute})
 	log.Println(err)
 }
-
-func ExampleRedactURL() {
-	fmt.Println(client.RedactURL("redis://app:hunter2@redis.internal:6379/0"))
-	// Output: redis://app:xxxxx@redis.internal:6379/0
-}

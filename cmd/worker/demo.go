@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/refreshq/refreshq/client"
 	"github.com/refreshq/refreshq/internal/config"
 	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/simulator"
@@ -217,7 +216,7 @@ func startDemoWorker(ctx context.Context, cfg config.Worker, opt worker.Options)
 func printDemoBanner(stdout io.Writer, n int, httpAddr, redisURL string) {
 	// The command works as printed unless the URL holds a password, which
 	// is masked: the reader puts theirs back.
-	shownURL := client.RedactURL(redisURL)
+	shownURL := redisconn.RedactURL(redisURL)
 	passwordNote := ""
 	if shownURL != redisURL {
 		passwordNote = "\n                 (put your Redis password in place of xxxxx)"

@@ -7,4 +7,9 @@
 // redis://user:password@host, gives a redis-sentinel:// URL's password to
 // the sentinels and none to the master, and has no way to trust a private
 // CA. It does not connect.
+//
+// It is also the one place that masks the Redis password: in a URL shown
+// to a user (RedactURL) and in an error or log text that may quote it
+// (Redact, RedactError). The upstreams' API keys are another secret,
+// masked by internal/clients.
 package redisconn

@@ -75,8 +75,7 @@ func (s Settings) tcpOptions(u *url.URL, tlsConf *tls.Config) (asynq.RedisConnOp
 	// query options (dial_timeout, ...).
 	ro, err := redis.ParseURL(s.URL)
 	if err != nil {
-		_, pass := credentials(u)
-		return nil, fmt.Errorf("REDIS_URL is not valid: %s; write e.g. %s://user:PASSWORD@host:6379/0", redact(err.Error(), pass), u.Scheme)
+		return nil, fmt.Errorf("REDIS_URL is not valid: %s; write e.g. %s://user:PASSWORD@host:6379/0", Redact(err.Error(), s.URL), u.Scheme)
 	}
 	if tlsConf != nil {
 		tlsConf.ServerName = ro.TLSConfig.ServerName
@@ -189,13 +188,6 @@ func loadCA(path string) (*tls.Config, error) {
 		return nil, fmt.Errorf("REDIS_CA_CERT: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "xxxxx")
 }
 
 // SilenceDialErrors stops go-redis from logging each failed dial, for a

@@ -12,6 +12,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refreshq/refreshq/internal/redisconn"
 )
 
 // Redis reachability, as the worker reports it.
@@ -59,7 +61,7 @@ func newRedisWatch(rdb redis.UniversalClient, redisOpt asynq.RedisConnOpt, redis
 			return err
 		},
 		addr: addr, every: redisCheckEvery, remind: redisRemindEvery, log: log,
-		redact: func(s string) string { return replaceSecret(s, redisURL) },
+		redact: func(s string) string { return redisconn.Redact(s, redisURL) },
 	}
 }
 

@@ -324,7 +324,7 @@ func (a *assembly) startServer() (func(), error) {
 	srv := newServer(a.redisOpt, a.cfg, handlerCtx, a.log)
 	if err := srv.Start(a.h); err != nil {
 		cancelHandlers()
-		return nil, fmt.Errorf("start asynq server: %w", redactErr(err, a.cfg.RedisURL))
+		return nil, fmt.Errorf("start asynq server: %w", redisconn.RedactError(err, a.cfg.RedisURL))
 	}
 	return func() {
 		defer cancelHandlers()
@@ -343,7 +343,7 @@ func (a *assembly) startServer() (func(), error) {
 func (a *assembly) serve(ctx context.Context) error {
 	a.started.Store(true)
 	a.log.Info("worker started", "worker", a.h.Worker(), "queues", a.cfg.Queues.String(), "concurrency", a.cfg.Concurrency,
-		"http_addr", a.httpAddr, "results_stream", a.cfg.ResultsStream, "redis", client.RedactURL(a.cfg.RedisURL))
+		"http_addr", a.httpAddr, "results_stream", a.cfg.ResultsStream, "redis", redisconn.RedactURL(a.cfg.RedisURL))
 	if a.opt.Started != nil {
 		a.opt.Started(a.httpAddr)
 	}
@@ -429,11 +429,6 @@ func statusPage(cfg config.Worker, rdb redis.UniversalClient, reg *prometheus.Re
 		Metrics: reg, Process: results.WorkerName(), MonitorOnly: cfg.MonitorOnly,
 		MonitoringPath: opshttp.MonitoringPath, Logger: log.With("component", "statuspage"),
 	})
-}
-
-// redactErr keeps the Redis password out of an error's text.
-func redactErr(err error, url string) error {
-	return errors.New(replaceSecret(err.Error(), url))
 }
 
 // listen opens HTTP_ADDR. When HTTP_ADDR was left at its default and that
