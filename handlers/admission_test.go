@@ -63,12 +63,12 @@ func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				ctx := context.Background()
 				var calls atomic.Int64
-				h, rdb := testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
+				h, rdb, stream := testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
 					calls.Add(1)
 					return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 				})
 				h.taskDeadline = cmp.Or(tc.deadline, time.Hour)
-				key, stream := hookedKey, h.publisher.Stream()
+				key := hookedKey
 				if !batched {
 					h.redis = redisbatch.Direct{RDB: rdb}
 				}

@@ -29,12 +29,13 @@ import (
 // edge is a handler for hooked tasks whose upstream answers with call,
 // with real metrics and a log kept at debug level.
 type edge struct {
-	h     *Refresh
-	reg   *prometheus.Registry
-	rdb   redis.UniversalClient
-	key   ratelimit.Key
-	calls atomic.Int64
-	logs  syncbuf.Buffer
+	h      *Refresh
+	reg    *prometheus.Registry
+	rdb    redis.UniversalClient
+	stream string // the results stream's key
+	key    ratelimit.Key
+	calls  atomic.Int64
+	logs   syncbuf.Buffer
 	// batched is the Redis runner New built, which the tests replace
 	// with a direct one unless they ask for it.
 	batched redisbatch.Runner
@@ -49,7 +50,7 @@ func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.h, e.rdb = testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
+	e.h, e.rdb, e.stream = testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
 		e.calls.Add(1)
 		return call()
 	})
@@ -63,7 +64,7 @@ func newEdge(t *testing.T, call func() (clients.Response, error)) *edge {
 // entries returns the results published so far.
 func (e *edge) entries(t *testing.T) []results.Entry {
 	t.Helper()
-	xs, err := e.rdb.XRange(context.Background(), e.h.publisher.Stream(), "-", "+").Result()
+	xs, err := e.rdb.XRange(context.Background(), e.stream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

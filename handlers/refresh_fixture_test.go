@@ -23,13 +23,14 @@ var hookedKey = ratelimit.Key{Provider: tasks.ProviderHooked, KeyID: "k"}
 // three retries a second apart, an hour's deadline, a millisecond's wait
 // in place. Its Redis calls are batched, as the worker's are; a test sets
 // what it varies (Refresh.redis to a redisbatch.Direct, say) before the
-// first task.
-func testRefresh(t *testing.T, call func(context.Context, tasks.Refresh) (clients.Response, error)) (*Refresh, redis.UniversalClient) {
+// first task. stream is the results stream's key.
+func testRefresh(t *testing.T, call func(context.Context, tasks.Refresh) (clients.Response, error)) (h *Refresh, rdb redis.UniversalClient, stream string) {
 	t.Helper()
-	rdb, _ := redistest.Client(t)
+	rdb, _ = redistest.Client(t)
+	stream = redistest.Keys(t, rdb, "results")
 	h, err := newRefresh(Config{
 		Redis:         rdb,
-		ResultsStream: redistest.Keys(t, rdb, "results"),
+		ResultsStream: stream,
 		LaneReserve:   quota.DefaultReserve,
 		MaxRetries:    3,
 		RetryInitial:  time.Second,
@@ -46,5 +47,5 @@ func testRefresh(t *testing.T, call func(context.Context, tasks.Refresh) (client
 	t.Cleanup(func() { h.Close() })
 	h.upstreams[tasks.ProviderHooked] = upstream{Provider: tasks.ProviderHooked, Key: hookedKey, Call: call}
 	h.inlineWait = time.Millisecond
-	return h, rdb
+	return h, rdb, stream
 }

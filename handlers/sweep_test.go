@@ -27,13 +27,13 @@ import (
 // with its own result.
 func TestSweeperEndsTasksAsynqArchived(t *testing.T) {
 	ctx := context.Background()
-	h, rdb := testRefresh(t, func(ctx context.Context, r tasks.Refresh) (clients.Response, error) {
+	h, rdb, stream := testRefresh(t, func(ctx context.Context, r tasks.Refresh) (clients.Response, error) {
 		if r.AccountID == "gone" {
 			return clients.Response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 404, Message: "no such account"}
 		}
 		return clients.Response{StatusCode: 200, Body: []byte(`{"success":true,"data":{"account":{}}}`)}, nil
 	})
-	queue, stream := redistest.Name(t, "q"), h.publisher.Stream()
+	queue := redistest.Name(t, "q")
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { _ = insp.DeleteQueue(queue, true) })
 	h.inlineWait = 0

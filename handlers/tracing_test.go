@@ -31,7 +31,7 @@ const (
 func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader) {
 	t.Helper()
 	var calls atomic.Int64
-	h, rdb := testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
+	h, rdb, stream := testRefresh(t, func(context.Context, tasks.Refresh) (clients.Response, error) {
 		if calls.Add(1) == 1 {
 			return clients.Response{}, &clients.APIError{StatusCode: 500, Message: "boom"}
 		}
@@ -44,7 +44,7 @@ func traceHandler(t *testing.T, tracer trace.Tracer) (*Refresh, *results.Reader)
 	h.policy = retry.Policy{Initial: time.Millisecond, Max: time.Millisecond}
 	h.inlineWait = time.Second // the backoff is waited out in place: one run, two requests
 	h.redis = redisbatch.Direct{RDB: rdb}
-	return h, results.NewReader(rdb, h.publisher.Stream())
+	return h, results.NewReader(rdb, stream)
 }
 
 // result returns the task's result.

@@ -63,9 +63,6 @@ func NewPublisher(rdb redis.UniversalClient, stream string, indexTTL time.Durati
 	return &Publisher{rdb: rdb, stream: stream, indexTTL: indexTTL}
 }
 
-// Stream is the stream's key.
-func (p *Publisher) Stream() string { return p.stream }
-
 // Publish adds e as the result of run (1 for a task's first life; an
 // operator's re-run of an archived task is the next). It returns the entry's
 // id, and added=false when that run already had its entry: then nothing was
