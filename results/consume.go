@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,80 +47,112 @@ func (r *Reader) Consume(ctx context.Context, group, consumer string, fn func(co
 	if from != "$" && from != "0" {
 		return fmt.Errorf("consume results: From is %q; use \"$\" (new results) or \"0\" (the whole stream)", from)
 	}
-	count := opts.Count
-	if count <= 0 {
-		count = 100
+	if err := r.createGroup(ctx, group, from); err != nil {
+		return err
 	}
+	c := &consumption{r: r, group: group, consumer: consumer, fn: fn, opts: opts}
+	if c.opts.Count <= 0 {
+		c.opts.Count = 100
+	}
+	if err := c.replayPending(ctx); err != nil {
+		return c.wrap(ctx, err)
+	}
+	return c.wrap(ctx, c.loop(ctx))
+}
+
+// createGroup creates group on the stream (and the stream) starting at
+// from; a group that exists already is kept as it is.
+func (r *Reader) createGroup(ctx context.Context, group, from string) error {
 	err := r.rdb.XGroupCreateMkStream(ctx, r.stream, group, from).Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 		return fmt.Errorf("create consumer group %s on %s: %w", group, r.stream, err)
 	}
-	// An entry fn has handled is acknowledged even if ctx ends meanwhile,
-	// so a shutdown does not hand it out again.
-	ackCtx := context.WithoutCancel(ctx)
-	handle := func(msgs []redis.XMessage) error {
-		for _, msg := range msgs {
-			if msg.Values == nil {
-				// Deleted from the stream while pending: nothing to hand fn.
-				if err := r.rdb.XAck(ackCtx, r.stream, group, msg.ID).Err(); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := fn(ctx, FromValues(msg.ID, msg.Values)); err != nil {
-				continue // pending: delivered again later
-			}
-			if err := r.rdb.XAck(ackCtx, r.stream, group, msg.ID).Err(); err != nil {
-				return err
-			}
-		}
+	return nil
+}
+
+// consumption is one Consume's state.
+type consumption struct {
+	r               *Reader
+	group, consumer string
+	fn              func(context.Context, Entry) error
+	opts            ConsumeOptions // Count set
+}
+
+// wrap names the consumer in err; once ctx has ended, it is ctx's error.
+func (c *consumption) wrap(ctx context.Context, err error) error {
+	if err == nil {
 		return nil
 	}
-	wrap := func(err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("consume results from %s as %s/%s: %w", r.stream, group, consumer, err)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	return fmt.Errorf("consume results from %s as %s/%s: %w", c.r.stream, c.group, c.consumer, err)
+}
 
-	// Entries this consumer took before a restart come first, once.
+// replayPending hands fn, once, the entries this consumer took before a
+// restart and did not acknowledge.
+func (c *consumption) replayPending(ctx context.Context) error {
 	for cursor := "0"; ; {
-		msgs, err := r.readGroup(ctx, group, consumer, cursor, count, -1)
-		if err != nil {
-			return wrap(err)
+		msgs, err := c.r.readGroup(ctx, c.group, c.consumer, cursor, c.opts.Count, -1)
+		if err != nil || len(msgs) == 0 {
+			return err
 		}
-		if len(msgs) == 0 {
-			break
-		}
-		if err := handle(msgs); err != nil {
-			return wrap(err)
+		if err := c.handle(ctx, msgs); err != nil {
+			return err
 		}
 		cursor = msgs[len(msgs)-1].ID
 	}
+}
 
+// loop reads new entries, and with ClaimIdle claims stale ones, until ctx
+// ends or Redis fails.
+func (c *consumption) loop(ctx context.Context) error {
 	var nextClaim time.Time
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		block := consumeBlock
-		if opts.ClaimIdle > 0 {
+		if c.opts.ClaimIdle > 0 {
 			if now := time.Now(); !now.Before(nextClaim) {
-				if err := r.claim(ctx, group, consumer, opts.ClaimIdle, count, handle); err != nil {
-					return wrap(err)
+				if err := c.claim(ctx); err != nil {
+					return err
 				}
-				nextClaim = now.Add(opts.ClaimIdle / 2)
+				nextClaim = now.Add(c.opts.ClaimIdle / 2)
 			}
 			block = min(block, max(time.Until(nextClaim), time.Millisecond))
 		}
-		msgs, err := r.readGroup(ctx, group, consumer, ">", count, block)
+		msgs, err := c.r.readGroup(ctx, c.group, c.consumer, ">", c.opts.Count, block)
 		if err != nil {
-			return wrap(err)
+			return err
 		}
-		if err := handle(msgs); err != nil {
-			return wrap(err)
+		if err := c.handle(ctx, msgs); err != nil {
+			return err
 		}
 	}
+}
+
+// handle calls fn with each of msgs and acknowledges those it returned nil
+// for. An entry fn has handled is acknowledged even if ctx ends meanwhile,
+// so a shutdown does not hand it out again.
+func (c *consumption) handle(ctx context.Context, msgs []redis.XMessage) error {
+	ackCtx := context.WithoutCancel(ctx)
+	for _, msg := range msgs {
+		if msg.Values == nil {
+			// Deleted from the stream while pending: nothing to hand fn.
+			if err := c.r.rdb.XAck(ackCtx, c.r.stream, c.group, msg.ID).Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.fn(ctx, FromValues(msg.ID, msg.Values)); err != nil {
+			continue // pending: delivered again later
+		}
+		if err := c.r.rdb.XAck(ackCtx, c.r.stream, c.group, msg.ID).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readGroup is XREADGROUP; block < 0 does not block (for pending entries).
@@ -142,17 +173,18 @@ func (r *Reader) readGroup(ctx context.Context, group, consumer, id string, coun
 	return msgs, nil
 }
 
-// claim takes over every entry pending longer than idle and handles it.
-func (r *Reader) claim(ctx context.Context, group, consumer string, idle time.Duration, count int64, handle func([]redis.XMessage) error) error {
+// claim takes over every entry pending longer than ClaimIdle and handles
+// it.
+func (c *consumption) claim(ctx context.Context) error {
 	start := "0-0"
 	for {
-		msgs, next, err := r.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: r.stream, Group: group, Consumer: consumer, MinIdle: idle, Start: start, Count: count,
+		msgs, next, err := c.r.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: c.r.stream, Group: c.group, Consumer: c.consumer, MinIdle: c.opts.ClaimIdle, Start: start, Count: c.opts.Count,
 		}).Result()
 		if err != nil {
 			return err
 		}
-		if err := handle(msgs); err != nil {
+		if err := c.handle(ctx, msgs); err != nil {
 			return err
 		}
 		if next == "0-0" || next == "" {
