@@ -161,7 +161,7 @@ func (s *Server) Start(t testing.TB) {
 	for {
 		// LOADING answers an error until the AOF is read back. A server
 		// whose default user is off answers NOAUTH: it is up.
-		if err := c.Ping(context.Background()).Err(); err == nil || strings.HasPrefix(err.Error(), "NOAUTH") {
+		if err := c.Ping(context.Background()).Err(); err == nil || redis.HasErrorPrefix(err, "NOAUTH") {
 			return
 		}
 		if time.Now().After(deadline) {
