@@ -22,16 +22,19 @@ const DefaultCancelWait = 10 * time.Second
 // WithActor names who cancels, in the error of the cancelled results this
 // Client's Cancel causes ("cancelled by NAME ..."); the default is
 // "client".
-func WithActor(name string) Option { return func(s *settings) { s.actor = name } }
+func WithActor(name string) Option {
+	return func(s *settings) error { s.actor = name; return nil }
+}
 
 // WithCancelWait sets how long Cancel waits for a running task's cancelled
 // result (DefaultCancelWait by default; 0 does not wait).
 func WithCancelWait(d time.Duration) Option {
-	return func(s *settings) {
+	return func(s *settings) error {
 		if d < 0 {
-			s.err = fmt.Errorf("cancel wait %s is negative", d)
+			return fmt.Errorf("cancel wait %s is negative", d)
 		}
 		s.cancelWait = &d
+		return nil
 	}
 }
 

@@ -46,7 +46,6 @@ type settings struct {
 	stream string
 	queues []string
 	conc   int
-	err    error
 
 	taskDeadline time.Duration
 
@@ -54,41 +53,47 @@ type settings struct {
 	cancelWait *time.Duration
 }
 
-// Option configures a Client.
-type Option func(*settings)
+// Option configures a Client. An option given a value it cannot take
+// makes New fail with an error that says which and why.
+type Option func(*settings) error
 
 // WithResultsStream sets the results stream's key (RESULTS_STREAM); the
 // default is results.DefaultStream.
-func WithResultsStream(name string) Option { return func(s *settings) { s.stream = name } }
+func WithResultsStream(name string) Option {
+	return func(s *settings) error { s.stream = name; return nil }
+}
 
 // WithQueues sets the queues refreshes may be enqueued on: the names the
 // workers' QUEUES lists (weights do not matter to a producer). The default
 // is tasks.DefaultQueues. A refresh naming another queue is invalid: no
 // worker would serve it.
 func WithQueues(names ...string) Option {
-	return func(s *settings) {
+	return func(s *settings) error {
 		if len(names) == 0 {
-			s.err = errors.New("queue names: want one or more, e.g. " + strings.Join(tasks.DefaultQueues(), ", "))
-			return
+			return errors.New("queue names: want one or more, e.g. " + strings.Join(tasks.DefaultQueues(), ", "))
 		}
 		for _, n := range names {
 			if err := tasks.CheckQueueName(n); err != nil {
-				s.err = fmt.Errorf("queue names: %w", err)
-				return
+				return fmt.Errorf("queue names: %w", err)
 			}
 		}
 		s.queues = slices.Clone(names)
+		return nil
 	}
 }
 
 // WithTaskDeadline tells the Client the workers' TASK_DEADLINE (default
 // tasks.DefaultTaskDeadline), so a task id given to EnqueueOnce stays claimed while its task may
 // still run.
-func WithTaskDeadline(d time.Duration) Option { return func(s *settings) { s.taskDeadline = d } }
+func WithTaskDeadline(d time.Duration) Option {
+	return func(s *settings) error { s.taskDeadline = d; return nil }
+}
 
 // WithConcurrency sets how many enqueues EnqueueMany keeps in flight; the
 // default is DefaultConcurrency.
-func WithConcurrency(n int) Option { return func(s *settings) { s.conc = n } }
+func WithConcurrency(n int) Option {
+	return func(s *settings) error { s.conc = n; return nil }
+}
 
 // New returns a Client for the Redis at redisURL: redis://, rediss://,
 // redis-socket:// or redis-sentinel://host:port,...?master=NAME, with an
@@ -160,10 +165,9 @@ func NewFromRedisClient(rdb redis.UniversalClient, opts ...Option) (*Client, err
 func apply(opts []Option) (settings, error) {
 	s := settings{stream: results.DefaultStream, conc: DefaultConcurrency, actor: cancel.ActorClient, taskDeadline: tasks.DefaultTaskDeadline}
 	for _, o := range opts {
-		o(&s)
-	}
-	if s.err != nil {
-		return s, s.err
+		if err := o(&s); err != nil {
+			return s, err
+		}
 	}
 	if s.stream == "" {
 		return s, errors.New("results stream name is empty; leave it unset for " + results.DefaultStream)

@@ -294,3 +294,31 @@ func TestWithQueues(t *testing.T) {
 		}
 	}
 }
+
+// An option given a value it cannot take makes New fail and say why.
+func TestNewRefusesBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Option
+		want string
+	}{
+		{"no queues", WithQueues(), "want one or more"},
+		{"bad queue name", WithQueues("a b"), "queue names"},
+		{"negative cancel wait", WithCancelWait(-time.Second), "cancel wait -1s is negative"},
+		{"empty stream", WithResultsStream(""), "results stream name is empty"},
+		{"no concurrency", WithConcurrency(0), "concurrency is 0"},
+		{"no task deadline", WithTaskDeadline(0), "task deadline is 0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New("redis://127.0.0.1:1", tt.opt)
+			if err == nil {
+				c.Close()
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
