@@ -167,13 +167,9 @@ func newRefresh(cfg Config, keys keyPrefixes) (*Refresh, error) {
 		}
 	}
 	rdb := cfg.Redis
-	limiter := ratelimit.New(rdb, ratelimit.Options{
-		Prefix:           keys.limiter,
-		BreakerThreshold: cfg.BreakerThreshold,
-		BreakerOpenFor:   cfg.BreakerOpenFor,
-		Margin:           cfg.RateMargin,
-		ProbeTimeout:     cfg.UpstreamTimeout + 5*time.Second,
-	})
+	limOpt := ratelimit.FleetOptions(cfg.BreakerThreshold, cfg.BreakerOpenFor, cfg.RateMargin, cfg.UpstreamTimeout)
+	limOpt.Prefix = keys.limiter
+	limiter := ratelimit.New(rdb, limOpt)
 	led := ledger.New(rdb, keys.ledger, cfg.TaskDeadline+ledgerGrace)
 	engine, err := quota.New(quota.Options{
 		Limiter: limiter, Ledger: led, Stream: cfg.ResultsStream,

@@ -106,6 +106,24 @@ type Options struct {
 	Now func() time.Time
 }
 
+// probeGrace is how long a probe may hold the half-open slot past its
+// request's timeout: the time to report its outcome.
+const probeGrace = 5 * time.Second
+
+// FleetOptions are the Options a worker's settings give: those of the
+// limiter that admits its requests and of the one its status page reads
+// breaker state with. Both judge a breaker by the same rules only if both
+// take them from here. upstreamTimeout is the upstream request timeout,
+// which a probe may use up before it reports; ≤ 0 leaves ProbeTimeout to
+// its default.
+func FleetOptions(breakerThreshold int, breakerOpenFor, margin, upstreamTimeout time.Duration) Options {
+	opt := Options{BreakerThreshold: breakerThreshold, BreakerOpenFor: breakerOpenFor, Margin: margin}
+	if upstreamTimeout > 0 {
+		opt.ProbeTimeout = upstreamTimeout + probeGrace
+	}
+	return opt
+}
+
 // Limiter is fleet-wide admission control backed by Redis. It is safe for
 // concurrent use; all state is in Redis, so any number of Limiters in any
 // number of processes with the same Prefix share it.

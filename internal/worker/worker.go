@@ -418,12 +418,7 @@ func statusPage(cfg config.Worker, rdb redis.UniversalClient, reg *prometheus.Re
 		}
 		providers = append(providers, sp)
 	}
-	limiter := ratelimit.New(rdb, ratelimit.Options{
-		BreakerThreshold: cfg.BreakerThreshold,
-		BreakerOpenFor:   cfg.BreakerOpenFor,
-		Margin:           cfg.RateMargin,
-		ProbeTimeout:     cfg.UpstreamTimeout + 5*time.Second,
-	})
+	limiter := ratelimit.New(rdb, ratelimit.FleetOptions(cfg.BreakerThreshold, cfg.BreakerOpenFor, cfg.RateMargin, cfg.UpstreamTimeout))
 	return statuspage.New(statuspage.Options{
 		Limiter: limiter, Results: results.NewReader(rdb, cfg.ResultsStream), Providers: providers,
 		Metrics: reg, Process: results.WorkerName(), MonitorOnly: cfg.MonitorOnly,
