@@ -31,9 +31,15 @@ func Stats(ctx context.Context, rdb redis.UniversalClient, stream string) (Strea
 	pipe := rdb.Pipeline()
 	n := pipe.XLen(ctx, stream)
 	groups := pipe.XInfoGroups(ctx, stream)
-	_, _ = pipe.Exec(ctx) // a stream that does not exist fails XINFO only
+	_, _ = pipe.Exec(ctx) // each command's error is read below
 	if err := n.Err(); err != nil {
 		return StreamStats{}, fmt.Errorf("read the length of results stream %s: %w", stream, err)
+	}
+	// A stream not made yet has no groups; XINFO says so with this error
+	// (Redis 7 and miniredis: "ERR no such key"). Any other, such as an
+	// ACL that denies XINFO, is not an empty answer.
+	if err := groups.Err(); err != nil && !redis.HasErrorPrefix(err, "no such key") {
+		return StreamStats{}, fmt.Errorf("read the consumer groups of results stream %s: %w", stream, err)
 	}
 	st := StreamStats{Entries: n.Val()}
 	for _, g := range groups.Val() {

@@ -39,3 +39,38 @@ func TestStats(t *testing.T) {
 		t.Errorf("lag = %d, want 3", st.Groups[0].Lag)
 	}
 }
+
+// Stats fails, rather than reporting an empty stream, when Redis refuses
+// to answer: a key that is not a stream, or a user whose ACL denies XINFO.
+func TestStatsReportsWhatRedisRefuses(t *testing.T) {
+	url, mini := redistest.URL(t)
+	rdb := redistest.Connect(t, url)
+	ctx := context.Background()
+	key := redistest.Keys(t, rdb, "stats_")
+
+	if err := rdb.Set(ctx, key+"_string", "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := results.Stats(ctx, rdb, key+"_string"); err == nil {
+		t.Errorf("Stats of a string key = %+v, no error; want WRONGTYPE", st)
+	}
+
+	if mini != nil {
+		t.Skip("miniredis has no ACL; the denied XINFO needs a real Redis (REDIS_URL)")
+	}
+	stream := key + "_stream"
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []string{"v", "1"}})
+	user := redistest.Name(t, "stats_user_")
+	if err := rdb.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "-xinfo").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Do(context.Background(), "ACL", "DELUSER", user) })
+	opt := rdb.Options()
+	denied := redis.NewClient(&redis.Options{Addr: opt.Addr, DB: opt.DB, Username: user, Password: "pw"})
+	t.Cleanup(func() { denied.Close() })
+
+	st, err := results.Stats(ctx, denied, stream)
+	if !redis.HasErrorPrefix(err, "NOPERM") {
+		t.Errorf("Stats as a user denied XINFO = %+v, %v; want its NOPERM error", st, err)
+	}
+}
