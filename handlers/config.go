@@ -160,12 +160,6 @@ func newRefresh(cfg Config, keys keyPrefixes) (*Refresh, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m *metrics.Metrics
-	if cfg.Metrics != nil {
-		if m, err = metrics.New(cfg.Metrics); err != nil {
-			return nil, fmt.Errorf("handlers: register metrics: %w", err)
-		}
-	}
 	rdb := cfg.Redis
 	limOpt := ratelimit.FleetOptions(cfg.BreakerThreshold, cfg.BreakerOpenFor, cfg.RateMargin, cfg.UpstreamTimeout)
 	limOpt.Prefix = keys.limiter
@@ -177,6 +171,14 @@ func newRefresh(cfg Config, keys keyPrefixes) (*Refresh, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("handlers: %w", err)
+	}
+	// Registered last of what can fail: a caller that fixes its Config
+	// and calls New again with the same registry must not find them taken.
+	var m *metrics.Metrics
+	if cfg.Metrics != nil {
+		if m, err = metrics.New(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("handlers: register metrics: %w", err)
+		}
 	}
 	batch := redisbatch.New(rdb, redisbatch.Options{})
 	return &Refresh{

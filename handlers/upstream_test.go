@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/refreshq/refreshq/internal/clients"
 	"github.com/refreshq/refreshq/internal/ratelimit"
 	"github.com/refreshq/refreshq/internal/redistest"
@@ -79,4 +81,20 @@ func TestNewRejectsAnUnknownProvider(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"bundle-social"`) || !strings.Contains(err.Error(), tasks.ProviderBundleSocial) {
 		t.Errorf("err = %v; want one naming the unknown id and the known ones", err)
 	}
+}
+
+// A Config New rejects leaves the registry as it was: the caller who fixes
+// it and calls New again with the same registry gets a handler, not
+// "already registered".
+func TestNewRejectsBeforeRegisteringMetrics(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Redis: rdb, Metrics: reg, LaneReserve: 1.5}); err == nil {
+		t.Fatal("New accepted a LaneReserve of 1.5")
+	}
+	h, err := New(Config{Redis: rdb, Metrics: reg, LaneReserve: 0.1})
+	if err != nil {
+		t.Fatalf("New with the corrected Config and the same registry: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
 }
