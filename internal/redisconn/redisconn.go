@@ -150,8 +150,10 @@ func Client(opt asynq.RedisConnOpt) (redis.UniversalClient, error) {
 	return c, nil
 }
 
-// credentials are the URL's user and password. redis://secret@host (a
-// lone userinfo) is a password, as redis-cli and go-redis read it.
+// credentials are the user and password of a redis-socket:// or
+// redis-sentinel:// URL. A lone userinfo (redis-sentinel://secret@host) is
+// the password, as redis-cli reads it; go-redis, which reads redis:// and
+// rediss:// URLs (tcpOptions), takes it for the user name instead.
 func credentials(u *url.URL) (user, pass string) {
 	if u.User == nil {
 		return "", ""
