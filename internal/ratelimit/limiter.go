@@ -271,30 +271,6 @@ func (e *QuotaError) Error() string {
 	return fmt.Sprintf("quota limit=%d used=%d remaining=%d windowSeconds=%d: %s", q.Limit, q.Used, q.Remaining, q.WindowSeconds, e.Problem)
 }
 
-// Observe pauses key for the fleet as q.Pause says, but for at most
-// maxPause (RETRY_AFTER_MAX; <= 0 means DefaultHintMax), so one odd
-// response cannot stop a provider for long. It returns the pause q asked
-// for, before that cap, so the caller can tell a capped hint; a
-// *QuotaError when q's fields contradict each other (nothing is paused).
-func (l *Limiter) Observe(ctx context.Context, key Key, q Quota, maxPause time.Duration) (time.Duration, error) {
-	if err := key.validate(); err != nil {
-		return 0, err
-	}
-	asked, err := q.Pause()
-	if err != nil || asked <= 0 {
-		return asked, err
-	}
-	if maxPause <= 0 {
-		maxPause = DefaultHintMax
-	}
-	paused, err := l.cooldown(ctx, key, min(asked, maxPause))
-	if err != nil {
-		return asked, fmt.Errorf("ratelimit observe: %w", err)
-	}
-	l.noteCause(ctx, key, fmt.Sprintf("%s: %d of %d left in %ds", CauseQuota, q.Remaining, q.Limit, q.WindowSeconds), paused)
-	return asked, nil
-}
-
 // Report records the outcome of an admitted request for the provider's
 // breaker, shared by the fleet. ok is false for 5xx, timeouts and network
 // errors, true for anything that proves the upstream is up (2xx and 4xx,

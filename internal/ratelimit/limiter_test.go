@@ -318,7 +318,7 @@ func TestObserveSlowsDownBeforeA429(t *testing.T) {
 
 	observe := func(key ratelimit.Key, limit, used, remaining, windowSeconds int) {
 		t.Helper()
-		if _, err := f.lim.Observe(ctx, key, ratelimit.Quota{limit, used, remaining, windowSeconds}, 0); err != nil {
+		if _, err := quotatest.Observe(ctx, f.rdb, f.lim, key, ratelimit.Quota{limit, used, remaining, windowSeconds}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -345,16 +345,16 @@ func TestObserveIsBounded(t *testing.T) {
 	f := setup(t, ratelimit.Options{}, true)
 	ctx := context.Background()
 	b := mustBudget(t, "5/1s")
-	asked, err := f.lim.Observe(ctx, bundleKey, ratelimit.Quota{100, 100, 0, 2592000}, time.Hour)
+	asked, err := quotatest.Observe(ctx, f.rdb, f.lim, bundleKey, ratelimit.Quota{100, 100, 0, 2592000}, time.Hour)
 	if err != nil || asked != 30*24*time.Hour {
-		t.Fatalf("Observe = %v, %v; want the month asked for", asked, err)
+		t.Fatalf("quotatest.Observe = %v, %v; want the month asked for", asked, err)
 	}
 	wantRefused(t, f.mustAdmit(t, bundleKey, b, 0), quota.GuardCooldown, time.Hour)
 
-	_, err = f.lim.Observe(ctx, hookedKey, ratelimit.Quota{100, 100, 90, 60}, time.Hour)
+	_, err = quotatest.Observe(ctx, f.rdb, f.lim, hookedKey, ratelimit.Quota{100, 100, 90, 60}, time.Hour)
 	var qe *ratelimit.QuotaError
 	if !errors.As(err, &qe) {
-		t.Fatalf("Observe of contradicting fields = %v, want a *QuotaError", err)
+		t.Fatalf("quotatest.Observe of contradicting fields = %v, want a *QuotaError", err)
 	}
 	wantAllowed(t, f.mustAdmit(t, hookedKey, b, 0))
 }

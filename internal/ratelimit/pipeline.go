@@ -52,8 +52,12 @@ func (l *Limiter) cooldownPipelined(ctx context.Context, pipe redis.Pipeliner, k
 	}
 }
 
-// ObservePipelined is Observe queued on pipe: it queues nothing unless q
-// calls for a pause. The returned function answers as Observe does.
+// ObservePipelined pauses key for the fleet as q.Pause says, but for at
+// most maxPause (RETRY_AFTER_MAX; <= 0 means DefaultHintMax), so one odd
+// response cannot stop a provider for long. It queues nothing unless q
+// calls for a pause. The returned function gives the pause q asked for,
+// before that cap, so the caller can tell a capped hint; or a *QuotaError
+// when q's fields contradict each other (nothing is paused).
 func (l *Limiter) ObservePipelined(ctx context.Context, pipe redis.Pipeliner, key Key, q Quota, maxPause time.Duration) func() (time.Duration, error) {
 	if err := key.validate(); err != nil {
 		return func() (time.Duration, error) { return 0, err }

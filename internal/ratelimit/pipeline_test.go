@@ -12,11 +12,12 @@ import (
 	"github.com/refreshq/refreshq/internal/redistest"
 )
 
-// TestCooldownPipelinedIsCooldown: a cooldown and an Observe that calls
-// for a pause, queued on a pipeline (also after Redis forgot the script),
-// hold the key back as Cooldown does; an Observe with plenty left queues
-// nothing.
-func TestCooldownPipelinedIsCooldown(t *testing.T) {
+// TestPipelinedPausesHoldTheKey: a cooldown and a quota that calls for a
+// pause, queued on one pipeline, pause their keys so that the admission
+// script refuses them for the cooldown, also when Redis has forgotten the
+// script (its own miniredis, so flushing scripts disturbs no other test);
+// a quota with plenty left queues nothing.
+func TestPipelinedPausesHoldTheKey(t *testing.T) {
 	rdb, _ := redistest.MiniClient(t)
 	ctx := context.Background()
 	l := ratelimit.New(rdb, ratelimit.Options{})

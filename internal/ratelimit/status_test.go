@@ -37,7 +37,7 @@ func TestStatusShowsTheFleetsState(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.lim.Observe(ctx, hooked, ratelimit.Quota{100, 100, 0, 60}, 0); err != nil {
+	if _, err := quotatest.Observe(ctx, f.rdb, f.lim, hooked, ratelimit.Quota{100, 100, 0, 60}, 0); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(10 * time.Second)

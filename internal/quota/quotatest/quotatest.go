@@ -61,3 +61,14 @@ func Cooldown(ctx context.Context, rdb redis.UniversalClient, lim *ratelimit.Lim
 	}
 	return got()
 }
+
+// Observe pauses key for the fleet as the worker does after a response
+// that carried quota q, through [ratelimit.Limiter.ObservePipelined]
+// with maxPause as the ceiling, and returns the pause q asked for.
+func Observe(ctx context.Context, rdb redis.UniversalClient, lim *ratelimit.Limiter, key ratelimit.Key, q ratelimit.Quota, maxPause time.Duration) (time.Duration, error) {
+	var got func() (time.Duration, error)
+	if err := (redisbatch.Direct{RDB: rdb}).Do(ctx, func(pipe redis.Pipeliner) { got = lim.ObservePipelined(ctx, pipe, key, q, maxPause) }); err != nil {
+		return 0, err
+	}
+	return got()
+}
