@@ -16,11 +16,12 @@ import (
 
 // Round trips to Redis are most of what a task costs the worker and Redis
 // beyond asynq's own (docs/benchmarks.md). A task makes one before each
-// upstream request, the quota engine's Admit (its record, its result, its
-// deadline, the key's guards, budget and waiting line, the attempt count),
-// and one after it: the breaker's report with the publish, or with the
-// ledger's record of a failed try. Both go through Refresh.Redis, which
-// shares pipelines with the other tasks in flight.
+// upstream request, the quota engine's AdmitPipelined (its record, its
+// result, its deadline, the key's guards, budget and waiting line, the
+// attempt count), and one after it: the breaker's report with the publish,
+// or with the ledger's record of a failed try. Both go through the
+// handler's redisbatch.Runner, a Batcher that shares pipelines with the
+// other tasks in flight.
 
 // begin is the task's first admission call, and reads who cancelled the
 // task ("" when nobody did) in the same round trip.

@@ -20,10 +20,10 @@ import (
 )
 
 // TestBatchedRoundTripsKeepBehaviour runs the same cases with the handler's
-// Redis calls batched (Refresh.Redis a Batcher) and one by one: a cooldown or an
-// open breaker still holds the request back although the provider has no
-// budget, a redelivered task gets no second result, and a plain success
-// publishes one entry that counts one attempt.
+// Redis calls batched (its redisbatch.Runner a Batcher) and one by one (a
+// Direct): a cooldown or an open breaker still holds the request back
+// although the provider has no budget, a redelivered task gets no second
+// result, and a plain success publishes one entry that counts one attempt.
 func TestBatchedRoundTripsKeepBehaviour(t *testing.T) {
 	cases := []struct {
 		name      string

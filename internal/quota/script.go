@@ -23,7 +23,8 @@ import (
 //
 // The record's fields are internal/ledger's (first_seen, run,
 // run_started, attempts); this script writes the ones a first run and an
-// admission write, as ledger's own Begin and Attempt do.
+// admission write: a first run's as ledger.Begin does, and the attempt that
+// ledger.Uncount takes back when no request follows.
 var admitScript = redis.NewScript(ratelimit.Lua + `
 local tnow = tonumber(ARGV[2])
 local rec = KEYS[1]
