@@ -215,7 +215,7 @@ func TestCooldownBlocksOnlyItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got != 5*time.Second {
-		t.Fatalf("Cooldown = %v, want 5s", got)
+		t.Fatalf("quotatest.Cooldown = %v, want 5s", got)
 	}
 	d := f.mustAdmit(t, bundleKey, b, 0)
 	// Generous lower bound: the machine may be slow, the wait never longer.

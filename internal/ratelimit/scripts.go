@@ -224,7 +224,7 @@ local probe = ARGV[3] == '1'
 local base = tonumber(ARGV[5])
 if ok then
   -- Success ends the exponential back-off, but only once its cooldown is
-  -- over: a 429 reported right after its own Cooldown must not reset it.
+  -- over: a 429 reported right after its own cooldown must not reset it.
   local bu = num(redis.call('HGET', KEYS[2], 'until'))
   if bu and now >= bu then redis.call('DEL', KEYS[2]) end
 end
