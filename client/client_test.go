@@ -322,3 +322,45 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		})
 	}
 }
+
+// An enqueue option given a value it cannot take fails the call with an
+// *OptionError before anything is written; of several, the first is named.
+func TestEnqueueRefusesBadOptions(t *testing.T) {
+	c, err := New("redis://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	at := time.Now().Add(time.Hour)
+	tests := []struct {
+		name string
+		opts []EnqueueOption
+		want string
+	}{
+		{"negative delay", []EnqueueOption{In(-time.Second)}, "delay -1s is negative"},
+		{"short unique window", []EnqueueOption{Unique(time.Microsecond)}, "unique window 1µs is shorter than 1ms"},
+		{"bad traceparent", []EnqueueOption{Traceparent("x")}, `traceparent "x" is not a W3C traceparent`},
+		{"empty task id", []EnqueueOption{TaskID("")}, "task id is empty"},
+		{"in and at", []EnqueueOption{In(time.Second), At(at)}, "both In and At are set; use one"},
+		{"first of several", []EnqueueOption{Unique(0), In(-time.Second), At(at)}, "unique window 0s is shorter than 1ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			_, err := c.Enqueue(ctx, tasks.Hooked("a"), tt.opts...)
+			var oe *OptionError
+			if !errors.As(err, &oe) {
+				t.Fatalf("Enqueue: %v, want an *OptionError", err)
+			}
+			if !strings.HasPrefix(oe.Problem, tt.want) {
+				t.Errorf("problem %q, want %q", oe.Problem, tt.want)
+			}
+			if err := c.Validate(tasks.Hooked("a"), tt.opts...); !errors.As(err, &oe) {
+				t.Errorf("Validate: %v, want an *OptionError", err)
+			}
+			if _, err := c.EnqueueMany(ctx, []tasks.Refresh{tasks.Hooked("a")}, tt.opts...); !errors.As(err, &oe) {
+				t.Errorf("EnqueueMany: %v, want an *OptionError", err)
+			}
+		})
+	}
+}

@@ -17,8 +17,10 @@ import (
 	"github.com/refreshq/refreshq/tasks"
 )
 
-// EnqueueOption changes how Enqueue and EnqueueMany enqueue.
-type EnqueueOption func(*enqueueSettings)
+// EnqueueOption changes how Enqueue and EnqueueMany enqueue. An option
+// given a value it cannot take makes the call fail with an *OptionError
+// before anything is written.
+type EnqueueOption func(*enqueueSettings) error
 
 type enqueueSettings struct {
 	queue    string
@@ -31,37 +33,42 @@ type enqueueSettings struct {
 	tenant   string
 	taskID   string
 	progress func(Outcome)
-	problems []string
 	// traceparent: the Traceparent option's, else the caller's context's.
 	traceparent string
 }
 
 // Queue enqueues refreshes that name no queue of their own on name.
-func Queue(name string) EnqueueOption { return func(s *enqueueSettings) { s.queue = name } }
+func Queue(name string) EnqueueOption {
+	return func(s *enqueueSettings) error { s.queue = name; return nil }
+}
 
 // In delays the task: a worker takes it d from now.
 func In(d time.Duration) EnqueueOption {
-	return func(s *enqueueSettings) {
+	return func(s *enqueueSettings) error {
 		if d < 0 {
-			s.problems = append(s.problems, fmt.Sprintf("delay %s is negative", d))
+			return &OptionError{Problem: fmt.Sprintf("delay %s is negative", d)}
 		}
 		s.in, s.hasIn = d, true
+		return nil
 	}
 }
 
 // At schedules the task: a worker takes it at t (or at once if t is past).
-func At(t time.Time) EnqueueOption { return func(s *enqueueSettings) { s.at = t } }
+func At(t time.Time) EnqueueOption {
+	return func(s *enqueueSettings) error { s.at = t; return nil }
+}
 
 // Unique skips the refresh when one of the same provider and subject was
 // enqueued within window, on any queue, whatever its payload otherwise
 // holds and however it ended. Enqueue then returns a *DuplicateError.
 // The window starts when the earlier refresh was enqueued, not when it runs.
 func Unique(window time.Duration) EnqueueOption {
-	return func(s *enqueueSettings) {
+	return func(s *enqueueSettings) error {
 		if window < time.Millisecond {
-			s.problems = append(s.problems, fmt.Sprintf("unique window %s is shorter than 1ms", window))
+			return &OptionError{Problem: fmt.Sprintf("unique window %s is shorter than 1ms", window)}
 		}
 		s.unique = window
+		return nil
 	}
 }
 
@@ -72,43 +79,53 @@ func Unique(window time.Duration) EnqueueOption {
 // EnqueueOnce, if any, is the parent: the worker's spans continue that
 // trace, and each result's trace_id names it.
 func Traceparent(v string) EnqueueOption {
-	return func(s *enqueueSettings) {
+	return func(s *enqueueSettings) error {
 		if _, ok := tasks.TraceID(v); !ok {
-			s.problems = append(s.problems, fmt.Sprintf("traceparent %q is not a W3C traceparent, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", v))
+			return &OptionError{Problem: fmt.Sprintf("traceparent %q is not a W3C traceparent, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", v)}
 		}
 		s.traceparent = v
+		return nil
 	}
 }
 
 // Deadline ends refreshes that carry no deadline of their own failed if
 // they have not ended by t; the worker's TASK_DEADLINE still applies when
 // sooner.
-func Deadline(t time.Time) EnqueueOption { return func(s *enqueueSettings) { s.deadline = t } }
+func Deadline(t time.Time) EnqueueOption {
+	return func(s *enqueueSettings) error { s.deadline = t; return nil }
+}
 
 // Meta sets the meta of refreshes that carry none of their own: a JSON
 // object of at most tasks.MaxMetaBytes, copied to the result.
-func Meta(m json.RawMessage) EnqueueOption { return func(s *enqueueSettings) { s.meta = m } }
+func Meta(m json.RawMessage) EnqueueOption {
+	return func(s *enqueueSettings) error { s.meta = m; return nil }
+}
 
 // Tenant sets the tenant of refreshes that name none of their own: who
 // they are for. Within one queue and API key, tenants share the budget
 // round-robin.
-func Tenant(name string) EnqueueOption { return func(s *enqueueSettings) { s.tenant = name } }
+func Tenant(name string) EnqueueOption {
+	return func(s *enqueueSettings) error { s.tenant = name; return nil }
+}
 
 // TaskID gives the task this id instead of a random UUID. Enqueue fails
 // with an error wrapping asynq.ErrTaskIDConflict while a task with the id
 // exists. EnqueueMany does not take it.
 func TaskID(id string) EnqueueOption {
-	return func(s *enqueueSettings) {
+	return func(s *enqueueSettings) error {
 		if id == "" {
-			s.problems = append(s.problems, "task id is empty")
+			return &OptionError{Problem: "task id is empty"}
 		}
 		s.taskID = id
+		return nil
 	}
 }
 
 // Progress has EnqueueMany call fn with each refresh's outcome as it is
 // known. Calls are serialised, in completion order, not input order.
-func Progress(fn func(Outcome)) EnqueueOption { return func(s *enqueueSettings) { s.progress = fn } }
+func Progress(fn func(Outcome)) EnqueueOption {
+	return func(s *enqueueSettings) error { s.progress = fn; return nil }
+}
 
 // traceFrom takes the trace context from ctx unless Traceparent set one.
 func (s *enqueueSettings) traceFrom(ctx context.Context) {
@@ -120,18 +137,18 @@ func (s *enqueueSettings) traceFrom(ctx context.Context) {
 func enqueueOptions(opts []EnqueueOption) (enqueueSettings, error) {
 	var s enqueueSettings
 	for _, o := range opts {
-		o(&s)
+		if err := o(&s); err != nil {
+			return s, err
+		}
 	}
 	if s.hasIn && !s.at.IsZero() {
-		s.problems = append(s.problems, "both In and At are set; use one")
-	}
-	if len(s.problems) > 0 {
-		return s, &OptionError{Problem: s.problems[0]}
+		return s, &OptionError{Problem: "both In and At are set; use one"}
 	}
 	return s, nil
 }
 
-// OptionError is an invalid combination of EnqueueOptions.
+// OptionError is an EnqueueOption given a value it cannot take, or an
+// invalid combination of them.
 type OptionError struct{ Problem string }
 
 // Error says which option is wrong.
