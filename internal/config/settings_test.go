@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/refreshq/refreshq/internal/testenv"
 	"github.com/refreshq/refreshq/tasks"
 )
 
@@ -201,17 +202,9 @@ const (
 )
 
 func TestSecretFromFile(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	keyFile := write("key", "s3cret-key\n")
-	crlfFile := write("crlf", "s3cret-key\r\n")
-	bigFile := write("big", strings.Repeat("x", maxSecretFile+1))
+	keyFile := testenv.WriteFile(t, "key", "s3cret-key\n")
+	crlfFile := testenv.WriteFile(t, "crlf", "s3cret-key\r\n")
+	bigFile := testenv.WriteFile(t, "big", strings.Repeat("x", maxSecretFile+1))
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -222,7 +215,7 @@ func TestSecretFromFile(t *testing.T) {
 		{"file with CRLF", map[string]string{"HOOKED_API_KEY_FILE": crlfFile}, "s3cret-key", nil},
 		{"variable alone", map[string]string{"HOOKED_API_KEY": "inline"}, "inline", nil},
 		{"both set", map[string]string{"HOOKED_API_KEY": "inline", "HOOKED_API_KEY_FILE": keyFile}, "", []string{"HOOKED_API_KEY and HOOKED_API_KEY_FILE", "only one"}},
-		{"missing file", map[string]string{"HOOKED_API_KEY_FILE": filepath.Join(dir, "nope")}, "", []string{"HOOKED_API_KEY_FILE", "nope"}},
+		{"missing file", map[string]string{"HOOKED_API_KEY_FILE": filepath.Join(t.TempDir(), "nope")}, "", []string{"HOOKED_API_KEY_FILE", "nope"}},
 		{"oversized file", map[string]string{"HOOKED_API_KEY_FILE": bigFile}, "", []string{"HOOKED_API_KEY_FILE", "64 KiB"}},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package smallfile_test
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,28 +10,22 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/refreshq/refreshq/internal/smallfile"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRead(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	tests := []struct {
 		name    string
 		path    string
 		want    string
 		wantErr func(error) bool
 	}{
-		{"under the bound", write("small", "abc"), "abc", nil},
-		{"exactly the bound", write("full", "0123456789"), "0123456789", nil},
-		{"over the bound", write("big", "0123456789x"), "", func(err error) bool {
+		{"under the bound", testenv.WriteFile(t, "small", "abc"), "abc", nil},
+		{"exactly the bound", testenv.WriteFile(t, "full", "0123456789"), "0123456789", nil},
+		{"over the bound", testenv.WriteFile(t, "big", "0123456789x"), "", func(err error) bool {
 			var big *smallfile.TooLargeError
 			return errors.As(err, &big) && big.Max == 10 && strings.Contains(err.Error(), "big")
 		}},

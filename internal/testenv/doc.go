@@ -4,5 +4,8 @@
 // saying how to get it; under CI=true it fails, so a CI run that lacks a
 // tool cannot pass by testing less.
 //
+// It also writes the small files tests hand to the code they test
+// (WriteFile).
+//
 // It is for tests only.
 package testenv

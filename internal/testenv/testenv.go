@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -81,6 +82,18 @@ func Program(t testing.TB, program, hint string) string {
 	p, err := exec.LookPath(program)
 	if err != nil {
 		Missing(t, program, hint)
+	}
+	return p
+}
+
+// WriteFile writes content to a file called name in a directory of its
+// own that the test removes when it ends, readable by the owner only as
+// a secret file should be, and returns its path.
+func WriteFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
