@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -145,7 +143,6 @@ func (c *Client) Cancel(ctx context.Context, ids ...string) ([]CancelOutcome, er
 }
 
 func (c *Client) canceller() *cancel.Canceller {
-	host, _ := os.Hostname()
 	return &cancel.Canceller{
 		RDB:       c.rdb,
 		Inspector: asynq.NewInspectorFromRedisClient(c.rdb),
@@ -153,7 +150,7 @@ func (c *Client) canceller() *cancel.Canceller {
 		Publisher: results.NewPublisher(c.rdb, c.stream, 0),
 		Reader:    c.reader,
 		Ledger:    ledger.New(c.rdb, "", 0),
-		Worker:    host + ":" + strconv.Itoa(os.Getpid()),
+		Worker:    results.WorkerName(),
 		Now:       time.Now,
 	}
 }
