@@ -170,6 +170,10 @@ func claimTTL(s *enqueueSettings, deadline time.Time, taskDeadline time.Duration
 // fingerprint identifies what a refresh asks for: provider, subject, queue,
 // meta and tenant, meta compared as JSON (key order and spacing do not
 // matter).
+// Claims in Redis hold its output, so the formula stays: a provider's new
+// subject field must enter it such that refreshes without that field keep
+// their fingerprint (TestFingerprintCoversEverySubjectField fails until it
+// enters at all).
 func fingerprint(r tasks.Refresh) (string, error) {
 	var meta any
 	if len(r.Meta) > 0 {

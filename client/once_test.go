@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -118,5 +119,60 @@ func TestClaimOutlivesTheTask(t *testing.T) {
 		if got := claimTTL(&tc.s, tc.deadline, 48*time.Hour, now); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// Two refreshes that differ in any one subject field of any provider have
+// different fingerprints, so EnqueueOnce never takes one for the other.
+// fingerprint lists the subject fields by hand, and the claims already in
+// Redis hold its output, so a provider with a new subject field must be
+// added to it without changing what it gives for the others.
+func TestFingerprintCoversEverySubjectField(t *testing.T) {
+	for _, p := range tasks.Providers() {
+		keys := tasks.SubjectFields(p)
+		subject := func(changed string) map[string]string {
+			m := map[string]string{}
+			for _, k := range keys {
+				m[k] = "a"
+			}
+			if changed != "" {
+				m[changed] = "b"
+			}
+			return m
+		}
+		fp := func(m map[string]string) string {
+			t.Helper()
+			r, err := tasks.NewRefresh(p, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := fingerprint(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		base := fp(subject(""))
+		for _, k := range keys {
+			if fp(subject(k)) == base {
+				t.Errorf("%s refreshes differing only in %s have the same fingerprint", p, k)
+			}
+		}
+	}
+}
+
+// The fingerprint of a refresh does not change, or claims made before the
+// change would no longer match their own refresh.
+func TestFingerprintIsStable(t *testing.T) {
+	r := tasks.BundleSocial("team", "instagram")
+	r.Queue, r.Meta, r.Tenant = "default", json.RawMessage(`{"b": 1, "a": "x"}`), "acme"
+	got, err := fingerprint(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sha256 of ["bundle_social","team","instagram","","default",{"a":"x","b":1},"acme"]
+	const want = "d28088431978531e70ec96c42de670cc1dcbed382947e3586fd4063d36a6998a"
+	if got != want {
+		t.Errorf("fingerprint %s, want %s", got, want)
 	}
 }
