@@ -17,10 +17,10 @@ import (
 	"github.com/refreshq/refreshq/tasks"
 )
 
-// SweepWindow is how long after asynq archived a task the sweeper still
+// sweepWindow is how long after asynq archived a task the sweeper still
 // looks at it. It stays well inside results.DefaultIndexTTL, so a task
 // swept once is never swept again once its index record has expired.
-const SweepWindow = 24 * time.Hour
+const sweepWindow = 24 * time.Hour
 
 // sweepSkew is how far the sweeper looks back before its previous pass,
 // for workers whose clocks disagree (asynq stamps the archive time with
@@ -62,12 +62,12 @@ func (s *sweeper) run(ctx context.Context, every time.Duration) {
 }
 
 // sweep makes one pass over the tasks archived since the last complete
-// pass (at most SweepWindow ago) and publishes a failed result for each
+// pass (at most sweepWindow ago) and publishes a failed result for each
 // one whose current run has none. It returns how many it published.
 func (s *sweeper) sweep(ctx context.Context) (int, error) {
 	h := s.h
 	start := h.now()
-	since := start.Add(-SweepWindow)
+	since := start.Add(-sweepWindow)
 	if s.since.After(since) {
 		since = s.since
 	}
