@@ -31,7 +31,7 @@ type field struct {
 var fields = []field{
 	{key: "provider", input: true, str: func(r *Refresh) *string { return &r.Provider }},
 	{key: "team_id", input: true, payload: true, str: func(r *Refresh) *string { return &r.TeamID }, check: checkID("team_id")},
-	{key: "platform", input: true, payload: true, str: func(r *Refresh) *string { return &r.Platform }, check: checkPlatform, hint: "; one of " + PlatformList()},
+	{key: "platform", input: true, payload: true, str: func(r *Refresh) *string { return &r.Platform }, check: checkPlatform, hint: "; one of " + platformList()},
 	{key: "account_id", input: true, payload: true, str: func(r *Refresh) *string { return &r.AccountID }, check: checkID("account_id")},
 	{key: "queue", input: true, str: func(r *Refresh) *string { return &r.Queue }},
 	{key: "meta", input: true, payload: true,

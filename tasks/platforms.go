@@ -32,5 +32,5 @@ func Platforms() []string { return slices.Clone(platforms) }
 // are upper case, as the API spells them.
 func IsPlatform(name string) bool { return slices.Contains(platforms, name) }
 
-// PlatformList is the platforms as one comma-separated string, for messages.
-func PlatformList() string { return strings.Join(platforms, ", ") }
+// platformList is the platforms as one comma-separated string, for messages.
+func platformList() string { return strings.Join(platforms, ", ") }

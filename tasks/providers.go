@@ -28,7 +28,7 @@ var providers = []provider{
 			Summary:  "a bundle.social team's profile on one platform",
 			Flags: []CommandFlag{
 				{Field: "team_id", Name: "team", Arg: "TEAM", Usage: "bundle.social team id (required)"},
-				{Field: "platform", Name: "platform", Arg: "NAME", Usage: PlatformList()},
+				{Field: "platform", Name: "platform", Arg: "NAME", Usage: platformList()},
 			},
 			Examples: []string{
 				"--team t1 --platform TIKTOK",

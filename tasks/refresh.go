@@ -218,7 +218,7 @@ func checkID(key string) func(string) error {
 
 func checkPlatform(v string) error {
 	if !IsPlatform(v) {
-		return &ValidationError{Field: "platform", Problem: fmt.Sprintf("%q is not a known platform; use one of %s", v, PlatformList())}
+		return &ValidationError{Field: "platform", Problem: fmt.Sprintf("%q is not a known platform; use one of %s", v, platformList())}
 	}
 	return nil
 }
