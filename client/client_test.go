@@ -172,12 +172,12 @@ func TestUnique(t *testing.T) {
 		if _, err := f.c.Enqueue(ctx, tasks.Hooked(acct), Queue(f.queue), TaskID(id), Unique(time.Hour)); !errors.Is(err, asynq.ErrTaskIDConflict) {
 			t.Fatalf("Enqueue = %v, want ErrTaskIDConflict", err)
 		}
-		if n, _ := f.rdb.Exists(ctx, UniqueKey("hooked", acct)).Result(); n != 0 {
+		if n, _ := f.rdb.Exists(ctx, uniqueKey("hooked", acct)).Result(); n != 0 {
 			t.Error("uniqueness key kept after a failed enqueue: the next refresh would be skipped for nothing")
 		}
 	})
 	t.Run("release only our own key", func(t *testing.T) {
-		key := UniqueKey("hooked", f.space.Subject())
+		key := uniqueKey("hooked", f.space.Subject())
 		f.rdb.Set(ctx, key, "someone-else", time.Hour)
 		if err := releaseScript.Run(ctx, f.rdb, []string{key}, "me").Err(); err != nil {
 			t.Fatal(err)
@@ -271,7 +271,7 @@ func TestUniqueSameTaskIDTwice(t *testing.T) {
 	if !errors.Is(err, asynq.ErrTaskIDConflict) {
 		t.Fatalf("second Enqueue = %v, want ErrTaskIDConflict (the task exists)", err)
 	}
-	if v, _ := f.rdb.Get(ctx, UniqueKey("hooked", acct)).Result(); v != id {
+	if v, _ := f.rdb.Get(ctx, uniqueKey("hooked", acct)).Result(); v != id {
 		t.Errorf("uniqueness key = %q, want it kept for %s", v, id)
 	}
 }

@@ -195,10 +195,10 @@ func (e *InDoubtError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrInDoubt) true.
 func (e *InDoubtError) Is(target error) bool { return target == ErrInDoubt }
 
-// UniqueKey is the Redis key that holds, for Unique's window, the id of the
+// uniqueKey is the Redis key that holds, for Unique's window, the id of the
 // task last enqueued for a provider and subject. Deleting it lets the next
 // refresh of that subject through.
-func UniqueKey(provider, subject string) string {
+func uniqueKey(provider, subject string) string {
 	return "refreshq:unique:" + provider + ":" + subject
 }
 
@@ -300,7 +300,7 @@ func (c *Client) enqueue(ctx context.Context, r tasks.Refresh, s *enqueueSetting
 	}
 	var key string // set when this call took the uniqueness key
 	if s.unique > 0 {
-		k := UniqueKey(r.Provider, r.Subject())
+		k := uniqueKey(r.Provider, r.Subject())
 		res, err := acquireScript.Run(ctx, c.rdb, []string{k}, id, s.unique.Milliseconds()).Slice()
 		var holder string
 		if err == nil && len(res) == 2 {

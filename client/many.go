@@ -155,7 +155,7 @@ func launchOrder(rs []tasks.Refresh, unique bool) (launch []int, firstOf map[int
 	}
 	seen := make(map[string]int, len(rs))
 	for i, r := range rs {
-		k := UniqueKey(r.Provider, r.Subject())
+		k := uniqueKey(r.Provider, r.Subject())
 		if first, ok := seen[k]; ok {
 			firstOf[i] = first
 			continue
