@@ -23,12 +23,11 @@ type provider struct {
 var providers = []provider{
 	{id: ProviderBundleSocial, taskType: TypeBundleSocialProfileRefresh, subject: []string{"team_id", "platform"},
 		command: Command{
-			Name:     "bundle-social",
-			Synopsis: "--team TEAM --platform PLATFORM",
-			Summary:  "a bundle.social team's profile on one platform",
+			Name:    "bundle-social",
+			Summary: "a bundle.social team's profile on one platform",
 			Flags: []CommandFlag{
 				{Field: "team_id", Name: "team", Arg: "TEAM", Usage: "bundle.social team id (required)"},
-				{Field: "platform", Name: "platform", Arg: "NAME", Usage: platformList()},
+				{Field: "platform", Name: "platform", Arg: "PLATFORM", ListArg: "NAME", Usage: platformList()},
 			},
 			Examples: []string{
 				"--team t1 --platform TIKTOK",
@@ -38,9 +37,8 @@ var providers = []provider{
 		}},
 	{id: ProviderHooked, taskType: TypeHookedAccountRefresh, subject: []string{"account_id"},
 		command: Command{
-			Name:     "hooked",
-			Synopsis: "--account ID",
-			Summary:  "a hooked.so account",
+			Name:    "hooked",
+			Summary: "a hooked.so account",
 			Flags: []CommandFlag{
 				{Field: "account_id", Name: "account", Arg: "ID", Usage: "hooked.so account id (required)"},
 			},
@@ -61,9 +59,6 @@ type Command struct {
 	Provider string
 	// Name is the subcommand, e.g. "bundle-social".
 	Name string
-	// Synopsis is the command's subject flags as its usage line shows
-	// them, e.g. "--team TEAM --platform PLATFORM".
-	Synopsis string
 	// Summary says what one refresh of the provider refreshes, completing
 	// "a refresh of ...", e.g. "a hooked.so account".
 	Summary string
@@ -82,8 +77,23 @@ type CommandFlag struct {
 	Name string
 	// Arg names the flag's value in help, e.g. "TEAM".
 	Arg string
+	// ListArg, when set, names the value in the flag list instead of Arg.
+	// The platform flag's entry reads "--platform NAME", as its usage
+	// lists the platforms' names, while the usage line and the docs say
+	// "--platform PLATFORM"; both are in help output scripts may match.
+	ListArg string
 	// Usage says what the value is, e.g. "bundle.social team id (required)".
 	Usage string
+}
+
+// Synopsis is the command's subject flags as its usage line shows them,
+// e.g. "--team TEAM --platform PLATFORM".
+func (c Command) Synopsis() string {
+	parts := make([]string, len(c.Flags))
+	for i, f := range c.Flags {
+		parts[i] = "--" + f.Name + " " + f.Arg
+	}
+	return strings.Join(parts, " ")
 }
 
 // Commands lists the enqueue command of every provider, in the order of

@@ -116,7 +116,7 @@ func oneCommand(name string) (tasks.Command, bool) {
 func oneSynopses() string {
 	var b strings.Builder
 	for _, c := range tasks.Commands() {
-		fmt.Fprintf(&b, "  enqueue %s %s [flags]\n", c.Name, c.Synopsis)
+		fmt.Fprintf(&b, "  enqueue %s %s [flags]\n", c.Name, c.Synopsis())
 	}
 	return b.String()
 }
@@ -124,11 +124,15 @@ func oneSynopses() string {
 // oneUsage is a provider command's -h text.
 func oneUsage(c tasks.Command) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: enqueue %s %s [flags]\n\n", c.Name, c.Synopsis)
+	fmt.Fprintf(&b, "Usage: enqueue %s %s [flags]\n\n", c.Name, c.Synopsis())
 	b.WriteString(wrap("Enqueues a refresh of "+c.Summary+" and prints the task id.", 72))
 	b.WriteString("\n\nFlags:\n")
 	for _, f := range c.Flags {
-		fmt.Fprintf(&b, "  %-19s %s\n", "--"+f.Name+" "+f.Arg, f.Usage)
+		arg := f.Arg
+		if f.ListArg != "" {
+			arg = f.ListArg
+		}
+		fmt.Fprintf(&b, "  %-19s %s\n", "--"+f.Name+" "+arg, f.Usage)
 	}
 	b.WriteString(commonUsage)
 	b.WriteString(`  --wait DURATION     then wait up to this long for the result and print it as

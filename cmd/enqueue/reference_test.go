@@ -17,7 +17,7 @@ func TestReferenceNamesEveryProviderCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range tasks.Commands() {
-		row := "| `enqueue " + c.Name + " " + c.Synopsis + " [common flags]` |"
+		row := "| `enqueue " + c.Name + " " + c.Synopsis() + " [common flags]` |"
 		if !strings.Contains(string(doc), row) {
 			t.Errorf("docs/reference.md has no row %s in its enqueue table", row)
 		}
