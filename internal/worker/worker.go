@@ -184,7 +184,7 @@ func (a *assembly) startEnqueueAPI() (func(), error) {
 // startOps makes the HTTP handlers: the web UI and its cancels, metrics,
 // health, the upstreams page, the enqueue API and the caller's extras.
 func (a *assembly) startOps() (func(), error) {
-	uiCancels, err := uiCanceller(a.rdb, a.cfg)
+	uiCancels, closeUICancels, err := uiCanceller(a.rdb, a.cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -207,10 +207,14 @@ func (a *assembly) startOps() (func(), error) {
 		Limits: opshttp.Limits{API: enqueueapi.MaxWait + 15*time.Second},
 	})
 	if err != nil {
+		closeUICancels()
 		return nil, &config.UsageError{Err: err}
 	}
 	a.ops = ops
-	return func() { _ = ops.Close() }, nil
+	return func() {
+		_ = ops.Close()
+		closeUICancels()
+	}, nil
 }
 
 // ready is /readyz: not while starting or draining, nor while Redis is
@@ -450,13 +454,15 @@ func listen(cfg config.Worker, log *slog.Logger) (net.Listener, error) {
 // uiCanceller is how the web UI's delete, archive and cancel of a task end
 // it: a cancel by "UI", answered without waiting for a running task. A task
 // that had ended is a 409 and an unknown one a 404, as opshttp answers them.
-func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (opshttp.CancelFunc, error) {
+// closeFn closes the client it cancels through, once the UI is no longer
+// served.
+func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (cancelFn opshttp.CancelFunc, closeFn func(), err error) {
 	c, err := client.NewFromRedisClient(rdb, client.WithQueues(cfg.Queues.Names()...), client.WithResultsStream(cfg.ResultsStream),
 		client.WithActor(cancel.ActorUI), client.WithCancelWait(0))
 	if err != nil {
-		return nil, fmt.Errorf("web UI cancels: %w", err)
+		return nil, nil, fmt.Errorf("web UI cancels: %w", err)
 	}
-	return func(ctx context.Context, taskID string) error {
+	cancelFn = func(ctx context.Context, taskID string) error {
 		outs, _ := c.Cancel(ctx, taskID)
 		o := outs[0]
 		var ended *client.EndedError
@@ -469,5 +475,6 @@ func uiCanceller(rdb redis.UniversalClient, cfg config.Worker) (opshttp.CancelFu
 			return &opshttp.CancelRefusedError{Status: http.StatusNotFound, Message: o.Err.Error()}
 		}
 		return o.Err
-	}, nil
+	}
+	return cancelFn, func() { _ = c.Close() }, nil
 }
