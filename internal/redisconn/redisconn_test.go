@@ -22,6 +22,7 @@ import (
 
 	"github.com/refreshq/refreshq/internal/redisconn"
 	"github.com/refreshq/refreshq/internal/redistest"
+	"github.com/refreshq/refreshq/internal/testenv"
 )
 
 func TestOptions(t *testing.T) {
@@ -81,7 +82,7 @@ func TestOptions(t *testing.T) {
 		{"sentinel without master", redisconn.Settings{URL: "redis-sentinel://:s3cret@h:26379"}, "master"},
 		{"CA for plain redis://", redisconn.Settings{URL: "redis://:s3cret@h", CACert: ca}, "REDIS_CA_CERT is set but REDIS_URL is redis://"},
 		{"CA file missing", redisconn.Settings{URL: "rediss://:s3cret@h", CACert: filepath.Join(t.TempDir(), "nope.pem")}, "REDIS_CA_CERT"},
-		{"CA file not PEM", redisconn.Settings{URL: "rediss://:s3cret@h", CACert: writeFile(t, "x.pem", "not a cert")}, "no PEM certificate"},
+		{"CA file not PEM", redisconn.Settings{URL: "rediss://:s3cret@h", CACert: testenv.WriteFile(t, "x.pem", "not a cert")}, "no PEM certificate"},
 		{"sentinel password for plain redis://", redisconn.Settings{URL: "redis://:s3cret@h", SentinelPassword: "x"}, "redis-sentinel:// only"},
 	}
 	for _, tt := range bad {
@@ -176,15 +177,6 @@ func TestSentinelSeparatePasswords(t *testing.T) {
 	if err := ping(old); err == nil {
 		t.Error("asynq.ParseRedisURI reached the master too; this test no longer shows why redisconn exists")
 	}
-}
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func writeCA(t *testing.T) string {
