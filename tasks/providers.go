@@ -13,15 +13,16 @@ import (
 type provider struct {
 	id       string
 	taskType string
-	// subject lists the keys of the fields naming what is refreshed, in the
-	// order the subject joins them with "/".
-	subject []string
 	// command is how `enqueue` offers the provider; its Provider is id.
+	// Its flags' fields are the subject fields, in the subject's order.
 	command Command
+	// subject lists the keys of the fields naming what is refreshed, in the
+	// order the subject joins them with "/": the command's flags' fields.
+	subject []string
 }
 
-var providers = []provider{
-	{id: ProviderBundleSocial, taskType: TypeBundleSocialProfileRefresh, subject: []string{"team_id", "platform"},
+var providers = withSubjects([]provider{
+	{id: ProviderBundleSocial, taskType: TypeBundleSocialProfileRefresh,
 		command: Command{
 			Name:    "bundle-social",
 			Summary: "a bundle.social team's profile on one platform",
@@ -35,7 +36,7 @@ var providers = []provider{
 				`--team t1 --platform YOUTUBE --queue low --in 30m --meta '{"request_id":"r1"}'`,
 			},
 		}},
-	{id: ProviderHooked, taskType: TypeHookedAccountRefresh, subject: []string{"account_id"},
+	{id: ProviderHooked, taskType: TypeHookedAccountRefresh,
 		command: Command{
 			Name:    "hooked",
 			Summary: "a hooked.so account",
@@ -48,6 +49,19 @@ var providers = []provider{
 				"--account a1 --unique 24h --at 2026-05-01T09:00:00Z",
 			},
 		}},
+})
+
+// withSubjects fills each provider's subject from its command's flags, so
+// the subject fields are written once.
+func withSubjects(ps []provider) []provider {
+	for i := range ps {
+		flags := ps[i].command.Flags
+		ps[i].subject = make([]string, len(flags))
+		for j, f := range flags {
+			ps[i].subject[j] = f.Field
+		}
+	}
+	return ps
 }
 
 // Command is how the enqueue command line offers one provider:

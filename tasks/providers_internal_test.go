@@ -10,8 +10,8 @@ import (
 func TestAThirdProviderIsOneTableEntry(t *testing.T) {
 	saved := providers
 	t.Cleanup(func() { providers = saved })
-	providers = append(slices.Clone(saved), provider{id: "example", taskType: "example:channel_refresh", subject: []string{"team_id", "account_id"},
-		command: Command{Name: "example", Flags: []CommandFlag{{Field: "team_id", Name: "team"}, {Field: "account_id", Name: "channel"}}}})
+	providers = withSubjects(append(slices.Clone(saved), provider{id: "example", taskType: "example:channel_refresh",
+		command: Command{Name: "example", Flags: []CommandFlag{{Field: "team_id", Name: "team"}, {Field: "account_id", Name: "channel"}}}}))
 
 	r, err := Decode([]byte(`{"provider":"example","team_id":"t1","account_id":"c9"}`), nil)
 	if err != nil {
