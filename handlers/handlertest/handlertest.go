@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -224,20 +225,11 @@ func (h *Harness) work(ctx context.Context, t *asynq.Task, opts ...asynq.Option)
 	h.mu.Lock()
 	h.queueOf[info.ID] = info.Queue
 	h.mu.Unlock()
-	if !h.serves(info.Queue) {
+	if !slices.Contains(h.queues, info.Queue) {
 		_ = h.inspector.DeleteTask(info.Queue, info.ID)
 		h.tb.Fatalf("handlertest: task %s went on queue %q, which the harness does not serve (it serves %q)", info.ID, info.Queue, h.queues)
 	}
 	return h.wait(ctx, info.ID, info.Queue)
-}
-
-func (h *Harness) serves(queue string) bool {
-	for _, q := range h.queues {
-		if q == queue {
-			return true
-		}
-	}
-	return false
 }
 
 // Again runs the task again now and returns once that run has ended. A
