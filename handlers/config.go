@@ -233,6 +233,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.TaskDeadline <= 0 {
 		cfg.TaskDeadline = DefaultTaskDeadline
 	}
+	if cfg.RetryAfterMax <= 0 {
+		cfg.RetryAfterMax = DefaultRetryAfterMax
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

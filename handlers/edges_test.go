@@ -156,7 +156,9 @@ func TestRetryAfterIsCappedAtRetryAfterMax(t *testing.T) {
 			e := newEdge(t, func() (clients.Response, error) {
 				return clients.Response{}, &clients.APIError{Provider: tasks.ProviderHooked, StatusCode: 429, RetryAfter: tc.asked, RetryAfterKnown: true}
 			})
-			e.h.retryAfterMax = tc.max
+			if tc.max != 0 { // else New's default stands
+				e.h.retryAfterMax = tc.max
+			}
 			err := e.h.ProcessTask(context.Background(), hookedTask(t, ""))
 			var later *retry.LaterError
 			if !errors.As(err, &later) {

@@ -17,7 +17,7 @@ import (
 // response must not pause the whole fleet for a month; a capped hint is
 // logged and counted, as it means the upstream and we disagree.
 func (h *Refresh) boundHint(log *slog.Logger, provider, source string, d time.Duration) time.Duration {
-	limit := h.hintMax()
+	limit := h.retryAfterMax
 	if d <= limit {
 		return d
 	}
@@ -25,13 +25,6 @@ func (h *Refresh) boundHint(log *slog.Logger, provider, source string, d time.Du
 		"provider", provider, "source", source, "asked", d, "retry_after_max", limit)
 	h.metrics.HintCapped(provider, source)
 	return limit
-}
-
-func (h *Refresh) hintMax() time.Duration {
-	if h.retryAfterMax <= 0 {
-		return DefaultRetryAfterMax
-	}
-	return h.retryAfterMax
 }
 
 // observeQuota queues on pipe the pause a response's quota asks for when
@@ -42,7 +35,7 @@ func (h *Refresh) observeQuota(ctx context.Context, pipe redis.Pipeliner, up ups
 	if !rl.Known {
 		return func() error { return nil }
 	}
-	got := h.limiter.ObservePipelined(ctx, pipe, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.hintMax())
+	got := h.limiter.ObservePipelined(ctx, pipe, up.Key, ratelimit.Quota{Limit: rl.Limit, Used: rl.Used, Remaining: rl.Remaining, WindowSeconds: rl.WindowSeconds}, h.retryAfterMax)
 	return func() error {
 		asked, err := got()
 		if qe, ok := errors.AsType[*ratelimit.QuotaError](err); ok {

@@ -46,7 +46,7 @@ type Refresh struct {
 	taskDeadline time.Duration
 	// retryAfterMax bounds how long one upstream hint (a Retry-After, or
 	// a quota read from a response) pauses an API key and the task that
-	// got it (RETRY_AFTER_MAX); 0 means ratelimit.DefaultHintMax.
+	// got it (RETRY_AFTER_MAX).
 	retryAfterMax time.Duration
 	// inlineWait: a wait for the budget, or a backoff between tries, up to
 	// this long is slept inside the handler; longer ones hand the task
@@ -252,8 +252,13 @@ func (h *Refresh) attempt(ctx context.Context, r *run, up upstream) error {
 			}
 			a = &got
 		}
+		// The task's logger names its run and attempt: rebuilt only when
+		// they change, not on every pass of a wait.
+		relog := r.log == nil || a.State.Run != r.state.Run || a.State.Attempts != r.state.Attempts
 		r.state = a.State
-		r.log = h.taskLog(r)
+		if relog {
+			r.log = h.taskLog(r)
+		}
 		switch a.Verdict {
 		case quota.Admitted:
 			wait.end(true)

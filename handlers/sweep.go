@@ -160,7 +160,6 @@ func (s *sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 		r.enqueued, _ = h.window(r)
 		e := h.entry(r, results.StatusFailed)
 		e.ErrorKind, e.Error = sweptOutcome(info, st, parseErr)
-		e.TraceID = ref.TraceID()
 		// Cancelled while it ran on a worker that then died: the cancel
 		// is what ended it.
 		actor, cancelled, err := h.cancels.Recorded(ctx, info.ID)
