@@ -142,12 +142,13 @@ func (a *assembly) startRedis() (func(), error) {
 // with QUEUE_METRICS, the gauges read from the queues and the stream.
 func (a *assembly) startMetrics() (func(), error) {
 	a.reg = metrics.NewRegistry()
+	if !a.cfg.QueueMetrics {
+		return nil, nil
+	}
 	insp := asynq.NewInspector(a.redisOpt)
-	if a.cfg.QueueMetrics {
-		if err := a.registerQueueMetrics(insp); err != nil {
-			_ = insp.Close()
-			return nil, err
-		}
+	if err := a.registerQueueMetrics(insp); err != nil {
+		_ = insp.Close()
+		return nil, err
 	}
 	return func() { _ = insp.Close() }, nil
 }
