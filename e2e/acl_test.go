@@ -61,6 +61,20 @@ func TestACLUsers(t *testing.T) {
 			t.Fatalf("enqueue file: exit %d\n%s\n%s", code, out, errs)
 		}
 	})
+	// A cancel publishes the task's cancelled result, writes its cancel
+	// record and signals running tasks: docs/security.md gives it the
+	// worker's rule.
+	t.Run("enqueue cancel under the worker's rule", func(t *testing.T) {
+		out, errs, code := s.Enqueue(producer, "", "hooked", "--account", "acl-cancel", "--in", "1h")
+		if code != 0 {
+			t.Fatalf("enqueue --in: exit %d\n%s\n%s", code, out, errs)
+		}
+		id := strings.TrimSpace(out)
+		out, errs, code = s.Enqueue(map[string]string{"REDIS_URL": workerURL}, "", "cancel", id)
+		if code != 0 || strings.TrimSpace(out) != id+" cancelled" {
+			t.Fatalf("enqueue cancel: exit %d\n%s\n%s", code, out, errs)
+		}
+	})
 	t.Run("the client package as the producer", func(t *testing.T) {
 		c, err := client.New(producerURL)
 		if err != nil {
