@@ -173,16 +173,23 @@ func (h *Refresh) process(ctx context.Context, r *run) error {
 	}
 
 	if parseErr != nil {
-		var unknown *tasks.UnknownTypeError
-		if errors.As(parseErr, &unknown) {
-			return h.fail(ctx, r, outcome{kind: results.KindUnknownTaskType, msg: parseErr.Error() + "; move it to a queue refreshq does not serve, or delete it"})
-		}
-		return h.fail(ctx, r, outcome{kind: results.KindInvalidPayload, msg: "invalid payload: " + parseErr.Error()})
+		kind, msg := payloadFailure(parseErr)
+		return h.fail(ctx, r, outcome{kind: kind, msg: msg})
 	}
 	if !upOK {
 		return h.fail(ctx, r, outcome{kind: results.KindAuth, msg: fmt.Sprintf("%s is not configured: set %s on the workers", ref.Provider, keyVar(up, ref.Provider))})
 	}
 	return h.attemptUntilOutcome(ctx, r, up)
+}
+
+// payloadFailure is the error kind and message of a task whose payload
+// tasks.Parse refused: a type refreshq does not handle, or a bad payload.
+func payloadFailure(parseErr error) (results.ErrorKind, string) {
+	var unknown *tasks.UnknownTypeError
+	if errors.As(parseErr, &unknown) {
+		return results.KindUnknownTaskType, parseErr.Error() + "; move it to a queue refreshq does not serve, or delete it"
+	}
+	return results.KindInvalidPayload, "invalid payload: " + parseErr.Error()
 }
 
 func keyVar(up upstream, provider string) string {

@@ -193,12 +193,8 @@ func (s *sweeper) sweepTask(ctx context.Context, info *asynq.TaskInfo) (bool, er
 // what its handler would have said, or the last error the ledger knows,
 // or the lost connection to the worker that died.
 func sweptOutcome(info *asynq.TaskInfo, st ledger.State, parseErr error) (results.ErrorKind, string) {
-	var unknown *tasks.UnknownTypeError
-	switch {
-	case errors.As(parseErr, &unknown):
-		return results.KindUnknownTaskType, parseErr.Error() + "; move it to a queue refreshq does not serve, or delete it"
-	case parseErr != nil:
-		return results.KindInvalidPayload, "invalid payload: " + parseErr.Error()
+	if parseErr != nil {
+		return payloadFailure(parseErr)
 	}
 	kind := results.KindNetwork
 	if st.LastKind != "" {
