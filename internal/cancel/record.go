@@ -39,7 +39,19 @@ func Request(ctx context.Context, rdb redis.UniversalClient, taskID, actor strin
 
 // Recorded returns who cancelled the task, when its record exists.
 func Recorded(ctx context.Context, rdb redis.UniversalClient, taskID string) (actor string, ok bool, err error) {
-	actor, err = rdb.Get(ctx, Key(taskID)).Result()
+	return recorded(rdb.Get(ctx, Key(taskID)), taskID)
+}
+
+// RecordedPipelined is Recorded queued on pipe; call the returned
+// function after pipe.Exec.
+func RecordedPipelined(ctx context.Context, pipe redis.Pipeliner, taskID string) func() (string, bool, error) {
+	cmd := pipe.Get(ctx, Key(taskID))
+	return func() (string, bool, error) { return recorded(cmd, taskID) }
+}
+
+// recorded reads a GET of a task's cancel record: no record is no cancel.
+func recorded(cmd *redis.StringCmd, taskID string) (actor string, ok bool, err error) {
+	actor, err = cmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}
@@ -47,22 +59,6 @@ func Recorded(ctx context.Context, rdb redis.UniversalClient, taskID string) (ac
 		return "", false, fmt.Errorf("read the cancel record of task %s: %w", taskID, err)
 	}
 	return actor, true, nil
-}
-
-// RecordedPipelined is Recorded queued on pipe; call the returned
-// function after pipe.Exec.
-func RecordedPipelined(ctx context.Context, pipe redis.Pipeliner, taskID string) func() (string, bool, error) {
-	cmd := pipe.Get(ctx, Key(taskID))
-	return func() (string, bool, error) {
-		actor, err := cmd.Result()
-		if errors.Is(err, redis.Nil) {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, fmt.Errorf("read the cancel record of task %s: %w", taskID, err)
-		}
-		return actor, true, nil
-	}
 }
 
 // withdrawScript deletes the record only while it still names ARGV[1], so
