@@ -192,12 +192,8 @@ func (l *Limiter) Checks(key Key, b Budget, dailyCap int) (Checks, error) {
 		if w.N < 1 || w.Per <= 0 {
 			return Checks{}, fmt.Errorf("ratelimit: invalid window %s", w)
 		}
-		buckets := 0
-		if w.N > ExactMax {
-			buckets = Buckets
-		}
 		keys = append(keys, l.windowKey(key, w))
-		args = append(args, w.N, ms(w.Per+l.opt.Margin), buckets)
+		args = append(args, w.N, ms(w.Per+l.opt.Margin), w.buckets())
 	}
 	return Checks{Keys: keys, Args: args}, nil
 }
@@ -206,6 +202,15 @@ func (l *Limiter) cooldownArgs(wait time.Duration) []any {
 	// Round a hint up: a pause a fraction of a millisecond short is a 429.
 	waitMS := int64((wait + time.Millisecond - 1) / time.Millisecond)
 	return []any{l.now(), waitMS, ms(firstBackoff), ms(maxBackoff), ms(backoffTTL)}
+}
+
+func (l *Limiter) reportKeys(key Key) []string {
+	return []string{l.breakerKey(key), l.backoffKey(key)}
+}
+
+func (l *Limiter) reportArgs(ok, probe bool) []any {
+	return []any{l.now(), flag(ok), flag(probe), l.opt.BreakerThreshold,
+		ms(l.opt.BreakerOpenFor), ms(max(maxBreakerOpen, l.opt.BreakerOpenFor)), ms(breakerTTL)}
 }
 
 func (l *Limiter) cooldown(ctx context.Context, key Key, wait time.Duration) (time.Duration, error) {
@@ -283,10 +288,7 @@ func (l *Limiter) Report(ctx context.Context, key Key, ok bool, probe bool) erro
 	if err := key.validate(); err != nil {
 		return err
 	}
-	err := reportScript.Run(ctx, l.rdb,
-		[]string{l.breakerKey(key), l.backoffKey(key)},
-		l.now(), flag(ok), flag(probe), l.opt.BreakerThreshold,
-		ms(l.opt.BreakerOpenFor), ms(max(maxBreakerOpen, l.opt.BreakerOpenFor)), ms(breakerTTL)).Err()
+	err := reportScript.Run(ctx, l.rdb, l.reportKeys(key), l.reportArgs(ok, probe)...).Err()
 	if err != nil {
 		return fmt.Errorf("ratelimit report: %w", err)
 	}
@@ -346,10 +348,19 @@ func (l *Limiter) dailyKey(k Key) string    { return l.keyBase(k) + "daily" }
 // the two never share a key, as their types differ.
 func (l *Limiter) windowKey(k Key, w Window) string {
 	kind := "w:"
-	if w.N > ExactMax {
+	if w.buckets() > 0 {
 		kind = "c:"
 	}
 	return l.keyBase(k) + kind + strconv.FormatInt(ms(w.Per), 10)
+}
+
+// buckets is how many bucket counters the window keeps: 0 for an exact
+// log (N <= ExactMax), else Buckets.
+func (w Window) buckets() int {
+	if w.N > ExactMax {
+		return Buckets
+	}
+	return 0
 }
 
 // Clock is the clock argument a script that starts with [Lua] passes as

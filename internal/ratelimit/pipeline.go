@@ -86,10 +86,7 @@ func (l *Limiter) ReportPipelined(ctx context.Context, pipe redis.Pipeliner, key
 	if err := key.validate(); err != nil {
 		return func() error { return err }
 	}
-	cmd := reportScript.EvalSha(ctx, pipe,
-		[]string{l.breakerKey(key), l.backoffKey(key)},
-		l.now(), flag(ok), flag(probe), l.opt.BreakerThreshold,
-		ms(l.opt.BreakerOpenFor), ms(max(maxBreakerOpen, l.opt.BreakerOpenFor)), ms(breakerTTL))
+	cmd := reportScript.EvalSha(ctx, pipe, l.reportKeys(key), l.reportArgs(ok, probe)...)
 	return func() error {
 		err := cmd.Err()
 		if redis.HasErrorPrefix(err, "NOSCRIPT") {

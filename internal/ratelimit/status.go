@@ -124,11 +124,7 @@ func (l *Limiter) Status(ctx context.Context, providers []string) ([]KeyState, e
 		args := []any{l.now()}
 		for _, w := range st.Budget {
 			keys = append(keys, l.windowKey(st.Key, w))
-			buckets := 0
-			if w.N > ExactMax {
-				buckets = Buckets
-			}
-			args = append(args, ms(w.Per+l.opt.Margin), buckets)
+			args = append(args, ms(w.Per+l.opt.Margin), w.buckets())
 		}
 		cmds[i] = statusScript.Eval(ctx, pipe, keys, args...) // EVALSHA would fail NOSCRIPT inside a pipeline
 	}
