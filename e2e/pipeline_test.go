@@ -250,3 +250,30 @@ func TestEnqueueBadInput(t *testing.T) {
 		t.Errorf("no REDIS_URL: exit %d, %q", code, errs)
 	}
 }
+
+// enqueue file --wait prints the task ids, then each task's result in
+// line order, and exits 1 when one of them failed.
+func TestEnqueueFileWait(t *testing.T) {
+	s := NewStack(t, simulator.Options{Script: script})
+	s.StartWorker(nil)
+
+	in := "{\"provider\":\"hooked\",\"account_id\":\"ok-fw\"}\n{\"provider\":\"hooked\",\"account_id\":\"gone-fw\"}\n"
+	out, errs, code := s.Enqueue(nil, in, "file", "-", "--wait", "60s")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 1 || len(lines) != 4 {
+		t.Fatalf("file --wait: exit %d, stdout %q, stderr %q; want exit 1 and 2 ids then 2 results", code, out, errs)
+	}
+	for i, want := range []string{`"status":"succeeded"`, `"error_kind":"not_found"`} {
+		if !strings.Contains(lines[2+i], `"task_id":"`+lines[i]+`"`) || !strings.Contains(lines[2+i], want) {
+			t.Errorf("result line %d = %s, want task %s with %s", i+1, lines[2+i], lines[i], want)
+		}
+	}
+	if !strings.Contains(errs, "1 of 2 tasks failed") {
+		t.Errorf("stderr %q does not say how many failed", errs)
+	}
+
+	out, errs, code = s.Enqueue(nil, "{\"provider\":\"hooked\",\"account_id\":\"ok-fw2\"}\n", "file", "-", "--wait", "60s")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != 0 || len(lines) != 2 || !strings.Contains(lines[1], `"status":"succeeded"`) {
+		t.Errorf("file --wait of a succeeding line: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -35,7 +35,10 @@ the lines enqueued, not enqueued, and in doubt (with their task ids), and
 the exit status is 1.
 
 Flags (for every line; a line's own queue and meta win):
-` + commonUsage + `
+` + commonUsage + `  --wait DURATION     then wait up to this long for every result and print them
+                      after the task ids, one JSON object a line in line order;
+                      exit 1 if one failed or did not come
+
 Examples:
   enqueue file refreshes.jsonl
   enqueue file refreshes.jsonl --unique 1h > task-ids.txt
@@ -55,6 +58,7 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("file", flag.ContinueOnError)
 	var c common
 	c.register(fs)
+	wait := fs.Duration("wait", 0, "")
 	pos, err := parseFlags(fs, args, fileUsage, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -64,6 +68,9 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if len(pos) != 1 {
 		return usagef("file takes one PATH, or - for stdin: enqueue file refreshes.jsonl")
+	}
+	if *wait < 0 {
+		return usagef("--wait %s is negative; give how long to wait, e.g. --wait 2m", *wait)
 	}
 	opts, err := c.options(fs)
 	if err != nil {
@@ -97,7 +104,33 @@ func runFile(ctx context.Context, args []string, getenv func(string) string, std
 	if err := cl.Ping(ctx); err != nil {
 		return redisHint(fmt.Errorf("%w; nothing was enqueued", err))
 	}
-	return enqueueLines(ctx, cl, lines, opts, stdout, stderr)
+	ids, err := enqueueLines(ctx, cl, lines, opts, stdout, stderr)
+	if err != nil || *wait == 0 {
+		return err
+	}
+	return waitAll(ctx, cl, ids, *wait, stdout)
+}
+
+// waitAll prints the result of each task in ids, in order, waiting up to
+// wait in all. A failed result does not stop the others from printing.
+func waitAll(ctx context.Context, cl *client.Client, ids []string, wait time.Duration, stdout io.Writer) error {
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	failed := 0
+	for _, id := range ids {
+		err := printResult(wctx, cl, id, wait, stdout)
+		var f *failedError
+		switch {
+		case errors.As(err, &f):
+			failed++
+		case err != nil:
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d tasks failed; their results are on stdout", failed, len(ids))
+	}
+	return nil
 }
 
 // readLines decodes and validates every line and returns the good ones, or
@@ -135,7 +168,9 @@ func readLines(in io.Reader, cl *client.Client, opts []client.EnqueueOption) ([]
 	return lines, bad, nil
 }
 
-func enqueueLines(ctx context.Context, cl *client.Client, lines []fileLine, opts []client.EnqueueOption, stdout, stderr io.Writer) error {
+// enqueueLines enqueues lines and returns the task ids of those enqueued,
+// in line order.
+func enqueueLines(ctx context.Context, cl *client.Client, lines []fileLine, opts []client.EnqueueOption, stdout, stderr io.Writer) ([]string, error) {
 	rs := make([]tasks.Refresh, len(lines))
 	for i, l := range lines {
 		rs[i] = l.r
@@ -154,18 +189,20 @@ func enqueueLines(ctx context.Context, cl *client.Client, lines []fileLine, opts
 	bar.done(err == nil)
 	ids.rest()
 	if ferr := out.Flush(); ferr != nil && err == nil {
-		return fmt.Errorf("write task ids: %w", ferr)
+		return nil, fmt.Errorf("write task ids: %w", ferr)
 	}
 	if err != nil && outcomes == nil {
-		return err // validated already, so not expected
+		return nil, err // validated already, so not expected
 	}
 
 	var enq, dup, doubt, not []int
+	var taskIDs []string
 	for i, o := range outcomes {
 		n := lines[i].n
 		switch o.State {
 		case client.Enqueued:
 			enq = append(enq, n)
+			taskIDs = append(taskIDs, o.TaskID)
 		case client.Duplicate:
 			dup = append(dup, n)
 			var d *client.DuplicateError
@@ -181,7 +218,7 @@ func enqueueLines(ctx context.Context, cl *client.Client, lines []fileLine, opts
 	secs := elapsed.Seconds()
 	fmt.Fprintf(stderr, "enqueued %d, duplicates %d in %.2f s (%.0f tasks/s)\n", len(enq), len(dup), secs, float64(len(enq)+len(dup))/max(secs, 1e-9))
 	if err == nil {
-		return nil
+		return taskIDs, nil
 	}
 
 	fmt.Fprintln(stderr, err)
@@ -200,7 +237,7 @@ func enqueueLines(ctx context.Context, cl *client.Client, lines []fileLine, opts
 		}
 	}
 	fmt.Fprintf(stderr, "  not enqueued: %s\n", lineRanges(not))
-	return redisHint(fmt.Errorf("enqueued %d of %d lines before Redis failed; re-send the lines not enqueued (running the file again with --unique skips those already enqueued)", len(enq), len(lines)))
+	return nil, redisHint(fmt.Errorf("enqueued %d of %d lines before Redis failed; re-send the lines not enqueued (running the file again with --unique skips those already enqueued)", len(enq), len(lines)))
 }
 
 // lineRanges writes sorted line numbers compactly: "lines 1-500, 503".

@@ -262,7 +262,21 @@ func flagMessage(one tasks.Command, err error) string {
 func waitAndPrint(ctx context.Context, cl *client.Client, id string, wait time.Duration, stdout io.Writer) error {
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	entry, err := cl.Wait(wctx, id)
+	return printResult(wctx, cl, id, wait, stdout)
+}
+
+// failedError is a task whose result says it failed.
+type failedError struct{ id, kind, msg string }
+
+func (e *failedError) Error() string {
+	return fmt.Sprintf("task %s failed: %s: %s", e.id, e.kind, e.msg)
+}
+
+// printResult waits, until ctx ends, for the result of task id and prints
+// it; wait is the whole wait, for messages. A failed result is a
+// *failedError.
+func printResult(ctx context.Context, cl *client.Client, id string, wait time.Duration, stdout io.Writer) error {
+	entry, err := cl.Wait(ctx, id)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("no result for task %s within %s; it is still queued, scheduled or retrying: check later with \"enqueue result %s\"", id, wait, id)
@@ -275,7 +289,7 @@ func waitAndPrint(ctx context.Context, cl *client.Client, id string, wait time.D
 		return err
 	}
 	if !entry.Succeeded() {
-		return fmt.Errorf("task %s failed: %s: %s", id, entry.ErrorKind, entry.Error)
+		return &failedError{id: id, kind: string(entry.ErrorKind), msg: entry.Error}
 	}
 	return nil
 }
